@@ -1,0 +1,462 @@
+"""Building blocks of self-contained HTML reports.
+
+A report is a list of :class:`ReportSection` objects rendered by
+:func:`render_report` into one HTML document: inline CSS (with print rules),
+images inlined as base64 PNG, no JavaScript and no external resources, so the
+file can be mailed, archived or printed as it is.
+
+Every helper here escapes the strings it is given (``html.escape``); a
+section's ``html`` is taken as already safe, so build it from these helpers.
+Later report jobs add sections by writing a function that returns
+``list[ReportSection]`` and passing them to :func:`render_report`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tmsnet.io.atomic import json_compatible
+
+__all__ = [
+    "ReportSection",
+    "details_json",
+    "figure_html",
+    "figure_to_base64_png",
+    "format_value",
+    "image_tag",
+    "key_value_table",
+    "make_anchor",
+    "render_report",
+    "table_html",
+    "to_jsonable",
+]
+
+_PNG_PREFIX = "data:image/png;base64,"
+_ANCHOR_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+@dataclass
+class ReportSection:
+    """One section of a report.
+
+    Attributes
+    ----------
+    title : str
+        Heading text (plain text; escaped when rendered).
+    html : str
+        Body HTML, already escaped / built with the helpers of this module.
+    anchor : str
+        ``id`` of the section, used by the table of contents. Must start with a
+        letter and contain only letters, digits, ``-`` and ``_``.
+    """
+
+    title: str
+    html: str
+    anchor: str
+
+    def __post_init__(self) -> None:
+        if not _ANCHOR_RE.match(self.anchor):
+            raise ValueError(
+                f"Section anchor {self.anchor!r} must start with a letter and contain only "
+                "letters, digits, '-' and '_' (use make_anchor(title))."
+            )
+
+
+def make_anchor(text: str) -> str:
+    """A valid section anchor derived from ``text``.
+
+    Parameters
+    ----------
+    text : str
+        Any text, e.g. a section title.
+
+    Returns
+    -------
+    str
+        Lower-case slug such as ``"data-quality"``; ``"section"`` if nothing is left.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if not slug or not slug[0].isalpha():
+        slug = f"section-{slug}" if slug else "section"
+    return slug
+
+
+def figure_to_base64_png(fig: Any, *, dpi: int = 100) -> str:
+    """Encode a matplotlib figure as a PNG data URI and close it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (anything with a matplotlib ``savefig`` works, e.g. a nilearn
+        display's ``frame_axes.figure``).
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    str
+        ``"data:image/png;base64,..."``.
+    """
+    buffer = io.BytesIO()
+    facecolor = fig.get_facecolor() if hasattr(fig, "get_facecolor") else "white"
+    try:
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor=facecolor)
+    finally:
+        # Close only through pyplot if pyplot is in use; figures built with
+        # matplotlib.figure.Figure directly are not tracked by it.
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close(fig)
+    return _PNG_PREFIX + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def image_tag(data_uri: str, *, alt: str, width: str = "100%") -> str:
+    """An ``<img>`` element for an inlined image.
+
+    Parameters
+    ----------
+    data_uri : str
+        ``data:image/...`` URI, e.g. from :func:`figure_to_base64_png`.
+    alt : str
+        Text alternative describing what the image shows (required, non-empty).
+    width : str
+        CSS width, e.g. ``"100%"`` or ``"40rem"``.
+
+    Returns
+    -------
+    str
+        HTML.
+
+    Raises
+    ------
+    ValueError
+        If ``alt`` is empty or ``data_uri`` is not an inline image (external
+        images would break the self-contained report).
+    """
+    if not alt or not alt.strip():
+        raise ValueError("Every report image needs a non-empty alt text.")
+    if not data_uri.startswith("data:image/"):
+        raise ValueError("Report images must be inline data URIs (data:image/...).")
+    return (
+        f'<img src="{html.escape(data_uri, quote=True)}" alt="{html.escape(alt, quote=True)}" '
+        f'style="width: {html.escape(width, quote=True)}; max-width: 100%; height: auto;">'
+    )
+
+
+def figure_html(data_uri: str, *, alt: str, caption: str | None = None, width: str = "100%") -> str:
+    """An image in a ``<figure>`` with an optional ``<figcaption>``.
+
+    Parameters
+    ----------
+    data_uri : str
+        Inline image URI.
+    alt : str
+        Text alternative (required).
+    caption : str, optional
+        Plain-text caption shown under the image.
+    width : str
+        CSS width of the image.
+
+    Returns
+    -------
+    str
+        HTML.
+    """
+    parts = ['<figure class="figure">', image_tag(data_uri, alt=alt, width=width)]
+    if caption:
+        parts.append(f"<figcaption>{html.escape(caption)}</figcaption>")
+    parts.append("</figure>")
+    return "".join(parts)
+
+
+def format_value(value: Any, *, float_format: str = "{:.2f}") -> str:
+    """Plain-text rendering of one table cell (not yet escaped).
+
+    Parameters
+    ----------
+    value : object
+        Cell value. Floats use ``float_format``; NaN/None become an en dash;
+        mappings and sequences become compact JSON.
+    float_format : str
+        ``str.format`` pattern for floats.
+
+    Returns
+    -------
+    str
+    """
+    if value is None:
+        return "\u2013"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return "\u2013"
+        return float_format.format(float(value))
+    if isinstance(value, Mapping | list | tuple | np.ndarray):
+        return json.dumps(to_jsonable(value), separators=(", ", ": "))
+    return str(value)
+
+
+def table_html(
+    df: pd.DataFrame,
+    *,
+    float_format: str = "{:.2f}",
+    caption: str | None = None,
+    index: bool | None = None,
+) -> str:
+    """Render a DataFrame as an accessible HTML table.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The data; column names become ``<th scope="col">`` headers.
+    float_format : str
+        ``str.format`` pattern for float cells.
+    caption : str, optional
+        Plain-text ``<caption>``.
+    index : bool, optional
+        Whether to show the index as row headers (``<th scope="row">``).
+        Default: only when it is not a plain 0..n-1 range.
+
+    Returns
+    -------
+    str
+        HTML (all cell text escaped).
+    """
+    if index is None:
+        index = not (
+            isinstance(df.index, pd.RangeIndex)
+            and df.index.start == 0
+            and df.index.step == 1
+            and df.index.name is None
+        )
+    esc = html.escape
+    parts = ['<table class="data">']
+    if caption:
+        parts.append(f"<caption>{esc(caption)}</caption>")
+    parts.append("<thead><tr>")
+    if index:
+        parts.append(f'<th scope="col">{esc(str(df.index.name or ""))}</th>')
+    for column in df.columns:
+        parts.append(f'<th scope="col">{esc(str(column))}</th>')
+    parts.append("</tr></thead><tbody>")
+    for label, row in zip(df.index, df.itertuples(index=False, name=None), strict=True):
+        parts.append("<tr>")
+        if index:
+            parts.append(f'<th scope="row">{esc(format_value(label, float_format=float_format))}</th>')
+        for value in row:
+            numeric = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            cls = ' class="num"' if numeric else ""
+            parts.append(f"<td{cls}>{esc(format_value(value, float_format=float_format))}</td>")
+        parts.append("</tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def key_value_table(
+    mapping: Mapping[str, Any],
+    *,
+    caption: str | None = None,
+    float_format: str = "{:.3g}",
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """A two-column table (key, value) of a mapping.
+
+    Parameters
+    ----------
+    mapping : mapping
+        Keys and values; nested values are shown as compact JSON.
+    caption : str, optional
+        Plain-text caption.
+    float_format : str
+        ``str.format`` pattern for floats.
+    labels : mapping, optional
+        Readable names for some keys (shown with the key in parentheses).
+
+    Returns
+    -------
+    str
+        HTML.
+    """
+    labels = labels or {}
+    esc = html.escape
+    parts = ['<table class="kv">']
+    if caption:
+        parts.append(f"<caption>{esc(caption)}</caption>")
+    parts.append('<thead><tr><th scope="col">Item</th><th scope="col">Value</th></tr></thead>')
+    parts.append("<tbody>")
+    for key, value in mapping.items():
+        key = str(key)
+        name = esc(labels[key]) + f' <code>{esc(key)}</code>' if key in labels else f"<code>{esc(key)}</code>"
+        text = esc(format_value(value, float_format=float_format))
+        parts.append(f'<tr><th scope="row">{name}</th><td>{text}</td></tr>')
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Nested data as plain JSON types (see :func:`tmsnet.io.atomic.json_compatible`)."""
+    return json_compatible(obj)
+
+
+def details_json(obj: Any, *, summary: str, open_: bool = False) -> str:
+    """A collapsible ``<details>`` block holding pretty-printed JSON.
+
+    Parameters
+    ----------
+    obj : object
+        JSON-able structure (see :func:`to_jsonable`).
+    summary : str
+        Plain-text label of the block.
+    open_ : bool
+        Whether the block starts expanded.
+
+    Returns
+    -------
+    str
+        HTML.
+    """
+    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False, ensure_ascii=False)
+    attr = " open" if open_ else ""
+    return (
+        f"<details{attr}><summary>{html.escape(summary)}</summary>"
+        f'<pre class="json">{html.escape(text)}</pre></details>'
+    )
+
+
+_CSS = """
+:root { --fg: #1a1a1a; --muted: #555; --line: #c8c8c8; --accent: #1f4e79;
+        --warn-bg: #fff4d6; --warn-line: #b7791f; --ok-bg: #e8f5e9; --ok-line: #2e7d32; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+       sans-serif; color: var(--fg); background: #fff; line-height: 1.45;
+       margin: 0 auto; padding: 1.5rem; max-width: 64rem; }
+h1 { font-size: 1.7rem; margin: 0 0 0.3rem 0; color: var(--accent); }
+h2 { font-size: 1.3rem; margin-top: 2rem; border-bottom: 2px solid var(--line);
+     padding-bottom: 0.2rem; color: var(--accent); }
+h3 { font-size: 1.05rem; margin-top: 1.2rem; }
+.subtitle { color: var(--muted); margin: 0 0 1rem 0; }
+.summary { border: 2px solid var(--accent); border-radius: 8px; padding: 1rem 1.2rem;
+           background: #f7f9fc; }
+.summary h2 { margin-top: 0; border: none; }
+.summary .big { font-size: 1.6rem; font-weight: 700; margin: 0.2rem 0; }
+.summary dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem;
+              margin: 0.6rem 0; font-size: 1.1rem; }
+.summary dt { font-weight: 600; color: var(--muted); }
+.summary dd { margin: 0; font-weight: 600; }
+.warnings { background: var(--warn-bg); border-left: 5px solid var(--warn-line);
+            padding: 0.5rem 1rem; margin: 0.8rem 0; }
+.warnings ul { margin: 0.3rem 0; padding-left: 1.2rem; }
+.ok { background: var(--ok-bg); border-left: 5px solid var(--ok-line); padding: 0.5rem 1rem;
+      margin: 0.8rem 0; }
+.disclaimer { font-size: 0.92rem; color: #333; border-top: 1px solid var(--line);
+              margin-top: 0.8rem; padding-top: 0.5rem; }
+nav.toc ol { columns: 2; padding-left: 1.4rem; }
+nav.toc a { color: var(--accent); }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; }
+caption { text-align: left; font-weight: 600; padding: 0.3rem 0; }
+th, td { border: 1px solid var(--line); padding: 0.25rem 0.55rem; text-align: left;
+         vertical-align: top; }
+thead th { background: #eef2f7; }
+tbody th { font-weight: 600; background: #fafafa; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+code { font-size: 0.88em; color: var(--muted); }
+figure { margin: 1rem 0; }
+figcaption { font-size: 0.9rem; color: var(--muted); margin-top: 0.3rem; }
+details { margin: 0.6rem 0; border: 1px solid var(--line); border-radius: 4px;
+          padding: 0.3rem 0.6rem; }
+summary { cursor: pointer; font-weight: 600; }
+pre.json { font-size: 0.82rem; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
+footer { margin-top: 2.5rem; font-size: 0.85rem; color: var(--muted);
+         border-top: 1px solid var(--line); padding-top: 0.6rem; }
+@media print {
+  @page { size: A4; margin: 15mm; }
+  body { max-width: none; padding: 0; font-size: 10.5pt; }
+  nav.toc { display: none; }
+  h2 { break-after: avoid; page-break-after: avoid; }
+  figure, table, .summary, .warnings { break-inside: avoid; page-break-inside: avoid; }
+  section.report-section { break-before: auto; }
+  .summary { background: none; }
+  a { color: inherit; text-decoration: none; }
+  details > summary::after { content: " (expand in the browser to print its contents)";
+                             font-weight: normal; font-size: 0.85em; }
+  details[open] > summary::after { content: ""; }
+}
+"""
+
+
+def render_report(
+    *,
+    title: str,
+    summary_html: str,
+    sections: Sequence[ReportSection],
+    footer_html: str = "",
+    subtitle: str | None = None,
+) -> str:
+    """Assemble a complete, self-contained HTML document.
+
+    Parameters
+    ----------
+    title : str
+        Plain-text title (``<title>`` and ``<h1>``).
+    summary_html : str
+        Body of the summary card shown first (already safe HTML).
+    sections : sequence of ReportSection
+        Sections in display order; each gets a table-of-contents entry.
+    footer_html : str
+        Footer body (already safe HTML).
+    subtitle : str, optional
+        Plain-text line under the title.
+
+    Returns
+    -------
+    str
+        The HTML document.
+
+    Raises
+    ------
+    ValueError
+        If two sections share an anchor (or use the reserved ``summary``/``contents``).
+    """
+    anchors = [s.anchor for s in sections]
+    reserved = {"summary", "contents"}
+    duplicates = {a for a in anchors if anchors.count(a) > 1 or a in reserved}
+    if duplicates:
+        raise ValueError(f"Section anchors must be unique and not reserved: {sorted(duplicates)}")
+    esc = html.escape
+    toc = "".join(
+        f'<li><a href="#{esc(s.anchor, quote=True)}">{esc(s.title)}</a></li>' for s in sections
+    )
+    body = "\n".join(
+        f'<section class="report-section" id="{esc(s.anchor, quote=True)}" '
+        f'aria-labelledby="{esc(s.anchor, quote=True)}-title">\n'
+        f'<h2 id="{esc(s.anchor, quote=True)}-title">{esc(s.title)}</h2>\n{s.html}\n</section>'
+        for s in sections
+    )
+    subtitle_html = f'<p class="subtitle">{esc(subtitle)}</p>' if subtitle else ""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<header>\n<h1>{esc(title)}</h1>\n{subtitle_html}\n</header>\n<main>\n"
+        '<section class="summary" id="summary" aria-labelledby="summary-title">\n'
+        f'<h2 id="summary-title">Summary</h2>\n{summary_html}\n</section>\n'
+        '<nav class="toc" id="contents" aria-labelledby="contents-title">\n'
+        f'<h2 id="contents-title">Contents</h2>\n<ol>{toc}</ol>\n</nav>\n'
+        f"{body}\n</main>\n<footer>\n{footer_html}\n</footer>\n</body>\n</html>\n"
+    )

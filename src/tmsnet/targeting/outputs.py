@@ -1,0 +1,205 @@
+"""Write a :class:`~tmsnet.targeting.workflow.TargetingResult` as BIDS-Derivatives.
+
+Layout under the output folder (``<p>`` = ``sub-<label>[_ses-<label>]_task-<label>[_run-<index>]``)::
+
+    dataset_description.json
+    <p>_report.html (+ .json)                          the clinician's report
+    sub-<label>/[ses-<label>/]func/
+        <p>_space-<space>_stat-r_desc-<seed>_connectivity.nii.gz (+ .json)   Pearson r
+        <p>_space-<space>_stat-z_desc-<seed>_connectivity.nii.gz (+ .json)   Fisher z
+        <p>_space-<space>_desc-seed_mask.nii.gz (+ .json)
+        <p>_space-<space>_desc-search_mask.nii.gz (+ .json)
+        <p>_space-<space>_desc-<method>_target.json     target + provenance
+    sub-<label>/[ses-<label>/]nibs/
+        <p>_space-<space>_markers.tsv (+ .json)          one row per method (NIBS-BIDS, BEP037)
+        <p>_space-<space>_coordsystem.json
+
+Every file is written atomically (temp file + rename) by :mod:`tmsnet.io.atomic`
+after all results, including the report, have been computed, so a failure
+while computing leaves nothing behind; each carries its parameters, software
+versions and SHA-256 of its inputs (:func:`tmsnet.io.provenance.make_sidecar`).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from tmsnet import __version__
+from tmsnet.io.atomic import (
+    atomic_write_json,
+    atomic_write_nifti,
+    atomic_write_text,
+    atomic_write_tsv,
+)
+from tmsnet.io.provenance import make_sidecar, sidecar_path_for
+from tmsnet.targeting.connectivity import fisher_z
+
+if TYPE_CHECKING:
+    from tmsnet.targeting.workflow import TargetingResult
+
+_LABEL_RE = re.compile(r"[^A-Za-z0-9]")
+
+
+def bids_label(text: str) -> str:
+    """A BIDS label (letters and digits only) from free text: ``sgacc-bilateral`` -> ``sgaccBilateral``."""
+    parts = [p for p in _LABEL_RE.split(text) if p]
+    if not parts:
+        return "unknown"
+    return parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
+
+
+def output_prefix(entities: dict[str, str]) -> str:
+    """The BIDS file-name prefix of a result (``sub-01_ses-1_task-rest_run-1``)."""
+    keys = ("sub", "ses", "task", "acq", "run")
+    values = dict(entities)
+    values.setdefault("sub", "unknown")
+    return "_".join(f"{k}-{values[k]}" for k in keys if k in values)
+
+
+def subject_folder(out_dir: Path, entities: dict[str, str]) -> Path:
+    """``out_dir/sub-<label>[/ses-<label>]``."""
+    folder = out_dir / f"sub-{entities.get('sub', 'unknown')}"
+    if "ses" in entities:
+        folder = folder / f"ses-{entities['ses']}"
+    return folder
+
+
+def dataset_description() -> dict[str, Any]:
+    """``dataset_description.json`` of a tmsnet derivatives folder."""
+    return {
+        "Name": "tmsnet targeting derivatives",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "tmsnet", "Version": __version__}],
+    }
+
+
+def markers_table(result: TargetingResult) -> pd.DataFrame:
+    """The targets as a NIBS-BIDS style ``*_markers.tsv`` table (mm, one row per method)."""
+    rows = []
+    for target in result.targets:
+        x, y, z = (round(float(v), 2) for v in target.coordinate_mm)
+        rows.append({
+            "marker_name": f"dlpfc_{target.method}",
+            "target_x": x,
+            "target_y": y,
+            "target_z": z,
+            "method": target.method,
+            "r_at_target": round(float(target.r_at_target), 4),
+        })
+    return pd.DataFrame(rows)
+
+
+def _seed_label(result: TargetingResult) -> str:
+    seed = result.parameters["seed"]
+    if seed.get("type") == "image":
+        return "seedroi"
+    return bids_label(seed.get("name", "seed"))
+
+
+def write_targeting_outputs(
+    result: TargetingResult, out_dir: str | Path, *, report: bool = True
+) -> dict[str, Path]:
+    """Write maps, masks, targets, markers, sidecars and the report.
+
+    Parameters
+    ----------
+    result : TargetingResult
+        Output of :func:`tmsnet.targeting.workflow.compute_targets`.
+    out_dir : path
+        Output folder; must exist and be writable (see
+        :func:`tmsnet.io.atomic.ensure_output_dir`).
+    report : bool
+        Also render and write the HTML report.
+
+    Returns
+    -------
+    dict
+        Paths by role: ``connectivity_r``, ``connectivity_z``, ``seed_mask``,
+        ``search_mask``, ``target_<method>``, ``markers``, ``coordsystem``,
+        ``report`` and ``dataset_description``.
+    """
+    from tmsnet.targeting.workflow import result_summary, target_summary
+
+    out = Path(out_dir)
+    prefix = output_prefix(result.entities)
+    space_prefix = f"{prefix}_space-{result.space}"
+    func = subject_folder(out, result.entities) / "func"
+    nibs = subject_folder(out, result.entities) / "nibs"
+    seed_label = _seed_label(result)
+    r = result.targets[0].connectivity_r
+    params = result.parameters
+    inputs = result.inputs
+
+    def sidecar(description: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return make_sidecar(
+            description=description, parameters=params, inputs=inputs, space=result.space,
+            extra=extra,
+        )
+
+    # Compute everything first (report included); only then touch the disk.
+    files: list[tuple[str, Path, str, Any, dict[str, Any] | None]] = [
+        ("connectivity_r", func / f"{space_prefix}_stat-r_desc-{seed_label}_connectivity.nii.gz",
+         "nifti", result.map_image(r),
+         sidecar("Pearson correlation of each voxel's cleaned time series with the mean seed "
+                 "time series.", {"Statistic": "r", "Seed": params["seed"]})),
+        ("connectivity_z", func / f"{space_prefix}_stat-z_desc-{seed_label}_connectivity.nii.gz",
+         "nifti", result.map_image(fisher_z(r)),
+         sidecar("Fisher z (arctanh r) of the seed connectivity map.",
+                 {"Statistic": "z", "Seed": params["seed"]})),
+        ("seed_mask", func / f"{space_prefix}_desc-seed_mask.nii.gz", "nifti",
+         result.mask_image(result.seed_mask),
+         sidecar("Seed ROI used (voxels with usable signal).", {"Region": params["seed"]})),
+        ("search_mask", func / f"{space_prefix}_desc-search_mask.nii.gz", "nifti",
+         result.mask_image(result.search_mask),
+         sidecar("DLPFC search region used.", {"Region": params["search_region"]})),
+    ]
+    for target in result.targets:
+        body = target_summary(target)
+        body["Provenance"] = sidecar(f"Personalized DLPFC target, method '{target.method}'.")
+        files.append((f"target_{target.method}",
+                      func / f"{space_prefix}_desc-{bids_label(target.method)}_target.json",
+                      "json", body, None))
+    files.append(("markers", nibs / f"{space_prefix}_markers.tsv", "tsv", markers_table(result),
+                  sidecar("Stimulation targets (one row per method), NIBS-BIDS (BEP037) style.",
+                          {"target_x": {"Units": "mm"}, "target_y": {"Units": "mm"},
+                           "target_z": {"Units": "mm"}})))
+    files.append(("coordsystem", nibs / f"{space_prefix}_coordsystem.json", "json", {
+        "NIBSCoordinateSystem": result.space,
+        "NIBSCoordinateUnits": "mm",
+        "NIBSCoordinateSystemDescription": (
+            f"Template space {result.space} of the fMRIPrep BOLD the targets were computed on."
+        ),
+    }, None))
+    if report:
+        from tmsnet.report.targeting import render_targeting_report
+
+        html = render_targeting_report(result)
+        summary = result_summary(result)
+        files.append(("report", out / f"{prefix}_report.html", "text", html,
+                      sidecar("Targeting report (self-contained HTML).", {"Summary": summary})))
+
+    written: dict[str, Path] = {}
+    description_path = out / "dataset_description.json"
+    if not description_path.exists():
+        atomic_write_json(description_path, dataset_description())
+    written["dataset_description"] = description_path
+    for role, path, kind, payload, side in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "nifti":
+            atomic_write_nifti(path, payload)
+        elif kind == "json":
+            atomic_write_json(path, payload)
+        elif kind == "tsv":
+            atomic_write_tsv(path, payload)
+        else:
+            atomic_write_text(path, payload)
+        if side is not None:
+            atomic_write_json(sidecar_path_for(path), side)
+        written[role] = path
+    return written
+

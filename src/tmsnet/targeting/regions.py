@@ -1,0 +1,262 @@
+"""Seed ROIs and the DLPFC search region, as boolean masks on a voxel grid.
+
+Defaults follow REFERENCES.md section 1: the sgACC seed is a 10 mm sphere at
+MNI (6, 16, -10) (Fox et al. 2012, Biol Psychiatry 72:595); the DLPFC search
+region is the union of 20 mm spheres at the four standard targets (5-cm rule,
+BA9, BA46, F3/Beam; Fox 2012 Table 1, as in contarg's ``DLPFCspheres``),
+intersected with gray matter so that a target cannot fall in white matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from nilearn.image import resample_to_img
+
+from tmsnet.data import STANDARD_DLPFC_TARGETS, load_gray_matter_mask, reference_coordinate
+from tmsnet.exceptions import EmptyRegionError, GridMismatchError, InputFileNotFoundError
+
+#: Named seed definitions: list of reference-coordinate names and a radius (mm).
+SEED_DEFINITIONS: dict[str, tuple[tuple[str, ...], float]] = {
+    "sgacc": (("sgacc_right",), 10.0),
+    "sgacc-bilateral": (("sgacc_right", "sgacc_left"), 10.0),
+}
+
+DEFAULT_SEARCH_RADIUS_MM = 20.0
+
+
+def voxel_coordinates_mm(shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
+    """World coordinates (mm) of every voxel centre of a 3D grid.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The first three dimensions of the grid.
+    affine : ndarray, shape (4, 4)
+        Voxel-to-world affine.
+
+    Returns
+    -------
+    ndarray, shape (*shape[:3], 3)
+        x, y, z in mm.
+    """
+    ijk = np.indices(tuple(shape[:3]), dtype=np.float64)
+    ijk = np.moveaxis(ijk, 0, -1)
+    return ijk @ affine[:3, :3].T + affine[:3, 3]
+
+
+def sphere_mask(
+    centers_mm: Iterable[Sequence[float]],
+    radius_mm: float,
+    *,
+    shape: Sequence[int],
+    affine: np.ndarray,
+) -> np.ndarray:
+    """Boolean mask of the union of spheres on a voxel grid.
+
+    Parameters
+    ----------
+    centers_mm : iterable of (x, y, z)
+        Sphere centres in mm, in the grid's space.
+    radius_mm : float
+        Sphere radius in mm; a voxel is inside when its centre is within it.
+    shape, affine
+        The voxel grid.
+
+    Returns
+    -------
+    ndarray of bool, shape ``shape[:3]``
+    """
+    coords = voxel_coordinates_mm(shape, affine)
+    mask = np.zeros(tuple(shape[:3]), dtype=bool)
+    for center in centers_mm:
+        dist2 = np.sum((coords - np.asarray(center, dtype=float)) ** 2, axis=-1)
+        mask |= dist2 <= radius_mm**2
+    return mask
+
+
+def _load_roi_image(path: str | Path, reference: nib.Nifti1Image, what: str) -> np.ndarray:
+    path = Path(path)
+    if not path.exists():
+        raise InputFileNotFoundError(f"The {what} image {path} does not exist.")
+    img = nib.load(path)
+    data = np.asanyarray(img.dataobj)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise GridMismatchError(f"The {what} image {path.name} must be 3D, got shape {data.shape}.")
+    if data.shape != reference.shape[:3] or not np.allclose(img.affine, reference.affine, atol=1e-3):
+        raise GridMismatchError(
+            f"The {what} image {path.name} (shape {data.shape}) is not on the BOLD grid "
+            f"(shape {reference.shape[:3]}). Resample it to the BOLD image first, e.g. "
+            "nilearn.image.resample_to_img(roi, bold, interpolation='nearest')."
+        )
+    return np.asarray(data) > 0
+
+
+def gray_matter_mask_on_grid(reference: nib.Nifti1Image, threshold: float = 0.5) -> np.ndarray:
+    """Nilearn's MNI152 gray-matter mask resampled to ``reference``'s grid.
+
+    Parameters
+    ----------
+    reference : Nifti1Image
+        Image whose grid (first three dims and affine) defines the output.
+    threshold : float
+        Linear interpolation is thresholded at this value (0-1).
+    """
+    gm = load_gray_matter_mask(resolution=2)
+    ref3d = nib.Nifti1Image(np.zeros(reference.shape[:3], dtype=np.uint8), reference.affine)
+    if gm.shape == ref3d.shape and np.allclose(gm.affine, ref3d.affine):
+        return np.asarray(gm.dataobj) > 0
+    resampled = resample_to_img(
+        gm, ref3d, interpolation="linear", force_resample=True, copy_header=True
+    )
+    return np.asarray(resampled.get_fdata()) >= threshold
+
+
+def seed_mask(
+    reference: nib.Nifti1Image,
+    brain_mask: np.ndarray,
+    *,
+    seed: str = "sgacc",
+    seed_coordinates_mm: Sequence[Sequence[float]] | None = None,
+    seed_radius_mm: float | None = None,
+    seed_roi: str | Path | None = None,
+) -> tuple[np.ndarray, dict]:
+    """The seed ROI as a boolean mask restricted to the brain mask.
+
+    Exactly one definition is used, in this order of precedence: a user ROI
+    image (``seed_roi``), explicit coordinates (``seed_coordinates_mm``), a
+    named seed (``seed``, see :data:`SEED_DEFINITIONS`).
+
+    Parameters
+    ----------
+    reference : Nifti1Image
+        Image that defines the grid (the BOLD).
+    brain_mask : ndarray of bool
+        Brain mask on the same grid.
+    seed : str
+        Name of a built-in seed; default ``"sgacc"`` = 10 mm sphere at
+        MNI (6, 16, -10) (Fox et al. 2012).
+    seed_coordinates_mm : sequence of (x, y, z), optional
+        Sphere centres in mm, in the BOLD's space.
+    seed_radius_mm : float, optional
+        Radius of the spheres in mm (default: the named seed's, 10 mm).
+    seed_roi : path, optional
+        A mask image on the BOLD grid; non-zero voxels form the seed.
+
+    Returns
+    -------
+    mask : ndarray of bool
+    description : dict
+        How the seed was defined (recorded in sidecars).
+
+    Raises
+    ------
+    EmptyRegionError
+        If no brain voxel lies in the seed.
+    """
+    from tmsnet.exceptions import InvalidParameterError
+
+    if seed_roi is not None:
+        mask = _load_roi_image(seed_roi, reference, "seed ROI")
+        description = {"type": "image", "path": str(seed_roi)}
+    else:
+        if seed_coordinates_mm is not None:
+            centers = [list(map(float, c)) for c in seed_coordinates_mm]
+            radius = float(seed_radius_mm if seed_radius_mm is not None else 10.0)
+            name = "custom"
+        else:
+            if seed not in SEED_DEFINITIONS:
+                raise InvalidParameterError(
+                    f"Unknown seed {seed!r}; choose one of {sorted(SEED_DEFINITIONS)} or give "
+                    "coordinates / an ROI image."
+                )
+            names, default_radius = SEED_DEFINITIONS[seed]
+            centers = [reference_coordinate(n).tolist() for n in names]
+            radius = float(seed_radius_mm if seed_radius_mm is not None else default_radius)
+            name = seed
+        if radius <= 0:
+            raise InvalidParameterError(f"The seed radius must be > 0 mm, got {radius}.")
+        mask = sphere_mask(centers, radius, shape=reference.shape, affine=reference.affine)
+        description = {"type": "spheres", "name": name, "centers_mm": centers, "radius_mm": radius}
+    mask &= brain_mask
+    n = int(mask.sum())
+    if n == 0:
+        raise EmptyRegionError(
+            f"The seed ROI ({description}) holds no brain voxel with usable signal. Check that "
+            "the BOLD is in MNI space and its brain mask covers the subgenual cingulate, or give "
+            "another seed."
+        )
+    description["n_voxels"] = n
+    return mask, description
+
+
+def dlpfc_search_mask(
+    reference: nib.Nifti1Image,
+    brain_mask: np.ndarray,
+    *,
+    radius_mm: float = DEFAULT_SEARCH_RADIUS_MM,
+    centers: Sequence[str] = STANDARD_DLPFC_TARGETS,
+    restrict_to_gray_matter: bool = True,
+    search_roi: str | Path | None = None,
+) -> tuple[np.ndarray, dict]:
+    """The left-DLPFC search region as a boolean mask.
+
+    Default: union of ``radius_mm`` (20 mm) spheres at the four standard DLPFC
+    targets (Fox 2012 Table 1: 5-cm rule, BA9, BA46, F3), intersected with
+    nilearn's MNI152 gray-matter mask and the brain mask.
+
+    Parameters
+    ----------
+    reference : Nifti1Image
+        Image that defines the grid (the BOLD).
+    brain_mask : ndarray of bool
+        Brain mask on the same grid.
+    radius_mm : float
+        Sphere radius in mm.
+    centers : sequence of str
+        Names of reference coordinates used as sphere centres.
+    restrict_to_gray_matter : bool
+        Intersect with the gray-matter mask (default True).
+    search_roi : path, optional
+        A mask image on the BOLD grid replacing the spheres (still intersected
+        with the brain mask, and with gray matter if requested).
+
+    Returns
+    -------
+    mask : ndarray of bool
+    description : dict
+
+    Raises
+    ------
+    EmptyRegionError
+        If no usable voxel remains.
+    """
+    if search_roi is not None:
+        mask = _load_roi_image(search_roi, reference, "search ROI")
+        description: dict = {"type": "image", "path": str(search_roi)}
+    else:
+        centers_mm = [reference_coordinate(n).tolist() for n in centers]
+        mask = sphere_mask(centers_mm, radius_mm, shape=reference.shape, affine=reference.affine)
+        description = {
+            "type": "spheres",
+            "centers": list(centers),
+            "centers_mm": centers_mm,
+            "radius_mm": float(radius_mm),
+        }
+    mask &= brain_mask
+    if restrict_to_gray_matter:
+        mask &= gray_matter_mask_on_grid(reference)
+    description["gray_matter_only"] = bool(restrict_to_gray_matter)
+    n = int(mask.sum())
+    if n == 0:
+        raise EmptyRegionError(
+            f"The search region ({description.get('type')}) holds no brain/gray-matter voxel with "
+            "usable signal. Check the BOLD's space and brain mask, or pass another --search-roi."
+        )
+    description["n_voxels"] = n
+    return mask, description

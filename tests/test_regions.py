@@ -1,0 +1,79 @@
+"""Seed ROI and DLPFC search region against geometry and the published coordinates."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tmsnet.data import load_brain_mask, reference_coordinate, reference_coordinates
+from tmsnet.exceptions import EmptyRegionError, GridMismatchError, InvalidParameterError
+from tmsnet.targeting.regions import (
+    dlpfc_search_mask,
+    gray_matter_mask_on_grid,
+    seed_mask,
+    sphere_mask,
+    voxel_coordinates_mm,
+)
+
+
+@pytest.fixture(scope="module")
+def mni():
+    img = load_brain_mask(2)
+    return img, np.asarray(img.dataobj) > 0
+
+
+def test_published_coordinates_are_bundled():
+    table = reference_coordinates()
+    np.testing.assert_array_equal(reference_coordinate("sgacc_right"), [6, 16, -10])
+    np.testing.assert_array_equal(reference_coordinate("fox_2012_optimal"), [-38, 44, 26])
+    assert set(table["role"]) >= {"seed", "dlpfc_standard", "group_optimal"}
+    with pytest.raises(InvalidParameterError):
+        reference_coordinate("nowhere")
+
+
+def test_sphere_volume_matches_closed_form():
+    affine = np.diag([1.0, 1.0, 1.0, 1.0])
+    affine[:3, 3] = -30
+    mask = sphere_mask([(0, 0, 0)], 20.0, shape=(61, 61, 61), affine=affine)
+    assert mask.sum() == pytest.approx(4 / 3 * np.pi * 20**3, rel=0.01)
+    coords = voxel_coordinates_mm((61, 61, 61), affine)
+    assert np.all(np.linalg.norm(coords[mask], axis=1) <= 20.0)
+
+
+def test_default_seed_is_10mm_sphere_at_fox_sgacc(mni):
+    img, brain = mni
+    mask, info = seed_mask(img, brain)
+    centre = voxel_coordinates_mm(img.shape, img.affine)[mask].mean(axis=0)
+    assert np.linalg.norm(centre - [6, 16, -10]) < 3.0
+    assert info["radius_mm"] == 10.0 and info["n_voxels"] == mask.sum()
+    # At 2 mm, a full 10 mm sphere has ~524 voxels; the brain mask may trim it.
+    assert 300 < mask.sum() <= 530
+    bilateral, _ = seed_mask(img, brain, seed="sgacc-bilateral")
+    assert bilateral.sum() > mask.sum()
+
+
+def test_search_region_is_gray_matter_near_the_standard_targets(mni):
+    img, brain = mni
+    mask, info = dlpfc_search_mask(img, brain)
+    gm = gray_matter_mask_on_grid(img)
+    assert not (mask & ~gm).any()
+    xyz = voxel_coordinates_mm(img.shape, img.affine)[mask]
+    centres = np.array(info["centers_mm"])
+    nearest = np.min(np.linalg.norm(xyz[:, None, :] - centres[None], axis=2), axis=1)
+    assert nearest.max() <= 20.0
+    assert (xyz[:, 0] < 0).all()  # left hemisphere only
+    whole, _ = dlpfc_search_mask(img, brain, restrict_to_gray_matter=False)
+    assert whole.sum() > mask.sum()
+
+
+def test_user_roi_must_be_on_the_grid(mni, tmp_path):
+    img, brain = mni
+    wrong = tmp_path / "roi.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((10, 10, 10), np.uint8), img.affine), wrong)
+    with pytest.raises(GridMismatchError, match="resample"):
+        seed_mask(img, brain, seed_roi=wrong)
+    empty = tmp_path / "empty.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(img.shape, np.uint8), img.affine), empty)
+    with pytest.raises(EmptyRegionError):
+        dlpfc_search_mask(img, brain, search_roi=empty)
+    with pytest.raises(EmptyRegionError):
+        seed_mask(img, brain, seed_coordinates_mm=[(0, 0, 300)])

@@ -1,0 +1,173 @@
+"""The main job end to end: planted-target recovery, outputs, provenance, CLI."""
+
+import json
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from tmsnet.cli import main
+from tmsnet.io.provenance import file_sha256
+from tmsnet.targeting.workflow import compute_targets
+
+
+@pytest.fixture(scope="module")
+def cohort_targets(sample_cohort):
+    """peak and cluster targets of the 5 default-setting subjects (one cleaning each)."""
+    results = []
+    for subject in sample_cohort:
+        result = compute_targets(subject.bold_path, subject.confounds_path,
+                                 methods=["peak", "cluster"], progress=False)
+        results.append((subject, result))
+    return results
+
+
+def test_cluster_recovers_planted_target_better_than_peak(cohort_targets):
+    errors = {"peak": [], "cluster": []}
+    for subject, result in cohort_targets:
+        for target in result.targets:
+            errors[target.method].append(
+                float(np.linalg.norm(target.coordinate_mm - np.asarray(subject.target_mm)))
+            )
+    median = {m: float(np.median(e)) for m, e in errors.items()}
+    print("errors (mm):", errors, "median:", median)
+    assert median["cluster"] <= 6.0, errors
+    assert median["cluster"] < median["peak"], errors
+
+
+def test_targets_vary_between_subjects_like_the_planted_ones(cohort_targets):
+    planted = np.array([s.target_mm for s, _ in cohort_targets])
+    found = np.array([r.targets[1].coordinate_mm for _, r in cohort_targets])
+    # Subjects differ (the truth is personal), and the found targets follow them.
+    assert np.ptp(planted, axis=0).max() > 10
+    assert np.ptp(found, axis=0).max() > 10
+
+
+def test_sign_is_right_positive_decoy_never_chosen(cohort_targets):
+    for subject, result in cohort_targets:
+        positive = [np.asarray(d["centroid_mm"], dtype=float)
+                    for d in subject.truth["decoys"] if d["sign"] > 0]
+        assert positive, "the sample must plant a positively correlated decoy"
+        for target in result.targets:
+            assert target.r_at_target < 0
+            # Never inside the positively correlated patch (it extends target_radius_mm).
+            for centroid in positive:
+                distance = np.linalg.norm(target.coordinate_mm - centroid)
+                assert distance > subject.truth["target_radius_mm"], (
+                    subject.subject, target.method, distance)
+
+
+def test_cli_writes_bids_outputs_with_provenance(short_subject, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["target", "--bold", str(short_subject.bold_path), "--confounds",
+                 str(short_subject.confounds_path), "--out", str(out), "--json", "--quiet",
+                 "--method", "peak", "cluster"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    for key in ("x", "y", "z", "space", "method", "r_at_target"):
+        assert key in summary
+    assert summary["space"] == "MNI152NLin2009cAsym"
+    assert summary["method"] == "peak"
+    assert [t["method"] for t in summary["targets"]] == ["peak", "cluster"]
+
+    outputs = {role: out / p.split(str(out) + "/")[1] for role, p in summary["outputs"].items()}
+    for role in ("connectivity_r", "connectivity_z", "seed_mask", "search_mask", "markers",
+                 "report", "target_cluster", "target_peak", "coordsystem"):
+        assert outputs[role].is_file(), role
+    assert (out / "dataset_description.json").is_file()
+    r_img = nib.load(outputs["connectivity_r"])
+    z_img = nib.load(outputs["connectivity_z"])
+    assert r_img.shape == nib.load(short_subject.mask_path).shape
+    np.testing.assert_allclose(r_img.affine, nib.load(short_subject.bold_path).affine)
+    r = r_img.get_fdata()
+    np.testing.assert_allclose(z_img.get_fdata(), np.arctanh(np.clip(r, -0.9999999, 0.9999999)),
+                               atol=1e-4)
+    assert "_stat-r_desc-sgacc_connectivity.nii.gz" in outputs["connectivity_r"].name
+
+    # The map holds the reported r at the target voxel.
+    target = json.loads(outputs["target_peak"].read_text())
+    assert r[tuple(target["voxel_ijk"])] == pytest.approx(target["r_at_target"], abs=1e-4)
+
+    # Every non-JSON file has a sidecar with parameters, versions, hashes, space.
+    for role in ("connectivity_r", "connectivity_z", "seed_mask", "search_mask", "markers",
+                 "report"):
+        path = outputs[role]
+        sidecar_path = path.parent / (path.name.split(".")[0] + ".json")
+        sidecar = json.loads(sidecar_path.read_text())
+        assert sidecar["Space"] == "MNI152NLin2009cAsym"
+        assert sidecar["Sources"]["bold"]["sha256"] == file_sha256(short_subject.bold_path)
+        assert sidecar["Sources"]["confounds"]["sha256"] == file_sha256(
+            short_subject.confounds_path)
+        assert sidecar["Parameters"]["cleaning"]["global_signal"] is True
+        assert "nilearn" in sidecar["SoftwareVersions"]
+    assert target["Provenance"]["Parameters"]["methods"] == ["peak", "cluster"]
+
+    markers = pd.read_csv(outputs["markers"], sep="\t")
+    assert list(markers["method"]) == ["peak", "cluster"]
+    assert markers.loc[1, "target_x"] == pytest.approx(summary["targets"][1]["x"])
+
+    report = outputs["report"].read_text()
+    assert f"{summary['x']:.1f}" in report
+    assert "<script" not in report and "http://" not in report
+    assert "five_cm_rule" in report and "fox_2012_optimal" in report
+    # No temp file is left behind.
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]
+
+
+def test_no_gsr_is_reflected_in_sidecar_and_changes_the_map(short_subject, tmp_path, capsys):
+    common = ["target", "--bold", str(short_subject.bold_path), "--confounds",
+              str(short_subject.confounds_path), "--json", "--quiet", "--no-report"]
+    assert main([*common, "--out", str(tmp_path / "gsr")]) == 0
+    with_gsr = json.loads(capsys.readouterr().out)
+    assert main([*common, "--out", str(tmp_path / "nogsr"), "--no-gsr"]) == 0
+    without = json.loads(capsys.readouterr().out)
+    assert with_gsr["global_signal_regression"] is True
+    assert without["global_signal_regression"] is False
+    sidecar_on = json.loads(next((tmp_path / "gsr").rglob("*stat-r*connectivity.json")).read_text())
+    sidecar = json.loads(next((tmp_path / "nogsr").rglob("*stat-r*connectivity.json")).read_text())
+    assert sidecar["Parameters"]["cleaning"]["global_signal"] is False
+    assert "global_signal" not in sidecar["Parameters"]["cleaning"]["confound_columns"]
+    assert "global_signal" in sidecar_on["Parameters"]["cleaning"]["confound_columns"]
+    r_on = nib.load(next((tmp_path / "gsr").rglob("*stat-r*connectivity.nii.gz"))).get_fdata()
+    r_off = nib.load(next((tmp_path / "nogsr").rglob("*stat-r*connectivity.nii.gz"))).get_fdata()
+    # The planted global signal pushes correlations up when it is left in.
+    brain = r_on != 0
+    assert r_off[brain].mean() > r_on[brain].mean() + 0.05
+
+
+def test_outputs_are_reproducible(short_subject, tmp_path, capsys):
+    args = ["target", "--bold", str(short_subject.bold_path), "--confounds",
+            str(short_subject.confounds_path), "--json", "--quiet", "--no-report"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    for path in sorted((tmp_path / "a").rglob("*")):
+        if path.is_file():
+            twin = tmp_path / "b" / path.relative_to(tmp_path / "a")
+            if path.suffix == ".json":
+                text_a = path.read_text().replace(str(tmp_path / "a"), "")
+                text_b = twin.read_text().replace(str(tmp_path / "b"), "")
+                assert text_a == text_b, path.name
+            else:
+                assert path.read_bytes() == twin.read_bytes(), path.name
+
+
+def test_demo_command_end_to_end(tmp_path):
+    """The README's demo command, as a user runs it (subprocess, installed entry point)."""
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "tmsnet.cli", "target", "--demo", "--out",
+                           str(out), "--json"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["method"] == "cluster"
+    # The demo reports its own error against the planted target, and reports it right.
+    found = np.array([summary["x"], summary["y"], summary["z"]])
+    planted = np.asarray(summary["planted_target_mm"])
+    assert summary["error_mm"]["cluster"] == pytest.approx(np.linalg.norm(found - planted),
+                                                           abs=0.02)
+    report = next(out.glob("sub-01*_report.html"))
+    assert report.stat().st_size < 15e6
+    assert "Planted target" in report.read_text()
