@@ -63,6 +63,7 @@ def main() -> None:
         bold, confounds = subject.bold_path, subject.confounds_path
         size_mb = bold.stat().st_size / 1e6
         shape = nib.load(bold).shape
+        dtype = nib.load(bold).get_data_dtype()
 
         floor = _median_time(lambda: nib.load(bold).get_fdata(dtype=np.float32), args.repeats)
         out = tmp / "out"
@@ -94,7 +95,7 @@ def main() -> None:
 
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
-    print(f"input: {shape} float32 BOLD, {size_mb:.0f} MB .nii.gz (generated in {generate_s:.1f} s)")
+    print(f"input: {shape} {dtype} BOLD, {size_mb:.0f} MB .nii.gz (generated in {generate_s:.1f} s)")
     print(f"floor  (nib.load + get_fdata float32): {floor:6.2f} s")
     print(f"job    (tmsnet target, cluster + report): {job:6.2f} s")
     print(f"ratio  job / floor: {job / floor:.2f}")

@@ -105,11 +105,11 @@ _POSITIVE_DECOY_STRENGTH = 1.0  # loading of the +s(t) decoy relative to the tar
 _MIN_SEPARATION_MM = 25.0  # target/decoy distances
 _TARGET_DEPTH_MM = 7.0  # patch centres lie this deep inside the search spheres
 _DECOY_DEPTH_MM = 5.0
-_TAPER_SIGMA_FRACTION = 0.5  # Gaussian taper sigma of a patch / its radius
-_TEXTURE_SD = 0.4  # log-sd of the loading texture of the patches (cortical heterogeneity)
-_TEXTURE_SIGMA_MM = 3.0  # spatial sigma of that texture (mm)
+_TAPER_SIGMA_FRACTION = 0.75  # Gaussian taper sigma of a patch / its radius
+_TEXTURE_SD = 0.7  # log-sd of the loading texture of the patches (cortical heterogeneity)
+_TEXTURE_SIGMA_MM = 4.5  # spatial sigma of that texture (mm)
 _GM_FULL = 0.6  # gray-matter probability at which a voxel carries full neural loading
-_NETWORK_PSC = 0.8  # peak loading (PSC) of a network source
+_NETWORK_PSC = 0.6  # peak loading (PSC) of a network source
 _MOTION_PSC_PER_MM = 0.6  # residual motion artifact (PSC per mm of displacement)
 _DRIFT_PSC = (1.5, 0.8)  # linear and quadratic drift amplitudes (PSC)
 
@@ -179,7 +179,7 @@ class SimulationParameters:
 
     n_frames: int = 300
     t_r: float = 2.0
-    snr: float = 0.3
+    snr: float = 0.33
     noise_fwhm_mm: float = 6.0
     global_signal_scale: float = 1.0
     motion_scale: float = 1.0
