@@ -115,7 +115,7 @@ def ensure_output_dir(path: str | Path) -> Path:
     return folder
 
 
-def _atomic_write(path: str | Path, write: Callable[[Path], None], *, suffix: str = ".tmp") -> Path:
+def atomic_write_with(path: str | Path, write: Callable[[Path], None], *, suffix: str = ".tmp") -> Path:
     """Run ``write(temp_path)`` then atomically move the temp file to ``path``.
 
     Parameters
@@ -188,7 +188,7 @@ def _write_stream(
             with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
                 fill(fh)
 
-    return _atomic_write(path, write)
+    return atomic_write_with(path, write)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -343,4 +343,4 @@ def atomic_write_nifti(path: str | Path, img: nib.spatialimages.SpatialImage) ->
         else:
             nib.save(img, tmp)
 
-    return _atomic_write(path, write, suffix=".tmp" + ext)
+    return atomic_write_with(path, write, suffix=".tmp" + ext)

@@ -45,7 +45,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -58,7 +57,13 @@ import pandas as pd
 from scipy import ndimage, signal
 
 from tmsnet.data import load_brain_mask, load_white_matter_mask, reference_coordinate
-from tmsnet.exceptions import InvalidParameterError, OutputNotWritableError
+from tmsnet.exceptions import InvalidParameterError
+from tmsnet.io.atomic import (
+    atomic_write_nifti,
+    atomic_write_text,
+    atomic_write_with,
+    ensure_output_dir,
+)
 from tmsnet.targeting.regions import (
     DEFAULT_SEARCH_RADIUS_MM,
     dlpfc_search_mask,
@@ -1046,31 +1051,8 @@ def simulate_subject_arrays(
     return bold, _mask_image(anat), result.confounds, result.truth
 
 
-def _atomic_target(path: Path) -> Path:
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp{suffix}")
-
-
-def _write_atomic(path: Path, write) -> None:  # noqa: ANN001 - small internal callback
-    tmp = _atomic_target(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _write_text(path: Path, text: str) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-
-    _write_atomic(path, write)
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    _write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+    atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
 def _confounds_sidecar(columns: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -1164,16 +1146,7 @@ def simulate_fmriprep_dataset(
     params.validate()
     from tmsnet import __version__
 
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputNotWritableError(
-            f"Cannot create the output folder {out}: {exc.strerror or exc}. Choose a writable "
-            "location."
-        ) from exc
-    if not os.access(out, os.W_OK):
-        raise OutputNotWritableError(f"The output folder {out} is not writable.")
+    out = ensure_output_dir(out_dir)
 
     _write_json(out / "dataset_description.json", {
         "Name": "tmsnet simulated resting-state fMRI (planted sgACC-anticorrelated target)",
@@ -1205,7 +1178,8 @@ def simulate_fmriprep_dataset(
         img = nib.Nifti1Image(full, anat.reference.affine,
                               _header(anat, params.n_frames, params.t_r, np.int16))
         img.header.set_slope_inter(result.slope, 0.0)
-        _write_atomic(bold_path, img.to_filename)
+        # nibabel writes the int16 data with the slope set above (not rescaled).
+        atomic_write_with(bold_path, img.to_filename, suffix=".tmp.nii.gz")
         del full, img
         _write_json(bold_path.with_name(bold_path.name.replace(".nii.gz", ".json")), {
             "RepetitionTime": float(params.t_r),
@@ -1214,8 +1188,8 @@ def simulate_fmriprep_dataset(
             "SliceTimingCorrected": False,
             "Sources": ["synthetic: tmsnet.simulate"],
         })
-        _write_atomic(mask_path, _mask_image(anat).to_filename)
-        _write_text(conf_path, result.confounds.to_csv(sep="\t", index=False, na_rep="n/a",
+        atomic_write_nifti(mask_path, _mask_image(anat))
+        atomic_write_text(conf_path, result.confounds.to_csv(sep="\t", index=False, na_rep="n/a",
                                                         lineterminator="\n"))
         _write_json(conf_path.with_suffix(".json"),
                     _confounds_sidecar(list(result.confounds.columns)))
