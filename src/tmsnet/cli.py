@@ -8,6 +8,7 @@ with status 1; argument errors exit with status 2 (argparse's convention).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -98,6 +99,13 @@ def _add_target_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_target)
 
 
+# Modules that add their own subcommands: each defines
+# ``add_parsers(subparsers: argparse._SubParsersAction) -> None`` and sets
+# ``func(args, parser) -> int`` on every parser it adds (see ``_add_target_parser``).
+_COMMAND_MODULES: tuple[str, ...] = (
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``tmsnet`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -108,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     _add_target_parser(subparsers)
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).add_parsers(subparsers)
     return parser
 
 
