@@ -1,0 +1,1 @@
+"""TMS-EEG: cleaning, TEPs, oscillations, synchrony, propagation and PCIst on MNE objects."""

@@ -1,0 +1,439 @@
+"""The TMS-EEG cleaning chain (TESA reference pipeline on MNE objects).
+
+Default order (Rogasch et al. 2017; ``../shared/REFERENCES.md`` section 2),
+every step optional and recorded in :attr:`CleaningResult.steps`:
+
+1. epoch -1...1 s around the pulses;
+2. cut -2...10 ms and interpolate (cubic, 1 ms flanks);
+3. decay artifact: exponential fit on the trial average, subtracted (option);
+4. downsample to 1 kHz;
+5. bad channels (robust z of log variance) and bad trials (robust z of the
+   trial's log variance); bad channels are left out of ICA and interpolated
+   at the end;
+6. ICA round 1 (FastICA, 15 components) removing TMS-evoked muscle;
+7. cut -2...15 ms, interpolate (cubic, 5 ms flanks);
+8. band-pass 1-100 Hz and band-stop line +/- 2 Hz (4th-order Butterworth,
+   zero phase, as TESA ``tesa_filtbutter``);
+9. SOUND and SSP-SIR through ``mne-denoise`` (options, off by default);
+10. ICA round 2 with the blink, lateral eye movement, persistent muscle and
+    electrode noise rules (:mod:`tmsnet.eeg.ica_rules`). The TMS-evoked muscle
+    rule can be added (``ica2_rules``) but is off by default in this round:
+    after round 1 has removed the muscle, an IC that isolates an early
+    *cortical* component (N15-P30) has the same high 11-30 ms ratio, and on
+    the planted-truth recordings the rule then removed ~40 % of the TEP;
+11. interpolate bad channels, average reference, baseline correction.
+
+Each step's wall time (and, if :mod:`tracemalloc` is tracing, its peak
+traced memory) is recorded, which the benchmark reads.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+import warnings
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tmsnet.eeg.ica_rules import (
+    ALL_RULES,
+    ROUND2_RULES,
+    ComponentRules,
+    classify_components,
+    component_features,
+)
+from tmsnet.eeg.pulse import interpolate_pulse_window, remove_decay
+from tmsnet.exceptions import EEGDataError, InvalidParameterError
+
+__all__ = [
+    "CleaningParameters",
+    "CleaningResult",
+    "clean_tms_eeg",
+    "detect_bad_channels",
+    "detect_bad_trials",
+    "make_epochs",
+]
+
+
+@dataclass
+class CleaningParameters:
+    """Every parameter of the chain (defaults after TESA's reference pipeline).
+
+    Times in seconds, frequencies in Hz. Set a step's switch to False (or
+    ``decay=None``) to skip it.
+    """
+
+    tmin: float = -1.0
+    tmax: float = 1.0
+    cut1: tuple[float, float] = (-0.002, 0.010)
+    flank1: tuple[float, float] = (0.001, 0.001)
+    interpolation: str = "cubic"
+    decay: str | None = None
+    decay_window: tuple[float, float] = (0.011, 0.500)
+    resample_sfreq: float | None = 1000.0
+    bad_channels: bool = True
+    bad_channel_z: float = 5.0
+    bad_trials: bool = True
+    bad_trial_z: float = 5.0
+    ica1: bool = True
+    ica1_rules: tuple[str, ...] = ("tms_muscle",)
+    cut2: tuple[float, float] = (-0.002, 0.015)
+    flank2: tuple[float, float] = (0.005, 0.005)
+    l_freq: float | None = 1.0
+    h_freq: float | None = 100.0
+    line_freq: float | None = 50.0
+    notch_half_width: float = 2.0
+    sound: bool = False
+    sound_lambda: float = 0.1
+    sound_iterations: int = 5
+    sspsir: bool = False
+    sspsir_components: int = 2
+    sspsir_window: tuple[float, float] = (0.005, 0.050)
+    ica2: bool = True
+    ica2_rules: tuple[str, ...] = ROUND2_RULES
+    ica_n_components: int = 15
+    ica_method: str = "fastica"
+    ica_max_iter: int = 400
+    rules: ComponentRules = field(default_factory=ComponentRules)
+    reference: str | None = "average"
+    baseline: tuple[float, float] | None = (-0.5, -0.005)
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidParameterError` for inconsistent values."""
+        if not self.tmin < -0.1 < 0.3 < self.tmax:
+            raise InvalidParameterError("Epochs must span at least -0.1 to 0.3 s around the pulse.")
+        for name in ("cut1", "cut2"):
+            a, b = getattr(self, name)
+            if not (self.tmin < a < b < self.tmax):
+                raise InvalidParameterError(f"{name} must satisfy tmin < start < end < tmax, got {(a, b)}.")
+        if self.interpolation not in ("cubic", "linear", "window", "constant"):
+            raise InvalidParameterError(
+                f"interpolation must be cubic, linear, window or constant, got {self.interpolation!r}.")
+        if self.decay not in (None, "exp", "double"):
+            raise InvalidParameterError(f"decay must be None, 'exp' or 'double', got {self.decay!r}.")
+        if self.ica_method not in ("fastica", "picard", "infomax"):
+            raise InvalidParameterError(f"ica_method must be fastica, picard or infomax, got "
+                                        f"{self.ica_method!r}.")
+        if self.ica_n_components < 2:
+            raise InvalidParameterError("ica_n_components must be >= 2.")
+        for rule in (*self.ica1_rules, *self.ica2_rules):
+            if rule not in ALL_RULES:
+                raise InvalidParameterError(f"Unknown ICA rule {rule!r}; choose from {list(ALL_RULES)}.")
+        if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
+            raise InvalidParameterError("l_freq must be below h_freq.")
+
+    def as_dict(self) -> dict[str, Any]:
+        """All parameters as plain data (for sidecars)."""
+        d = asdict(self)
+        d["rules"] = self.rules.as_dict()
+        return d
+
+
+@dataclass
+class CleaningResult:
+    """Output of :func:`clean_tms_eeg`.
+
+    Attributes
+    ----------
+    epochs : mne.Epochs
+        Cleaned epochs (volts, average reference).
+    steps : list of dict
+        One record per step: ``step``, ``seconds``, ``peak_mib`` (traced
+        memory, or None), ``details``.
+    components : pandas.DataFrame
+        Features, label and reason of every IC of both rounds (``round``).
+    bad_channels : list of str
+        Channels detected as bad (interpolated at the end).
+    bad_trials : list of int
+        Indices (into the original pulse list) of dropped trials.
+    parameters : CleaningParameters
+        What was run.
+    icas : dict
+        The fitted ICA objects by round.
+    decay_fit : DecayFit or None
+        The decay model.
+    """
+
+    epochs: Any
+    steps: list[dict[str, Any]]
+    components: pd.DataFrame
+    bad_channels: list[str]
+    bad_trials: list[int]
+    parameters: CleaningParameters
+    icas: dict[int, Any] = field(default_factory=dict)
+    decay_fit: Any = None
+
+    def removed_components(self) -> pd.DataFrame:
+        """Components removed in either round, with their reason."""
+        if self.components.empty:
+            return self.components
+        return self.components[self.components["label"] != "keep"].reset_index(drop=True)
+
+
+@contextmanager
+def _step(record: list[dict[str, Any]], name: str, details: dict[str, Any]):
+    tracing = tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.reset_peak()
+    start = time.perf_counter()
+    yield details
+    entry = {"step": name, "seconds": time.perf_counter() - start, "peak_mib": None,
+             "details": details}
+    if tracing:
+        entry["peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+    record.append(entry)
+
+
+def make_epochs(raw, events: np.ndarray, *, tmin: float = -1.0, tmax: float = 1.0):
+    """Epochs around the pulses (EEG channels only, preloaded, no baseline, no rejection)."""
+    import mne
+
+    if len(events) == 0:
+        raise EEGDataError("No TMS pulse to epoch around; give --events or check the detection.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        epochs = mne.Epochs(raw, events, event_id={"tms": 1} if np.all(events[:, 2] == 1) else None,
+                            tmin=tmin, tmax=tmax, baseline=None, picks="eeg", preload=True,
+                            reject_by_annotation=False, verbose=False)
+    if len(epochs) == 0:
+        raise EEGDataError("All pulses are too close to the recording edges for -1..1 s epochs.")
+    return epochs
+
+
+def _robust_z(x: np.ndarray) -> np.ndarray:
+    med = np.median(x)
+    mad = np.median(np.abs(x - med)) * 1.4826
+    return (x - med) / (mad if mad > 0 else 1.0)
+
+
+def _outside(times: np.ndarray, cut: Sequence[float]) -> np.ndarray:
+    return (times < cut[0] - 0.005) | (times > max(cut[1], 0.05))
+
+
+def detect_bad_channels(epochs, *, z: float = 5.0, cut: Sequence[float] = (-0.002, 0.015)) -> list[str]:
+    """Channels whose log variance (outside the pulse) is a robust-z outlier (noisy or flat).
+
+    Parameters
+    ----------
+    epochs : mne.Epochs
+        Epochs (EEG channels).
+    z : float
+        |robust z| (median / 1.4826 MAD across channels) at or above which a
+        channel is bad.
+    cut : (float, float)
+        Pulse window excluded (with the first 50 ms) from the variance.
+
+    Returns
+    -------
+    list of str
+    """
+    data = epochs.get_data(copy=False)[:, :, _outside(epochs.times, cut)]
+    logvar = np.log(data.var(axis=2).mean(axis=0) + 1e-30)
+    rz = _robust_z(logvar)
+    return [epochs.ch_names[i] for i in np.flatnonzero(np.abs(rz) >= z)]
+
+
+def detect_bad_trials(epochs, *, z: float = 5.0, cut: Sequence[float] = (-0.002, 0.015)) -> list[int]:
+    """Trials whose mean log variance over good channels is a robust-z outlier (high side).
+
+    Returns
+    -------
+    list of int
+        Positions in ``epochs``.
+    """
+    import mne
+
+    picks = mne.pick_types(epochs.info, eeg=True, exclude="bads")
+    data = epochs.get_data(picks=picks, copy=False)[:, :, _outside(epochs.times, cut)]
+    per_trial = np.log(data.var(axis=2) + 1e-30).mean(axis=1)
+    rz = _robust_z(per_trial)
+    return [int(i) for i in np.flatnonzero(rz >= z)]
+
+
+def _run_ica(epochs, params: CleaningParameters, apply_rules: Sequence[str], rnd: int):
+    from mne.preprocessing import ICA
+
+    n_good = len([c for c in epochs.ch_names if c not in epochs.info["bads"]])
+    n_comp = int(min(params.ica_n_components, n_good - 1))
+    method = params.ica_method
+    fit_params = None
+    if method == "picard":
+        try:
+            import picard  # noqa: F401
+        except ImportError as exc:
+            raise InvalidParameterError("ica_method='picard' needs python-picard: pip install "
+                                        "python-picard, or use fastica.") from exc
+        fit_params = {"ortho": True, "extended": True}
+    ica = ICA(n_components=n_comp, method=method, random_state=params.seed, max_iter=params.ica_max_iter,
+              fit_params=fit_params, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ica.fit(epochs, verbose=False)
+        features = component_features(ica, epochs, rules=params.rules)
+    table = classify_components(features, rules=params.rules, apply=apply_rules)
+    table.insert(0, "round", rnd)
+    exclude = table.loc[table["label"] != "keep", "component"].astype(int).tolist()
+    ica.exclude = exclude
+    if exclude:
+        ica.apply(epochs, verbose=False)
+    return ica, table
+
+
+def clean_tms_eeg(raw, events: np.ndarray, params: CleaningParameters | None = None) -> CleaningResult:
+    """Run the cleaning chain on a raw recording.
+
+    Parameters
+    ----------
+    raw : mne.io.BaseRaw
+        Preloaded raw EEG with channel positions.
+    events : ndarray, shape (n_pulses, 3)
+        Pulse events (:func:`tmsnet.eeg.io.find_pulses`).
+    params : CleaningParameters, optional
+        Defaults after TESA.
+
+    Returns
+    -------
+    CleaningResult
+    """
+    params = params or CleaningParameters()
+    params.validate()
+    steps: list[dict[str, Any]] = []
+    tables: list[pd.DataFrame] = []
+    icas: dict[int, Any] = {}
+    decay_fit = None
+
+    with _step(steps, "epoch", {"tmin": params.tmin, "tmax": params.tmax}) as d:
+        epochs = make_epochs(raw, events, tmin=params.tmin, tmax=params.tmax)
+        d["n_trials"] = len(epochs)
+        d["sfreq"] = epochs.info["sfreq"]
+        original_index = np.asarray(epochs.selection)
+    with _step(steps, "interpolate_pulse_1", {"cut_s": params.cut1, "flank_s": params.flank1,
+                                               "method": params.interpolation}):
+        interpolate_pulse_window(epochs, cut=params.cut1, flank_s=params.flank1,
+                                 method=params.interpolation)
+    if params.decay:
+        with _step(steps, "decay", {"model": params.decay, "window_s": params.decay_window}) as d:
+            decay_fit = remove_decay(epochs, model=params.decay, window_s=params.decay_window,
+                                     cut=params.cut1, flank_s=params.flank1)
+            d["median_tau_ms"] = float(np.median(decay_fit.taus_s) * 1000)
+            d["median_r2"] = float(np.median(decay_fit.r2))
+    if params.resample_sfreq and epochs.info["sfreq"] > params.resample_sfreq:
+        with _step(steps, "resample", {"sfreq": params.resample_sfreq, "method": "polyphase"}):
+            epochs.resample(params.resample_sfreq, method="polyphase", verbose=False)
+    bad_channels: list[str] = []
+    if params.bad_channels:
+        with _step(steps, "bad_channels", {"robust_z": params.bad_channel_z}) as d:
+            bad_channels = detect_bad_channels(epochs, z=params.bad_channel_z, cut=params.cut2)
+            if len(bad_channels) > len(epochs.ch_names) // 4:
+                raise EEGDataError(
+                    f"{len(bad_channels)} of {len(epochs.ch_names)} channels look bad ({bad_channels}); "
+                    "check the recording or raise bad_channel_z.")
+            epochs.info["bads"] = sorted(set(epochs.info["bads"]) | set(bad_channels))
+            d["bad_channels"] = list(bad_channels)
+    bad_trials: list[int] = []
+    if params.bad_trials:
+        with _step(steps, "bad_trials", {"robust_z": params.bad_trial_z}) as d:
+            drop = detect_bad_trials(epochs, z=params.bad_trial_z, cut=params.cut2)
+            if len(drop) > len(epochs) // 2:
+                raise EEGDataError(f"{len(drop)} of {len(epochs)} trials look bad; check the recording "
+                                   "or raise bad_trial_z.")
+            bad_trials = [int(original_index[i]) for i in drop]
+            if drop:
+                epochs.drop(drop, reason="tmsnet bad trial", verbose=False)
+                original_index = np.delete(original_index, drop)
+            d["bad_trials"] = bad_trials
+    if params.ica1:
+        with _step(steps, "ica_round_1", {"rules": list(params.ica1_rules),
+                                          "n_components": params.ica_n_components,
+                                          "method": params.ica_method}) as d:
+            epochs.apply_baseline(None, verbose=False)  # demean each epoch (TESA)
+            icas[1], table = _run_ica(epochs, params, params.ica1_rules, 1)
+            tables.append(table)
+            d["iterations"] = int(icas[1].n_iter_)
+            d["converged"] = bool(icas[1].n_iter_ < params.ica_max_iter)
+            d["removed"] = table.loc[table["label"] != "keep", ["component", "label"]].to_dict("records")
+    with _step(steps, "interpolate_pulse_2", {"cut_s": params.cut2, "flank_s": params.flank2,
+                                               "method": params.interpolation}):
+        interpolate_pulse_window(epochs, cut=params.cut2, flank_s=params.flank2,
+                                 method=params.interpolation)
+    if params.l_freq is not None or params.h_freq is not None or params.line_freq:
+        with _step(steps, "filter", {"l_freq": params.l_freq, "h_freq": params.h_freq,
+                                     "line_freq": params.line_freq,
+                                     "notch_half_width": params.notch_half_width,
+                                     "design": "Butterworth order 4, zero phase (sos)"}):
+            iir = {"order": 4, "ftype": "butter", "output": "sos"}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if params.l_freq is not None or params.h_freq is not None:
+                    epochs.filter(params.l_freq, params.h_freq, method="iir", iir_params=iir,
+                                  phase="zero", verbose=False)
+                if params.line_freq and params.line_freq + params.notch_half_width < epochs.info[
+                        "sfreq"] / 2:
+                    epochs.filter(params.line_freq + params.notch_half_width,
+                                  params.line_freq - params.notch_half_width, method="iir",
+                                  iir_params=iir, phase="zero", verbose=False)
+    if params.sspsir:
+        with _step(steps, "ssp_sir", {"n_components": params.sspsir_components,
+                                      "art_window_s": params.sspsir_window, "package": "mne-denoise"}):
+            epochs = _apply_denoise(epochs, "sspsir", params)
+    if params.sound:
+        with _step(steps, "sound", {"lambda": params.sound_lambda, "iterations": params.sound_iterations,
+                                    "package": "mne-denoise"}):
+            epochs = _apply_denoise(epochs, "sound", params)
+    if params.ica2:
+        with _step(steps, "ica_round_2", {"rules": list(params.ica2_rules),
+                                          "n_components": params.ica_n_components,
+                                          "method": params.ica_method}) as d:
+            icas[2], table = _run_ica(epochs, params, params.ica2_rules, 2)
+            tables.append(table)
+            d["iterations"] = int(icas[2].n_iter_)
+            d["converged"] = bool(icas[2].n_iter_ < params.ica_max_iter)
+            d["removed"] = table.loc[table["label"] != "keep", ["component", "label"]].to_dict("records")
+    with _step(steps, "interpolate_channels_reference", {"reference": params.reference,
+                                                         "baseline_s": params.baseline}) as d:
+        if epochs.info["bads"]:
+            d["interpolated"] = list(epochs.info["bads"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                epochs.interpolate_bads(reset_bads=True, verbose=False)
+        if params.reference == "average":
+            epochs.set_eeg_reference("average", projection=False, verbose=False)
+        if params.baseline is not None:
+            epochs.apply_baseline(params.baseline, verbose=False)
+    components = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return CleaningResult(epochs=epochs, steps=steps, components=components,
+                          bad_channels=bad_channels, bad_trials=bad_trials, parameters=params,
+                          icas=icas, decay_fit=decay_fit)
+
+
+def _apply_denoise(epochs, which: str, params: CleaningParameters):
+    """SOUND / SSP-SIR through the maintained ``mne-denoise`` package."""
+    try:
+        if which == "sound":
+            from mne_denoise.sound import SOUND as Model  # noqa: N811
+        else:
+            from mne_denoise.sspsir import SSPSIR as Model  # noqa: N811
+    except ImportError as exc:
+        raise InvalidParameterError(
+            f"{which.upper()} needs the mne-denoise package (pip install mne-denoise)."
+        ) from exc
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if which == "sound":
+            model = Model(lambda_=params.sound_lambda, n_iter=params.sound_iterations,
+                          reference="best", random_state=params.seed)
+        else:
+            model = Model(n_components=params.sspsir_components, art_window=params.sspsir_window)
+        good = [c for c in epochs.ch_names if c not in epochs.info["bads"]]
+        sub = epochs.copy().pick(good)
+        cleaned = model.fit_transform(sub)
+        data = epochs.get_data(copy=False)
+        idx = [epochs.ch_names.index(c) for c in good]
+        data[:, idx, :] = cleaned.get_data()
+    return epochs

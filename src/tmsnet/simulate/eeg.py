@@ -1,0 +1,529 @@
+"""Synthetic TMS-EEG recordings with planted truth (demo, tests, benchmarks).
+
+The generator builds a continuous recording (an :class:`mne.io.RawArray` with a
+standard 10-05 montage and ``TMS`` annotations at the pulses) whose parts are
+all known:
+
+* **TEP**: six dipolar components (N15, P30, N45, P60, N100, P180 by default)
+  with known latency, width, sign and peak amplitude, each a radial dipole
+  under a 10-05 position, projected onto the electrodes through a 3-shell
+  sphere head model (:func:`mne.make_sphere_model` +
+  :func:`mne.make_forward_solution` on a discrete source space). Each
+  component's time course is a Gaussian bump; trial-to-trial amplitude varies
+  by ``tep_jitter`` (relative SD).
+* **background EEG**: random dipoles with 1/f (pink) activity, two occipital
+  alpha (10 Hz) dipoles, and white sensor noise.
+* **artifacts** (sensor space): the TMS pulse (a 600 Hz damped ringing of
+  several mV during the first 6 ms), an exponential decay artifact (or a double
+  exponential), a TMS-evoked cranial muscle response (biphasic, 2-35 ms, a
+  bipolar left temporal topography), blinks (frontal), lateral eye movements
+  (opposite signs at F7/F8), persistent right temporal muscle activity (white
+  noise above 20 Hz) and line noise.
+
+Every topography and time course is returned in :class:`SimulatedTmsEeg`
+(``truth``), so tests can check what a cleaning step removed and what it kept.
+The planted TEP (``truth.tep``, average reference, the epoch time axis) and the
+GMFP peak latencies of that noise-free TEP are the reference of the
+planted-truth tests.
+
+Units: data in volts in the Raw object (MNE's convention), amplitudes of the
+parameters in microvolts, times in seconds, positions in metres (MNE head
+coordinates).
+
+References
+----------
+Rogasch N.C. et al. (2017) Analysing concurrent transcranial magnetic
+stimulation and electroencephalographic data: a review and introduction to the
+open-source TESA software. NeuroImage 147:934 (artifact types and their time
+ranges; ``../shared/REFERENCES.md`` section 2).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tmsnet.exceptions import InvalidParameterError
+
+__all__ = [
+    "CHANNELS_32",
+    "CHANNELS_64",
+    "PlantedComponent",
+    "SimulatedTmsEeg",
+    "TepTruth",
+    "simulate_tms_eeg",
+    "standard_montage",
+]
+
+#: A common 32-channel 10-20 cap (Brain Products actiCAP layout).
+CHANNELS_32: tuple[str, ...] = tuple(
+    "Fp1 Fp2 F7 F3 Fz F4 F8 FC5 FC1 FC2 FC6 T7 C3 Cz C4 T8 TP9 CP5 CP1 CP2 CP6 TP10 "
+    "P7 P3 Pz P4 P8 PO9 O1 Oz O2 PO10".split()
+)
+
+#: A 64-channel 10-10 cap.
+CHANNELS_64: tuple[str, ...] = tuple(
+    "Fp1 Fpz Fp2 AF7 AF3 AFz AF4 AF8 F9 F7 F5 F3 F1 Fz F2 F4 F6 F8 F10 FT7 FC5 FC3 FC1 FCz "
+    "FC2 FC4 FC6 FT8 T7 C5 C3 C1 Cz C2 C4 C6 T8 TP7 CP5 CP3 CP1 CPz CP2 CP4 CP6 TP8 P7 P5 P3 "
+    "P1 Pz P2 P4 P6 P8 PO7 PO3 POz PO4 PO8 O1 Oz O2 Iz".split()
+)
+
+
+@dataclass(frozen=True)
+class PlantedComponent:
+    """One dipolar TEP component.
+
+    Attributes
+    ----------
+    name : str
+        Label (``"N100"``...).
+    latency_s : float
+        Centre of the Gaussian time course (s after the pulse).
+    width_s : float
+        Standard deviation of the Gaussian (s).
+    peak_uv : float
+        Signed amplitude at the channel of largest |amplitude|, average
+        reference (microvolts); the sign is the polarity there.
+    site : str
+        10-05 label of the scalp position above the dipole.
+    depth_m : float
+        Distance of the dipole below the scalp along the radius (m).
+    """
+
+    name: str
+    latency_s: float
+    width_s: float
+    peak_uv: float
+    site: str
+    depth_m: float = 0.025
+
+
+#: Default TEP: latencies of the standard components, dipoles around left M1.
+DEFAULT_COMPONENTS: tuple[PlantedComponent, ...] = (
+    PlantedComponent("N15", 0.015, 0.0025, -4.0, "C3", 0.022),
+    PlantedComponent("P30", 0.030, 0.0040, 10.0, "FC1", 0.025),
+    PlantedComponent("N45", 0.045, 0.0045, -12.0, "CP3", 0.025),
+    PlantedComponent("P60", 0.060, 0.0050, 10.0, "P3", 0.025),
+    PlantedComponent("N100", 0.100, 0.0120, -18.0, "C3", 0.030),
+    PlantedComponent("P180", 0.180, 0.0200, 15.0, "Cz", 0.030),
+)
+
+
+@dataclass
+class TepTruth:
+    """Everything planted in a simulated recording.
+
+    Attributes
+    ----------
+    components : list of PlantedComponent
+        The TEP components.
+    topographies : ndarray, shape (n_components, n_channels)
+        Sensor pattern of each component (average reference, unit peak |value|
+        times ``peak_uv``; microvolts).
+    times : ndarray
+        Epoch time axis of ``tep`` (s), -1 s to 1 s at the recording's rate.
+    tep : ndarray, shape (n_channels, n_times)
+        Noise-free trial-average TEP, average reference (volts).
+    gmfp_peaks_ms : dict of str to float
+        GMFP peak latency (ms) of ``tep`` in each default peak window (see
+        :data:`tmsnet.eeg.teps.DEFAULT_WINDOWS_MS`); NaN where none.
+    artifact_topographies : dict of str to ndarray
+        Sensor patterns (unit norm) of ``"tms_muscle"``, ``"blink"``,
+        ``"eye_movement"``, ``"persistent_muscle"`` and ``"decay"``.
+    pulse_samples : ndarray of int
+        Sample index of each TMS pulse in the Raw data.
+    blink_samples : ndarray of int
+        Onset sample of each blink.
+    line_freq : float
+        Line-noise frequency (Hz).
+    natural_frequency_hz : float or None
+        Frequency of the planted damped oscillation at the stimulated site
+        (None if none was planted).
+    """
+
+    components: list[PlantedComponent]
+    topographies: np.ndarray
+    times: np.ndarray
+    tep: np.ndarray
+    gmfp_peaks_ms: dict[str, float]
+    artifact_topographies: dict[str, np.ndarray]
+    pulse_samples: np.ndarray
+    blink_samples: np.ndarray
+    line_freq: float
+    natural_frequency_hz: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class SimulatedTmsEeg:
+    """A simulated recording and its truth.
+
+    Attributes
+    ----------
+    raw : mne.io.RawArray
+        Continuous EEG (volts) with a montage and ``TMS`` annotations.
+    events : ndarray, shape (n_pulses, 3)
+        MNE events of the pulses (event id 1).
+    truth : TepTruth
+        The planted answer.
+    """
+
+    raw: object
+    events: np.ndarray
+    truth: TepTruth
+
+
+def standard_montage():
+    """The standard 10-05 montage (``colin27_1005``, formerly ``standard_1005``)."""
+    import mne
+
+    available = mne.channels.get_builtin_montages()
+    name = "colin27_1005" if "colin27_1005" in available else "standard_1005"
+    return mne.channels.make_standard_montage(name)
+
+
+def _shaped_noise(rng: np.random.Generator, n_series: int, n_times: int, sfreq: float,
+                  gain_of_freq) -> np.ndarray:
+    """Unit-variance Gaussian noise with amplitude spectrum ``gain_of_freq(f)``."""
+    from scipy import fft
+
+    n_fft = fft.next_fast_len(n_times, real=True)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sfreq)
+    gain = gain_of_freq(freqs)
+    spectrum = (rng.standard_normal((n_series, freqs.size))
+                + 1j * rng.standard_normal((n_series, freqs.size))) * gain
+    series = fft.irfft(spectrum, n=n_fft, axis=1)[:, :n_times]
+    series /= series.std(axis=1, keepdims=True)
+    return series
+
+
+def _pink_noise(rng: np.random.Generator, n_series: int, n_times: int, sfreq: float,
+                *, exponent: float = 1.0, f_min: float = 0.5) -> np.ndarray:
+    """Unit-variance noise with power ~ 1/f**exponent above ``f_min`` Hz."""
+
+    def gain(freqs: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(freqs)
+        keep = freqs >= f_min
+        out[keep] = freqs[keep] ** (-exponent / 2.0)
+        return out
+
+    return _shaped_noise(rng, n_series, n_times, sfreq, gain)
+
+
+def _band_noise(rng: np.random.Generator, n_series: int, n_times: int, sfreq: float,
+                band: tuple[float, float]) -> np.ndarray:
+    """Unit-variance noise with a flat spectrum inside ``band`` (Hz), none outside."""
+    return _shaped_noise(rng, n_series, n_times, sfreq,
+                         lambda f: ((f >= band[0]) & (f <= band[1])).astype(float))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def simulate_tms_eeg(
+    *,
+    n_channels: int = 32,
+    sfreq: float = 2000.0,
+    n_trials: int = 60,
+    seed: int = 0,
+    components: Sequence[PlantedComponent] = DEFAULT_COMPONENTS,
+    isi_s: tuple[float, float] = (2.1, 2.6),
+    tep_jitter: float = 0.1,
+    background_uv: float = 4.0,
+    alpha_uv: float = 2.0,
+    sensor_noise_uv: float = 1.0,
+    pulse_uv: float = 5000.0,
+    decay_uv: float = 60.0,
+    decay_tau_s: Sequence[float] = (0.020,),
+    muscle_uv: float = 200.0,
+    blink_uv: float = 150.0,
+    blink_interval_s: float = 4.0,
+    eye_movement_uv: float = 60.0,
+    eye_movement_interval_s: float = 7.0,
+    persistent_muscle_uv: float = 12.0,
+    line_uv: float = 4.0,
+    line_freq: float = 50.0,
+    natural_frequency_hz: float | None = None,
+    natural_frequency_uv: float = 3.0,
+    annotate: bool = True,
+) -> SimulatedTmsEeg:
+    """Simulate a single-pulse TMS-EEG recording with planted truth.
+
+    Parameters
+    ----------
+    n_channels : {32, 64}
+        Cap size (:data:`CHANNELS_32` or :data:`CHANNELS_64`).
+    sfreq : float
+        Sampling rate (Hz); at least 1000.
+    n_trials : int
+        Number of TMS pulses (>= 2).
+    seed : int
+        Seed of every random draw.
+    components : sequence of PlantedComponent
+        TEP components (default :data:`DEFAULT_COMPONENTS`).
+    isi_s : (float, float)
+        Range of the uniform inter-pulse interval (s); >= 2.05 so that -1..1 s
+        epochs do not overlap.
+    tep_jitter : float
+        Relative SD of the per-trial TEP amplitude.
+    background_uv, alpha_uv, sensor_noise_uv : float
+        Median channel RMS of the pink-noise dipoles, of the occipital alpha
+        dipoles, and SD of the white sensor noise (microvolts).
+    pulse_uv, decay_uv, muscle_uv, blink_uv, eye_movement_uv, persistent_muscle_uv, line_uv : float
+        Peak amplitudes of the artifacts at their largest channel
+        (microvolts); the persistent muscle and line noise as RMS. 0 disables one.
+    decay_tau_s : sequence of float
+        Time constant(s) of the decay artifact (s): one gives an exponential,
+        two a double exponential (second term half the amplitude).
+    blink_interval_s, eye_movement_interval_s : float
+        Mean interval between blinks / eye movements (s).
+    line_freq : float
+        Line frequency (Hz).
+    natural_frequency_hz, natural_frequency_uv : float, optional
+        If a frequency (Hz) is given, a damped oscillation at it (time
+        constant 80 ms, peak ``natural_frequency_uv`` microvolts) is added at
+        the first component's dipole, phase-locked to the pulse.
+    annotate : bool
+        Add ``TMS`` annotations at the pulses (False leaves them to be
+        detected from the artifact).
+
+    Returns
+    -------
+    SimulatedTmsEeg
+
+    Raises
+    ------
+    InvalidParameterError
+        If a parameter is out of range.
+    """
+    import mne
+
+    if n_channels not in (32, 64):
+        raise InvalidParameterError(f"n_channels must be 32 or 64, got {n_channels}.")
+    if sfreq < 1000:
+        raise InvalidParameterError(f"sfreq must be >= 1000 Hz for TMS-EEG, got {sfreq}.")
+    if n_trials < 2:
+        raise InvalidParameterError(f"n_trials must be >= 2, got {n_trials}.")
+    if min(isi_s) < 2.05 or isi_s[0] > isi_s[1]:
+        raise InvalidParameterError(f"isi_s must be an increasing pair >= 2.05 s, got {isi_s}.")
+    if len(decay_tau_s) not in (1, 2):
+        raise InvalidParameterError("decay_tau_s takes one (exponential) or two time constants.")
+
+    rng = np.random.default_rng(seed)
+    names = list(CHANNELS_32 if n_channels == 32 else CHANNELS_64)
+    info = mne.create_info(names, sfreq, "eeg")
+    montage = standard_montage()
+    info.set_montage(montage)
+    pos = np.array([info["chs"][i]["loc"][:3] for i in range(n_channels)])
+    sphere = mne.make_sphere_model("auto", "auto", info, verbose=False)
+    r0 = np.asarray(sphere["r0"])
+    radius = float(sphere.radius)
+
+    def site_pos(label: str) -> np.ndarray:
+        # Channel positions in head coordinates; other labels are placed through
+        # the same montage (and so the same fiducial transform).
+        if label in names:
+            return pos[names.index(label)]
+        raw_tmp = mne.create_info([label], sfreq, "eeg")
+        raw_tmp.set_montage(montage)
+        return np.asarray(raw_tmp["chs"][0]["loc"][:3])
+
+    # ---- dipoles: TEP components + background + alpha -------------------------------------
+    comp_rr = []
+    comp_nn = []
+    for comp in components:
+        p = site_pos(comp.site)
+        u = _unit(p - r0)
+        comp_rr.append(r0 + u * (radius - comp.depth_m))
+        comp_nn.append(u)
+    n_bg = 40
+    bg_dir = rng.standard_normal((n_bg, 3))
+    bg_dir[:, 2] = np.abs(bg_dir[:, 2])  # upper hemisphere of the sphere
+    bg_dir /= np.linalg.norm(bg_dir, axis=1, keepdims=True)
+    bg_rr = r0 + bg_dir * rng.uniform(0.045, 0.070, size=(n_bg, 1))
+    bg_nn = rng.standard_normal((n_bg, 3))
+    bg_nn /= np.linalg.norm(bg_nn, axis=1, keepdims=True)
+    alpha_sites = [site_pos("O1"), site_pos("O2")]
+    al_rr = np.array([r0 + _unit(p - r0) * (radius - 0.03) for p in alpha_sites])
+    al_nn = np.array([_unit(p - r0) for p in alpha_sites])
+    rr = np.vstack([np.array(comp_rr), bg_rr, al_rr])
+    nn = np.vstack([np.array(comp_nn), bg_nn, al_nn])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = mne.setup_volume_source_space(pos=dict(rr=rr, nn=nn), sphere=sphere, verbose=False)
+        fwd = mne.make_forward_solution(info, None, src, sphere, eeg=True, meg=False, verbose=False)
+    if fwd["nsource"] != len(rr):
+        raise RuntimeError("The sphere model dropped simulated dipoles; this is a bug.")
+    gain = fwd["sol"]["data"].reshape(n_channels, len(rr), 3)
+    lead = np.einsum("csk,sk->cs", gain, nn)  # (n_channels, n_sources), V per A*m
+    lead_avg = lead - lead.mean(axis=0, keepdims=True)
+    n_comp = len(components)
+
+    # ---- timing --------------------------------------------------------------------------
+    isis = rng.uniform(isi_s[0], isi_s[1], size=n_trials - 1)
+    onsets_s = 2.0 + np.concatenate([[0.0], np.cumsum(isis)])
+    n_times = int(np.ceil((onsets_s[-1] + 2.0) * sfreq))
+    pulse_samples = np.round(onsets_s * sfreq).astype(int)
+    data = np.zeros((n_channels, n_times))  # microvolts
+
+    # ---- background ----------------------------------------------------------------------
+    block = 8
+    bg_total = np.zeros(n_channels)
+    for start in range(0, n_bg, block):
+        idx = np.arange(start, min(start + block, n_bg))
+        series = _pink_noise(rng, idx.size, n_times, sfreq)
+        contrib = lead[:, n_comp + idx] @ series
+        data += contrib
+        bg_total += contrib.var(axis=1)
+    bg_scale = background_uv / np.sqrt(np.median(bg_total))
+    data *= bg_scale
+    if alpha_uv > 0:
+        alpha = _band_noise(rng, 2, n_times, sfreq, (8.5, 11.5))
+        contrib = lead[:, n_comp + n_bg:] @ alpha
+        data += contrib * (alpha_uv / np.median(contrib.std(axis=1)))
+    data += sensor_noise_uv * rng.standard_normal((n_channels, n_times))
+
+    # ---- TEP ---------------------------------------------------------------------------------
+    topos = np.zeros((n_comp, n_channels))
+    for i, comp in enumerate(components):
+        col = lead_avg[:, i]
+        k = np.argmax(np.abs(col))
+        topos[i] = col / col[k] * comp.peak_uv  # signed so the extreme channel has peak_uv
+    half = int(round(1.0 * sfreq))
+    ep_times = np.arange(-half, half + 1) / sfreq
+    waves = np.array([np.exp(-0.5 * ((ep_times - c.latency_s) / c.width_s) ** 2) for c in components])
+    osc_topo = None
+    osc_wave = None
+    if natural_frequency_hz is not None:
+        post = ep_times >= 0
+        osc_wave = np.where(post, np.sin(2 * np.pi * natural_frequency_hz * ep_times)
+                            * np.exp(-np.where(post, ep_times, 0) / 0.08), 0.0)
+        col = lead_avg[:, 0]
+        osc_topo = col / np.max(np.abs(col)) * natural_frequency_uv
+    tep_uv = topos.T @ waves
+    if osc_topo is not None:
+        tep_uv = tep_uv + np.outer(osc_topo, osc_wave)
+    # The raw data carry the reference-free potentials of the same dipoles,
+    # scaled like the average-referenced truth (the common mode is a reference choice).
+    scale = np.array([components[i].peak_uv / lead_avg[np.argmax(np.abs(lead_avg[:, i])), i]
+                      for i in range(n_comp)])
+    raw_topos = (lead[:, :n_comp] * scale).T
+    tep_raw = raw_topos.T @ waves
+    if osc_topo is not None:
+        tep_raw = tep_raw + np.outer(lead[:, 0] / np.max(np.abs(lead_avg[:, 0]))
+                                     * natural_frequency_uv, osc_wave)
+
+    # ---- artifact topographies ------------------------------------------------------------
+    def gauss_topo(center: np.ndarray, width: float) -> np.ndarray:
+        d = np.linalg.norm(pos - center, axis=1)
+        return np.exp(-0.5 * (d / width) ** 2)
+
+    coil = site_pos("C3")
+    pulse_topo = 0.3 + gauss_topo(coil, 0.05)
+    pulse_topo *= rng.choice([-1.0, 1.0], size=n_channels)
+    decay_topo = gauss_topo(coil, 0.045) * rng.uniform(0.6, 1.0, n_channels)
+    decay_topo *= np.where(rng.random(n_channels) < 0.5, -1.0, 1.0)
+    muscle_topo = gauss_topo(site_pos("FT7"), 0.03) - 0.7 * gauss_topo(site_pos("TP7"), 0.03)
+    muscle_topo /= np.max(np.abs(muscle_topo))
+    fp_mid = 0.5 * (site_pos("Fp1") + site_pos("Fp2"))
+    eye = fp_mid + np.array([0.0, 0.02, -0.03])
+    blink_topo = gauss_topo(eye, 0.06)
+    blink_topo /= blink_topo.max()
+    move_topo = gauss_topo(site_pos("F9") + np.array([0, 0.01, -0.02]), 0.05) - gauss_topo(
+        site_pos("F10") + np.array([0, 0.01, -0.02]), 0.05)
+    move_topo /= np.max(np.abs(move_topo))
+    pmus_topo = gauss_topo(site_pos("T8"), 0.03)
+    pmus_topo /= pmus_topo.max()
+
+    # ---- per-trial time-locked signals ----------------------------------------------------
+    n_ep = ep_times.size
+    post = ep_times >= 0
+    tpos = np.where(post, ep_times, 0.0)
+    pulse_wave = np.where(post & (ep_times < 0.006),
+                          np.cos(2 * np.pi * 600.0 * tpos) * np.exp(-tpos / 0.0015), 0.0)
+    if len(decay_tau_s) == 1:
+        decay_wave = np.where(post, np.exp(-tpos / decay_tau_s[0]), 0.0)
+    else:
+        decay_wave = np.where(post, np.exp(-tpos / decay_tau_s[0])
+                              + 0.5 * np.exp(-tpos / decay_tau_s[1]), 0.0)
+    muscle_wave = (np.exp(-0.5 * ((ep_times - 0.008) / 0.003) ** 2)
+                   - 0.6 * np.exp(-0.5 * ((ep_times - 0.018) / 0.005) ** 2))
+    for s in pulse_samples:
+        a = s - half
+        sl = slice(a, a + n_ep)
+        amp = 1.0 + tep_jitter * rng.standard_normal()
+        data[:, sl] += amp * tep_raw
+        data[:, sl] += np.outer(pulse_topo * pulse_uv * rng.uniform(0.9, 1.1), pulse_wave)
+        if decay_uv > 0:
+            data[:, sl] += np.outer(decay_topo * decay_uv * rng.uniform(0.85, 1.15), decay_wave)
+        if muscle_uv > 0:
+            data[:, sl] += np.outer(muscle_topo * muscle_uv * (1 + 0.15 * rng.standard_normal()),
+                                    muscle_wave)
+
+    # ---- blinks, eye movements, persistent muscle, line noise ---------------------------
+    blink_samples = []
+    if blink_uv > 0:
+        t = rng.uniform(0.5, blink_interval_s)
+        blink_len = int(0.3 * sfreq)
+        hann = np.hanning(blink_len)
+        while t < n_times / sfreq - 1.0:
+            b = int(t * sfreq)
+            data[:, b:b + blink_len] += np.outer(blink_topo * blink_uv * rng.uniform(0.8, 1.2), hann)
+            blink_samples.append(b)
+            t += rng.uniform(0.5, 1.5) * blink_interval_s
+    if eye_movement_uv > 0:
+        t = rng.uniform(1.0, eye_movement_interval_s)
+        edge = int(0.02 * sfreq)
+        ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, edge))
+        while t < n_times / sfreq - 2.0:
+            dur = int(rng.uniform(0.4, 1.0) * sfreq)
+            shape = np.concatenate([ramp, np.ones(dur), ramp[::-1]])
+            b = int(t * sfreq)
+            sign = rng.choice([-1.0, 1.0])
+            data[:, b:b + shape.size] += np.outer(move_topo * eye_movement_uv * sign, shape)
+            t += rng.uniform(0.5, 1.5) * eye_movement_interval_s
+    if persistent_muscle_uv > 0:
+        emg = _band_noise(rng, 1, n_times, sfreq, (20.0, min(300.0, sfreq / 2 - 1)))[0]
+        data += np.outer(pmus_topo * persistent_muscle_uv, emg)
+    if line_uv > 0:
+        tt = np.arange(n_times) / sfreq
+        phases = rng.uniform(0, 2 * np.pi, n_channels)
+        amps = line_uv * rng.uniform(0.5, 1.5, n_channels)
+        data += amps[:, None] * np.sin(2 * np.pi * line_freq * tt[None, :] + phases[:, None])
+
+    data *= 1e-6
+    raw = mne.io.RawArray(data, info, verbose=False)
+    events = np.column_stack([pulse_samples, np.zeros(n_trials, int), np.ones(n_trials, int)])
+    if annotate:
+        raw.set_annotations(mne.Annotations(onset=pulse_samples / sfreq, duration=0.0,
+                                            description=["TMS"] * n_trials))
+
+    # ---- truth -----------------------------------------------------------------------------
+    from tmsnet.eeg.teps import DEFAULT_WINDOWS_MS, find_window_peaks, gmfp
+
+    tep_v = tep_uv * 1e-6
+    peaks = find_window_peaks(gmfp(tep_v), ep_times, DEFAULT_WINDOWS_MS, polarity="positive")
+    truth = TepTruth(
+        components=list(components),
+        topographies=topos,
+        times=ep_times,
+        tep=tep_v,
+        gmfp_peaks_ms={name: row["latency_ms"] for name, row in peaks.items()},
+        artifact_topographies={
+            "tms_muscle": _unit(muscle_topo),
+            "blink": _unit(blink_topo),
+            "eye_movement": _unit(move_topo),
+            "persistent_muscle": _unit(pmus_topo),
+            "decay": _unit(decay_topo),
+        },
+        pulse_samples=pulse_samples,
+        blink_samples=np.asarray(blink_samples, dtype=int),
+        line_freq=line_freq,
+        natural_frequency_hz=natural_frequency_hz,
+        extra={"background_scale": bg_scale, "n_background_dipoles": n_bg},
+    )
+    return SimulatedTmsEeg(raw=raw, events=events, truth=truth)

@@ -1,0 +1,118 @@
+"""Planted-truth tests of the whole TMS-EEG chain on a simulated recording."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tmsnet.eeg.cleaning import make_epochs
+from tmsnet.eeg.teps import DEFAULT_WINDOWS_MS, find_window_peaks, gmfp
+from tmsnet.eeg.workflow import analyze_tep, write_tep_outputs
+from tmsnet.simulate.eeg import simulate_tms_eeg
+
+WINDOW = (0.015, 0.300)  # after the second cut (-2...15 ms)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return simulate_tms_eeg(n_channels=32, sfreq=2000.0, n_trials=80, seed=3)
+
+
+@pytest.fixture(scope="module")
+def analysis(sim):
+    return analyze_tep(sim.raw, sim.events, pulse_source="annotations")
+
+
+def truth_on(times, sim):
+    return np.array([np.interp(times, sim.truth.times, ch) for ch in sim.truth.tep])
+
+
+def corr(a, b):
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def test_recovered_tep_correlates_with_planted(sim, analysis):
+    ev = analysis.evoked
+    w = (ev.times >= WINDOW[0]) & (ev.times <= WINDOW[1])
+    truth = truth_on(ev.times, sim)[:, w]
+    r_clean = corr(ev.data[:, w], truth)
+    gain = float((ev.data[:, w] * truth).sum() / (truth**2).sum())
+    # without cleaning: epochs, average reference, baseline only
+    raw_ep = make_epochs(sim.raw, sim.events)
+    raw_ep.set_eeg_reference("average", projection=False, verbose=False)
+    raw_ep.apply_baseline((-0.5, -0.005), verbose=False)
+    e0 = raw_ep.average()
+    w0 = (e0.times >= WINDOW[0]) & (e0.times <= WINDOW[1])
+    r_raw = corr(e0.data[:, w0], sim.truth.tep[:, w0])
+    print(f"r cleaned {r_clean:.3f}, r uncleaned {r_raw:.3f}, gain {gain:.3f}")
+    assert r_clean >= 0.9
+    assert r_clean - r_raw >= 0.3
+    assert 0.8 <= gain <= 1.2
+
+
+def test_gmfp_peaks_within_3_ms(sim, analysis):
+    peaks = find_window_peaks(gmfp(analysis.evoked.data), analysis.evoked.times, DEFAULT_WINDOWS_MS,
+                              polarity="positive")
+    planted = sim.truth.gmfp_peaks_ms
+    # N15 lies in TESA's second cut window (-2...15 ms), which replaces it by interpolation
+    for name in ("P30", "N45", "P60", "N100", "P180"):
+        assert abs(planted[name] - 1000 * sim.truth.components[
+            [c.name for c in sim.truth.components].index(name)].latency_s) <= 2
+        assert abs(peaks[name]["latency_ms"] - planted[name]) <= 3, (name, peaks[name], planted[name])
+
+
+def test_ica_rules_remove_artifacts_keep_cortex(sim, analysis):
+    clean = analysis.cleaning
+    topo = sim.truth.artifact_topographies
+    removed_by = {}
+    for rnd, ica in clean.icas.items():
+        idx = [sim.raw.ch_names.index(n) for n in ica.ch_names]
+        patterns = ica.get_components()
+        for comp in ica.exclude:
+            label = clean.components.query("round == @rnd and component == @comp")["label"].item()
+            best = max(topo, key=lambda k: abs(np.corrcoef(patterns[:, comp], topo[k][idx])[0, 1]))
+            r = abs(np.corrcoef(patterns[:, comp], topo[best][idx])[0, 1])
+            removed_by.setdefault(best, []).append((rnd, label, round(r, 3)))
+    print(removed_by)
+    # each planted artifact is removed by the rule made for it, with a matching topography
+    assert any(lab == "tms_muscle" and r >= 0.9 for _, lab, r in removed_by["tms_muscle"])
+    assert any(lab == "blink" and r >= 0.95 for _, lab, r in removed_by["blink"])
+    assert any(lab == "eye_movement" and r >= 0.95 for _, lab, r in removed_by["eye_movement"])
+    assert any(lab == "persistent_muscle" for _, lab, r in removed_by["persistent_muscle"])
+    # the cortical TEP is kept: removed patterns carry little of the planted TEP
+    for rnd, ica in clean.icas.items():
+        if not ica.exclude:
+            continue
+        idx = [sim.raw.ch_names.index(n) for n in ica.ch_names]
+        w = (sim.truth.times >= WINDOW[0]) & (sim.truth.times <= WINDOW[1])
+        tep = sim.truth.tep[idx][:, w]
+        tep = tep - tep.mean(axis=0)
+        q, _ = np.linalg.qr(ica.get_components()[:, ica.exclude])
+        lost = float(((q @ (q.T @ tep)) ** 2).sum() / (tep**2).sum())
+        assert lost < 0.25, (rnd, lost)
+    assert clean.bad_trials == [] and clean.bad_channels == []
+
+
+def test_measures_and_outputs(sim, analysis, tmp_path):
+    assert analysis.pcist.value > 0 and analysis.pcist.n_components >= 1
+    assert analysis.propagation.summary()["max_spread"] > 0.5
+    # the stimulated-area channel C3 becomes active early (N15-N45 dipoles lie below it)
+    assert analysis.propagation.onset_ms["C3"] < 60
+    entities = {"sub": "01", "task": "tms"}
+    written = write_tep_outputs(analysis, tmp_path, entities=entities, inputs={"raw": None},
+                                report=True)
+    for role in ("epochs", "evoked", "peaks", "components", "measures", "report"):
+        assert written[role].exists(), role
+    side = json.loads(written["epochs"].with_name("sub-01_task-tms_desc-clean_epo.json").read_text())
+    assert side["Parameters"]["cleaning"]["cut1"] == [-0.002, 0.01]
+    assert [s["step"] for s in side["CleaningSteps"]][:2] == ["epoch", "interpolate_pulse_1"]
+    measures = json.loads(written["measures"].read_text())
+    assert measures["Measures"]["pcist"]["value"] == pytest.approx(analysis.pcist.value)
+    html = written["report"].read_text()
+    for title in ("Cleaning", "GMFP", "ERSP", "Propagation", "PCIst", "Removed ICA components"):
+        assert title in html
+    import mne
+
+    ev = mne.read_evokeds(written["evoked"], verbose=False)[0]
+    np.testing.assert_allclose(ev.data, analysis.evoked.data, rtol=1e-5, atol=1e-12)
+    assert not [p for p in tmp_path.rglob(".*tmp*")]
