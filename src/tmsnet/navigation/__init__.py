@@ -1,0 +1,1 @@
+"""From a template target to the treatment room: native space, scalp, exports, plan."""

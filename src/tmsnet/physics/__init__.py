@@ -1,0 +1,1 @@
+"""TMS physics: coil models, the sphere-model E-field, coil metrics, placement and dose."""

@@ -1,0 +1,99 @@
+"""Sphere-model E-field kernel: reference loop, closed forms, invariants (REFERENCES.md section 3)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tmsnet.exceptions import InvalidParameterError
+from tmsnet.physics.coils import read_ccd
+from tmsnet.physics.efield import (
+    MU0_OVER_4PI,
+    available_backends,
+    efield,
+    efield_loop,
+    efield_placements,
+    transform_dipoles,
+)
+
+SHARED = Path(__file__).parents[1].parent / "shared" / "data" / "coils"
+
+
+@pytest.fixture(scope="module")
+def magstim():
+    path = SHARED / "Magstim_70mm_Fig8.ccd"
+    if not path.is_file():
+        pytest.skip(f"{path} missing (../shared/data is not available)")
+    coil = read_ccd(path)
+    pos, mom = transform_dipoles(coil.positions_m, coil.moments, np.diag([1.0, -1.0, -1.0]), [0, 0, 0.085])
+    return coil, pos, mom
+
+
+@pytest.fixture(scope="module")
+def points():
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(600, 3))
+    return p / np.linalg.norm(p, axis=1)[:, None] * rng.uniform(0.005, 0.075, (600, 1))
+
+
+def _rel(a, b):
+    return np.max(np.linalg.norm(a - b, axis=1) / np.linalg.norm(b, axis=1))
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_kernel_matches_per_dipole_loop(magstim, points, backend):
+    _, pos, mom = magstim
+    ref = efield_loop(points, pos, mom)
+    fast = efield(points, pos, mom, backend=backend, block_elements=100_000)
+    assert _rel(fast, ref) < 1e-12
+
+
+def test_field_is_tangential_inside_sphere(magstim, points):
+    _, pos, mom = magstim
+    e = efield(points, pos, mom)
+    cos = np.abs(np.sum(e * points, axis=1)) / (np.linalg.norm(e, axis=1) * np.linalg.norm(points, axis=1))
+    assert cos.max() < 1e-12
+
+
+def test_radial_dipole_closed_form(points):
+    # A radial dipole: E = -(mu0/4pi) dI/dt m x (r - r0)/|r - r0|^3 (REFERENCES.md section 3).
+    r0 = np.array([[0.01, -0.02, 0.09]])
+    m = 3e-4 * r0 / np.linalg.norm(r0)
+    d = points - r0
+    expected = -MU0_OVER_4PI * 1e6 * 2.5 * np.cross(m, d) / np.linalg.norm(d, axis=1)[:, None] ** 3
+    got = efield(points, r0, m, didt_a_per_us=2.5)
+    assert _rel(got, expected) < 1e-12
+    assert _rel(efield_loop(points, r0, m, didt_a_per_us=2.5), expected) < 1e-12
+
+
+def test_scales_linearly_with_didt(magstim, points):
+    _, pos, mom = magstim
+    scaled = efield(points, pos, mom, didt_a_per_us=3.0)
+    assert np.allclose(scaled, 3.0 * efield(points, pos, mom), rtol=1e-13)
+
+
+def test_batched_placements_equal_single_evaluations(magstim, points):
+    coil, _, _ = magstim
+    rng = np.random.default_rng(1)
+    rots, trans = [], []
+    for _ in range(3):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        q *= np.sign(np.linalg.det(q))
+        rots.append(q)
+        trans.append(-q[:, 2] * 0.09)  # coil z axis points at the centre
+    batch = efield_placements(points[:50], coil.positions_m, coil.moments, np.array(rots), np.array(trans))
+    for k in range(3):
+        pos, mom = transform_dipoles(coil.positions_m, coil.moments, rots[k], trans[k])
+        assert _rel(batch[k], efield_loop(points[:50], pos, mom)) < 1e-12
+
+
+def test_bad_inputs_raise_typed_errors(magstim):
+    _, pos, mom = magstim
+    with pytest.raises(InvalidParameterError, match="farther from the sphere centre"):
+        efield(np.array([[0.0, 0.0, 0.2]]), pos, mom)
+    with pytest.raises(InvalidParameterError, match=r"\(n, 3\)"):
+        efield(np.zeros((4, 2)), pos, mom)
+    with pytest.raises(InvalidParameterError, match="Unknown E-field backend"):
+        efield(np.zeros((1, 3)), pos, mom, backend="fortran")
+    with pytest.raises(InvalidParameterError, match="same shape"):
+        efield(np.zeros((1, 3)), pos, mom[:5])

@@ -1,0 +1,83 @@
+"""Placement on a local sphere, orientation sweep, focality, dose formulas."""
+
+import numpy as np
+import pytest
+
+from tmsnet.exceptions import InvalidParameterError
+from tmsnet.physics.coils import load_coil
+from tmsnet.physics.dose import (
+    STOKES_SLOPE_2007,
+    efield_matched_dose,
+    stokes_adjusted_threshold,
+)
+from tmsnet.physics.efield import efield, transform_dipoles
+from tmsnet.physics.placement import coil_rotation, fit_sphere, optimize_placement
+
+
+@pytest.fixture(scope="module")
+def sphere_head():
+    rng = np.random.default_rng(3)
+    d = rng.normal(size=(20000, 3))
+    d /= np.linalg.norm(d, axis=1)[:, None]
+    centre = np.array([2.0, -15.0, 10.0])
+    return centre, 85.0, centre + 85.0 * d
+
+
+def test_fit_sphere_exact(sphere_head):
+    centre, radius, pts = sphere_head
+    c, r = fit_sphere(pts[:50])
+    assert np.allclose(c, centre, atol=1e-9)
+    assert r == pytest.approx(radius, abs=1e-9)
+    with pytest.raises(InvalidParameterError):
+        fit_sphere(np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0.0]]))
+
+
+def test_coil_rotation_right_handed_and_angle():
+    rots = coil_rotation([0, 0, -1.0], [0.0, 90.0])
+    for r in rots:
+        assert np.allclose(r.T @ r, np.eye(3), atol=1e-12)
+        assert np.linalg.det(r) == pytest.approx(1.0)
+    assert np.allclose(rots[0][:, 1], [0, 1, 0], atol=1e-12)  # angle 0: y anterior
+    assert np.allclose(rots[0][:, 2], [0, 0, -1], atol=1e-12)
+    # seen from outside (above), +90 deg turns y (anterior) counter-clockwise, to the left (-x)
+    assert np.allclose(rots[1][:, 1], [-1, 0, 0], atol=1e-12)
+
+
+def test_orientation_sweep_finds_field_along_coil_y(sphere_head):
+    centre, radius, pts = sphere_head
+    coil = load_coil("fig8-70mm")
+    direction = np.array([0.3, 0.2, 0.93])
+    direction /= np.linalg.norm(direction)
+    scalp = centre + radius * direction
+    target = centre + (radius - 20.0) * direction
+    pl = optimize_placement(coil, target, scalp, pts, angle_step_deg=5.0)
+    assert np.allclose(pl.sphere_centre_mm, centre, atol=1e-6)
+    assert pl.target_depth_mm == pytest.approx(20.0)
+    # the induced field at a target under the centre of a figure-8 runs along the coil's y axis
+    assert abs(pl.e_vector_at_target @ pl.rotation[:, 1]) / pl.e_at_target == pytest.approx(1.0, abs=1e-3)
+    # independent evaluation of the chosen placement
+    origin_m = (pl.coil_origin_mm - centre) * 1e-3
+    pos, mom = transform_dipoles(coil.positions_m, coil.moments, pl.rotation, origin_m)
+    e = efield(((target - centre) * 1e-3)[None], pos, mom)[0]
+    assert np.linalg.norm(e) == pytest.approx(pl.e_at_target, rel=1e-12)
+    # symmetric figure-8: |E| at the centre target is the same every 180 deg and nearly the same everywhere
+    n = len(pl.sweep_e) // 2
+    assert np.allclose(pl.sweep_e[:n], pl.sweep_e[n:], rtol=1e-3)
+    assert 10 < pl.focality_cm2 < 60
+
+
+def test_target_outside_sphere_is_refused(sphere_head):
+    centre, radius, pts = sphere_head
+    scalp = centre + np.array([0, 0, radius])
+    with pytest.raises(InvalidParameterError, match="outside the sphere"):
+        optimize_placement(load_coil("fig8-70mm"), centre + [0, 0, radius + 5], scalp, pts, focality=False)
+
+
+def test_stokes_and_efield_matched_dose():
+    assert stokes_adjusted_threshold(50, 18.0, 14.0) == pytest.approx(62.0)
+    assert stokes_adjusted_threshold(50, 18.0, 14.0, slope=STOKES_SLOPE_2007) == pytest.approx(61.2)
+    assert efield_matched_dose(50, 1.2, 0.8) == pytest.approx(75.0)
+    with pytest.raises(InvalidParameterError, match=r"\(0, 100\]"):
+        stokes_adjusted_threshold(120, 10, 10)
+    with pytest.raises(InvalidParameterError):
+        efield_matched_dose(50, 0.0, 1.0)
