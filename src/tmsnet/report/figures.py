@@ -192,7 +192,7 @@ def plot_regions(
             title=None,
         )
         for img, color in ((search, SEARCH_COLOR), (seed, SEED_COLOR)):
-            display.add_contours(img, levels=[0.5], filled=True, colors=[color], alpha=0.45)
+            display.add_contours(img, levels=[0.5], filled=True, colors=[color], transparency=0.45)
             display.add_contours(img, levels=[0.5], colors=[color], linewidths=1.6)
         display.add_markers(
             [target], marker_color=TARGET_COLOR, marker_size=160, marker="*",

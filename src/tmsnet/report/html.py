@@ -2,8 +2,16 @@
 
 A report is a list of :class:`ReportSection` objects rendered by
 :func:`render_report` into one HTML document: inline CSS (with print rules),
-images inlined as base64 PNG, no JavaScript and no external resources, so the
-file can be mailed, archived or printed as it is.
+images inlined as base64 PNG and no external resources, so the file can be
+mailed, archived, opened offline or printed as it is.
+
+JavaScript is optional and always inline: a section may carry ``scripts``
+(e.g. the NiiVue viewer of :mod:`tmsnet.report.viewer`), which
+:func:`render_report` writes once each (identical scripts are deduplicated)
+at the end of the page. Every section must stay readable without them (a
+static image as fallback) and print cleanly (``@media print`` rules here hide
+interactive parts, marked ``class="screen-only"``, and show their static
+fallbacks, marked ``class="print-fallback"``).
 
 Every helper here escapes the strings it is given (``html.escape``); a
 section's ``html`` is taken as already safe, so build it from these helpers.
@@ -21,7 +29,7 @@ import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -36,6 +44,8 @@ __all__ = [
     "figure_to_base64_png",
     "format_value",
     "image_tag",
+    "inline_script",
+    "json_script",
     "key_value_table",
     "make_anchor",
     "render_report",
@@ -60,11 +70,18 @@ class ReportSection:
     anchor : str
         ``id`` of the section, used by the table of contents. Must start with a
         letter and contain only letters, digits, ``-`` and ``_``.
+    scripts : tuple of str
+        JavaScript sources the section needs (inlined once per report, in
+        order, after the sections). The section's HTML must work without them.
+    styles : tuple of str
+        Extra CSS the section needs (inlined once per report).
     """
 
     title: str
     html: str
     anchor: str
+    scripts: tuple[str, ...] = field(default=())
+    styles: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not _ANCHOR_RE.match(self.anchor):
@@ -72,6 +89,8 @@ class ReportSection:
                 f"Section anchor {self.anchor!r} must start with a letter and contain only "
                 "letters, digits, '-' and '_' (use make_anchor(title))."
             )
+        self.scripts = tuple(self.scripts)
+        self.styles = tuple(self.styles)
 
 
 def make_anchor(text: str) -> str:
@@ -308,6 +327,62 @@ def key_value_table(
     return "".join(parts)
 
 
+_SCRIPT_CLOSE_RE = re.compile(r"</(script)", re.IGNORECASE)
+
+
+def inline_script(source: str, *, element_id: str | None = None) -> str:
+    """A ``<script>`` element holding ``source`` inline.
+
+    Parameters
+    ----------
+    source : str
+        JavaScript source. Any ``</script`` inside it (e.g. in a string) is
+        written with an escaped slash so it cannot end the element early.
+    element_id : str, optional
+        ``id`` attribute of the element.
+
+    Returns
+    -------
+    str
+        HTML.
+
+    Raises
+    ------
+    ValueError
+        If the source contains ``<!--``, which would change how the HTML
+        parser reads the rest of the element.
+    """
+    if "<!--" in source:
+        raise ValueError("Inline scripts must not contain '<!--'; escape it in the source.")
+    body = _SCRIPT_CLOSE_RE.sub(r"<\\/\1", source)
+    attr = f' id="{html.escape(element_id, quote=True)}"' if element_id else ""
+    return f"<script{attr}>\n{body}\n</script>"
+
+
+def json_script(obj: Any, *, element_id: str) -> str:
+    """Data for a page script: ``<script type="application/json" id=...>``.
+
+    Parameters
+    ----------
+    obj : object
+        JSON-able structure (see :func:`to_jsonable`).
+    element_id : str
+        ``id`` the page script reads it by
+        (``JSON.parse(document.getElementById(id).textContent)``).
+
+    Returns
+    -------
+    str
+        HTML; ``<``, ``>`` and ``&`` are written as JSON unicode escapes.
+    """
+    text = json.dumps(to_jsonable(obj), separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return (
+        f'<script type="application/json" id="{html.escape(element_id, quote=True)}">'
+        f"{text}</script>"
+    )
+
+
 def to_jsonable(obj: Any) -> Any:
     """Nested data as plain JSON types (see :func:`tmsnet.io.atomic.json_compatible`)."""
     return json_compatible(obj)
@@ -395,6 +470,9 @@ footer { margin-top: 2.5rem; font-size: 0.85rem; color: var(--muted);
   details > summary::after { content: " (expand in the browser to print its contents)";
                              font-weight: normal; font-size: 0.85em; }
   details[open] > summary::after { content: ""; }
+  .screen-only, button, canvas { display: none !important; }
+  .print-fallback { display: block !important; }
+  img { max-height: 24cm; }
 }
 """
 
@@ -406,6 +484,8 @@ def render_report(
     sections: Sequence[ReportSection],
     footer_html: str = "",
     subtitle: str | None = None,
+    scripts: Sequence[str] = (),
+    styles: Sequence[str] = (),
 ) -> str:
     """Assemble a complete, self-contained HTML document.
 
@@ -421,6 +501,12 @@ def render_report(
         Footer body (already safe HTML).
     subtitle : str, optional
         Plain-text line under the title.
+    scripts : sequence of str
+        JavaScript sources for the whole page, inlined after the sections'
+        own :attr:`ReportSection.scripts`; each distinct source is written once.
+    styles : sequence of str
+        Extra CSS for the whole page (with the sections' own styles, each
+        distinct one written once).
 
     Returns
     -------
@@ -448,15 +534,29 @@ def render_report(
         for s in sections
     )
     subtitle_html = f'<p class="subtitle">{esc(subtitle)}</p>' if subtitle else ""
+    all_styles = _unique([*(c for s in sections for c in s.styles), *styles])
+    all_scripts = _unique([*(j for s in sections for j in s.scripts), *scripts])
+    extra_css = "".join(f"\n<style>{css}</style>" for css in all_styles)
+    script_html = "".join(inline_script(js) + "\n" for js in all_scripts)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>{extra_css}\n</head>\n<body>\n"
         f"<header>\n<h1>{esc(title)}</h1>\n{subtitle_html}\n</header>\n<main>\n"
         '<section class="summary" id="summary" aria-labelledby="summary-title">\n'
         f'<h2 id="summary-title">Summary</h2>\n{summary_html}\n</section>\n'
         '<nav class="toc" id="contents" aria-labelledby="contents-title">\n'
         f'<h2 id="contents-title">Contents</h2>\n<ol>{toc}</ol>\n</nav>\n'
-        f"{body}\n</main>\n<footer>\n{footer_html}\n</footer>\n</body>\n</html>\n"
+        f"{body}\n</main>\n<footer>\n{footer_html}\n</footer>\n{script_html}</body>\n</html>\n"
     )
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item and item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
