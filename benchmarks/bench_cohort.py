@@ -1,0 +1,104 @@
+"""Cohort throughput of the BIDS-App: serial vs 2 local processes vs a 2-worker Dask LocalCluster.
+
+Generates a cohort (default 8 subjects, one 5-min run each), then runs the
+participant level three times into fresh output folders and prints wall
+times, speed-up and parallel efficiency (serial time / (workers x parallel
+time)). Also checks that the three targets.tsv files are byte-identical.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_cohort.py [--subjects 8] [--frames 150] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from tmsnet.bids_app.group import run_group
+from tmsnet.bids_app.participant import run_participants
+from tmsnet.parallel import Backend
+
+
+def _run(bids: Path, out: Path, *, backend=None, client=None, options) -> float:
+    t0 = time.perf_counter()
+    outcomes = run_participants(bids, out, backend=backend, client=client, progress=False,
+                                options=options, report=False)
+    elapsed = time.perf_counter() - t0
+    failed = [o for o in outcomes if o.status != "done"]
+    if failed:
+        raise SystemExit(f"unexpected outcomes: {failed}")
+    run_group(out, report=False)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=150, help="frames per subject (TR 2 s)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--n-bootstrap", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="interleaved repeats of the three backends; the minimum is reported")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the data in this folder")
+    args = parser.parse_args()
+
+    from distributed import Client, LocalCluster
+
+    from tmsnet.simulate import SimulationParameters
+    from tmsnet.simulate.bids import simulate_bids_dataset
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="tmsnet-bench-cohort-"))
+    bids = root / "bids"
+    t0 = time.perf_counter()
+    if not (bids / "participants.tsv").is_file():
+        simulate_bids_dataset(bids, n_subjects=args.subjects, seed=0,
+                              params=SimulationParameters(n_frames=args.frames))
+    print(f"generated {args.subjects} subjects x {args.frames} frames in "
+          f"{time.perf_counter() - t0:.1f} s ({bids})")
+    options = {"methods": ["peak", "cluster"], "n_bootstrap": args.n_bootstrap, "random_seed": 0,
+               "scan_length_fractions": None}
+    times: dict[str, float] = {}
+    for repeat in range(args.repeats):
+        for name in ("serial", "processes", "dask"):
+            out = root / f"out_{name}"
+            shutil.rmtree(out, ignore_errors=True)
+            if name == "serial":
+                elapsed = _run(bids, out, backend=Backend(), options=options)
+            elif name == "processes":
+                elapsed = _run(bids, out, options=options,
+                               backend=Backend(kind="processes", n_workers=args.workers))
+            else:
+                with LocalCluster(n_workers=args.workers, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, Client(cluster) as client:
+                    client.wait_for_workers(args.workers)
+                    elapsed = _run(bids, out, client=client, options=options)
+            times[name] = min(times.get(name, float("inf")), elapsed)
+            print(f"repeat {repeat + 1}: {name:>10}: {elapsed:7.1f} s  (load average "
+                  f"{os.getloadavg()[0]:.1f})", flush=True)
+    reference = (root / "out_serial" / "targets.tsv").read_bytes()
+    identical = all((root / f"out_{n}" / "targets.tsv").read_bytes() == reference
+                    for n in ("processes", "dask"))
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; {args.subjects} subjects, {args.frames} frames, "
+          f"methods peak+cluster, n_bootstrap={args.n_bootstrap}")
+    print(f"minimum of {args.repeats} interleaved repeats")
+    print("| backend | wall time (s) | speed-up | parallel efficiency |")
+    print("|---|---|---|---|")
+    for name in ("serial", "processes", "dask"):
+        workers = 1 if name == "serial" else args.workers
+        speedup = times["serial"] / times[name]
+        print(f"| {name}{'' if name == 'serial' else f' ({workers} workers)'} | "
+              f"{times[name]:.1f} | {speedup:.2f} | {100 * speedup / workers:.0f} % |")
+    print(f"\ntargets.tsv identical across backends: {identical}")
+    if args.keep is None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,545 @@
+"""The participant level: one targeting job per participant and session.
+
+A job (:class:`ParticipantJob`) wraps :func:`tmsnet.targeting.workflow.run_targeting`
+for the runs of one session and is a pure function of its inputs, so
+:mod:`tmsnet.parallel` may run it anywhere. Its guarantees:
+
+* **All or nothing.** Everything is written to a private staging folder
+  ``OUTPUT_DIR/.tmsnet-work/<label>.<random>/`` and the finished
+  ``sub-<label>[/ses-<label>]`` folder is then renamed into place
+  (:func:`os.replace`, atomic on one file system). A killed run leaves no
+  partial subject folder; a rename interrupted between "old folder out" and
+  "new folder in" is undone by :func:`recover_staging` on the next run.
+* **Resumable.** The folder holds ``<label>_task-<task>_provenance.json``:
+  input SHA-256, parameters, tmsnet version (the *fingerprint*), the outputs
+  and a summary of every target. A re-run skips the job when the fingerprint
+  is unchanged and every listed output exists.
+* **Failures are recorded, not fatal.** Any exception becomes
+  ``OUTPUT_DIR/logs/<label>_task-<task>_crash.json`` (error, traceback,
+  inputs, parameters) and a ``failed`` outcome; the other jobs go on. A later
+  success removes the crash file.
+* **Reproducible.** Linear algebra runs with a fixed number of BLAS threads
+  (``n_threads``, default 1) in every backend, so coordinates and maps are
+  bit-identical whether the job runs serially, on local processes or on Dask.
+
+Runs of one session are either concatenated after per-run cleaning
+(``runs="concat"``, when the installed targeting accepts lists of runs) or
+targeted one by one (``runs="each"``); ``run_labels`` selects runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tmsnet import __version__
+from tmsnet.bids_app.derivatives import derivatives_description
+from tmsnet.bids_app.layout import (
+    SessionInputs,
+    collect_sessions,
+    list_participants,
+    normalize_labels,
+    resolve_fmriprep_dir,
+)
+from tmsnet.exceptions import InvalidParameterError, OutputNotWritableError, TmsnetError
+from tmsnet.io.atomic import atomic_write_json, atomic_write_text, ensure_output_dir, json_compatible
+from tmsnet.io.provenance import file_sha256, make_sidecar
+from tmsnet.parallel import Backend, TaskResult, map_tasks
+
+__all__ = [
+    "ParticipantJob",
+    "ParticipantOutcome",
+    "job_fingerprint",
+    "recover_staging",
+    "run_participant_job",
+    "run_participants",
+    "supports_run_lists",
+]
+
+#: Name of the hidden staging folder inside OUTPUT_DIR.
+STAGING_DIR = ".tmsnet-work"
+RUN_POLICIES = ("concat", "each")
+_RESERVED_OPTIONS = frozenset({"bold", "confounds", "progress", "out_dir", "report", "truth"})
+
+
+@dataclass(frozen=True)
+class ParticipantJob:
+    """One unit of work: the runs of one participant's session.
+
+    Attributes
+    ----------
+    inputs : SessionInputs
+        The fMRIPrep files (see :func:`tmsnet.bids_app.layout.collect_sessions`).
+    output_dir : Path
+        The derivatives dataset root (``OUTPUT_DIR``).
+    options : dict
+        Keyword arguments of :func:`tmsnet.targeting.workflow.compute_targets`
+        (methods, cleaning, regions...), passed through unchanged.
+    runs : {"concat", "each"}
+        Concatenate the runs after per-run cleaning, or target each run.
+    report : bool
+        Write the per-subject HTML report.
+    force : bool
+        Recompute even if the outputs are up to date.
+    n_threads : int
+        BLAS threads of the job (same in every backend, for bit-identical results).
+    """
+
+    inputs: SessionInputs
+    output_dir: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    runs: str = "concat"
+    report: bool = True
+    force: bool = False
+    n_threads: int = 1
+
+    @property
+    def label(self) -> str:
+        """``sub-01`` or ``sub-01_ses-1``."""
+        return self.inputs.label
+
+    @property
+    def unit_dir(self) -> Path:
+        """``OUTPUT_DIR/sub-<label>[/ses-<label>]``: the folder this job owns."""
+        folder = self.output_dir / f"sub-{self.inputs.subject}"
+        return folder / f"ses-{self.inputs.session}" if self.inputs.session else folder
+
+    @property
+    def provenance_path(self) -> Path:
+        """The job's provenance sidecar (its completion marker)."""
+        return self.unit_dir / f"{self.label}_task-{self.inputs.task}_provenance.json"
+
+    @property
+    def crash_path(self) -> Path:
+        """Where a failure of this job is recorded."""
+        return self.output_dir / "logs" / f"{self.label}_task-{self.inputs.task}_crash.json"
+
+
+@dataclass
+class ParticipantOutcome:
+    """What happened to one job (small: sent back from the workers).
+
+    Attributes
+    ----------
+    label : str
+        ``sub-01`` or ``sub-01_ses-1``.
+    status : {"done", "skipped", "failed"}
+        Computed now, up to date from an earlier run, or failed.
+    seconds : float
+        Wall time of the job (s).
+    error : str or None
+        ``"ExceptionType: message"`` of a failure.
+    crash_file : Path or None
+        The crash record of a failure.
+    provenance : Path or None
+        The provenance sidecar of a successful job.
+    """
+
+    label: str
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+    crash_file: Path | None = None
+    provenance: Path | None = None
+
+
+def supports_run_lists() -> bool:
+    """Whether the installed :func:`compute_targets` takes a list of runs for ``bold``."""
+    from tmsnet.targeting.workflow import compute_targets
+
+    annotation = str(inspect.signature(compute_targets).parameters["bold"].annotation)
+    return any(word in annotation for word in ("Sequence", "list", "Iterable"))
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """Fail fast on options :func:`compute_targets` does not take, or unknown methods.
+
+    Raises
+    ------
+    InvalidParameterError, UnknownMethodError
+    """
+    from tmsnet.targeting.methods import get_method
+    from tmsnet.targeting.workflow import compute_targets
+
+    accepted = set(inspect.signature(compute_targets).parameters) - _RESERVED_OPTIONS
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise InvalidParameterError(
+            f"Unknown targeting option(s) {', '.join(unknown)}. This version of compute_targets "
+            f"takes: {', '.join(sorted(accepted))}."
+        )
+    for method in options.get("methods", ()):
+        get_method(method)
+
+
+def job_fingerprint(job: ParticipantJob) -> dict[str, Any]:
+    """Everything that decides a job's outputs: input hashes, parameters, version.
+
+    File names and SHA-256 are recorded (not absolute paths), so a dataset
+    that moved is still recognised as unchanged.
+    """
+    inputs = []
+    for run in job.inputs.runs:
+        for role, path in (("bold", run.bold), ("confounds", run.confounds), ("mask", run.mask)):
+            if path is not None:
+                inputs.append({"run": run.run, "role": role, "name": path.name,
+                               "sha256": file_sha256(path)})
+    return json_compatible({
+        "tmsnet_version": __version__,
+        "task": job.inputs.task,
+        "space": job.inputs.space,
+        "runs": job.runs,
+        "report": job.report,
+        "parameters": {k: job.options[k] for k in sorted(job.options)},
+        "inputs": inputs,
+    })
+
+
+def _is_up_to_date(job: ParticipantJob, fingerprint: dict[str, Any]) -> bool:
+    try:
+        stored = json.loads(job.provenance_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if stored.get("Fingerprint") != fingerprint:
+        return False
+    return all((job.output_dir / rel).is_file() for rel in stored.get("Outputs", []))
+
+
+def _run_groups(job: ParticipantJob) -> list[tuple[Any, Any]]:
+    runs = job.inputs.runs
+    if job.runs == "each" or len(runs) == 1:
+        return [(run.bold, run.confounds) for run in runs]
+    if not supports_run_lists():
+        raise InvalidParameterError(
+            f"{job.label} has {len(runs)} runs and this tmsnet version targets one run at a time: "
+            "use --runs each (one target per run) or choose one run with --run-label."
+        )
+    return [([run.bold for run in runs], [run.confounds for run in runs])]
+
+
+def _link_or_copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def _commit(staged: Path, final: Path, stage_root: Path, keep: Callable[[str], bool]) -> None:
+    """Rename ``staged`` to ``final``; files of ``final`` for which ``keep`` is true survive."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(stage_root / "destination.txt", str(final))
+    if final.exists():
+        for path in sorted(final.rglob("*")):
+            if path.is_file() and keep(path.name):
+                target = staged / path.relative_to(final)
+                if not target.exists():
+                    _link_or_copy(path, target)
+        os.replace(final, stage_root / "previous")
+    os.replace(staged, final)
+
+
+def recover_staging(output_dir: str | Path) -> list[Path]:
+    """Undo half-finished commits of a killed run and delete its staging folders.
+
+    A job killed between moving the old subject folder out and the new one in
+    left the old folder in ``.tmsnet-work/<label>.*/previous``; it is moved back.
+
+    Returns
+    -------
+    list of Path
+        Subject folders restored.
+    """
+    work = Path(output_dir) / STAGING_DIR
+    restored: list[Path] = []
+    if not work.is_dir():
+        return restored
+    for stage in sorted(work.iterdir()):
+        previous, marker = stage / "previous", stage / "destination.txt"
+        if previous.is_dir() and marker.is_file():
+            final = Path(marker.read_text(encoding="utf-8").strip())
+            if not final.exists():
+                os.replace(previous, final)
+                restored.append(final)
+        shutil.rmtree(stage, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    return restored
+
+
+def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Path:
+    from threadpoolctl import threadpool_limits
+
+    from tmsnet.targeting.workflow import result_summary, run_targeting
+
+    work = job.output_dir / STAGING_DIR
+    work.mkdir(parents=True, exist_ok=True)
+    stage_root = Path(tempfile.mkdtemp(prefix=f"{job.label}.", dir=work))
+    try:
+        stage = stage_root / "out"
+        stage.mkdir()
+        staged_unit = stage / job.unit_dir.relative_to(job.output_dir)
+        results = []
+        with threadpool_limits(limits=job.n_threads):
+            for bold, confounds in _run_groups(job):
+                options = {"n_threads": job.n_threads, **job.options}
+                result, written = run_targeting(bold, confounds, out_dir=stage, report=job.report,
+                                                progress=False, **options)
+                results.append((result, written))
+        staged_unit.mkdir(parents=True, exist_ok=True)
+        outputs: list[str] = []
+        summaries = []
+        for result, written in results:
+            paths = {}
+            for role, path in written.items():
+                if role == "dataset_description":
+                    continue
+                path = Path(path)
+                if path.parent == stage:  # report: keep it inside the subject folder
+                    for sibling in stage.glob(path.name.split(".")[0] + ".*"):
+                        os.replace(sibling, staged_unit / sibling.name)
+                        outputs.append(str((staged_unit / sibling.name).relative_to(stage)))
+                    path = staged_unit / path.name
+                else:
+                    outputs.append(str(path.relative_to(stage)))
+                paths[role] = str(path.relative_to(stage))
+            summary = result_summary(result)
+            summary["entities"] = dict(result.entities)
+            summary["space"] = result.space
+            summary["outputs"] = paths
+            summaries.append(summary)
+        outputs += [str(p.relative_to(stage)) for p in staged_unit.rglob("*.json")
+                    if str(p.relative_to(stage)) not in outputs]
+        inputs: dict[str, Path | None] = {}
+        for run in job.inputs.runs:
+            tag = f"_run-{run.run}" if run.run else ""
+            inputs[f"bold{tag}"] = run.bold
+            inputs[f"confounds{tag}"] = run.confounds
+        provenance = make_sidecar(
+            description=(f"tmsnet participant-level job {job.label} (task-{job.inputs.task}): "
+                         "fingerprint, outputs and target summaries."),
+            parameters={"options": job.options, "runs": job.runs, "report": job.report,
+                        "n_threads": job.n_threads},
+            inputs=inputs, space=job.inputs.space,
+            extra={"Fingerprint": fingerprint,
+                   "Participant": {"subject": job.inputs.subject, "session": job.inputs.session,
+                                   "task": job.inputs.task,
+                                   "runs": [r.run for r in job.inputs.runs]},
+                   "Outputs": sorted(set(outputs)),
+                   "Results": summaries},
+        )
+        atomic_write_json(stage / job.provenance_path.relative_to(job.output_dir), provenance)
+        task_tag = f"_task-{job.inputs.task}_"
+        _commit(staged_unit, job.unit_dir, stage_root, keep=lambda name: task_tag not in name)
+    finally:
+        shutil.rmtree(stage_root, ignore_errors=True)
+    return job.provenance_path
+
+
+def write_crash_file(job: ParticipantJob, error: str, trace: str | None) -> Path:
+    """Record a failed job in ``OUTPUT_DIR/logs`` (JSON, atomic)."""
+    path = job.crash_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {
+        "Participant": job.label,
+        "Subject": job.inputs.subject,
+        "Session": job.inputs.session,
+        "Task": job.inputs.task,
+        "Error": error,
+        "Traceback": trace,
+        "Inputs": [{"run": r.run, "bold": str(r.bold), "confounds": str(r.confounds)}
+                   for r in job.inputs.runs],
+        "Parameters": {"options": job.options, "runs": job.runs, "report": job.report},
+        "GeneratedBy": [{"Name": "tmsnet", "Version": __version__}],
+        "Hint": "Fix the input or parameter named in Error, then run the participant level "
+                "again: finished participants are skipped, this one is computed.",
+    })
+    return path
+
+
+def run_participant_job(job: ParticipantJob) -> ParticipantOutcome:
+    """Run one job; never raises for a failure of the job itself (see module docstring).
+
+    Parameters
+    ----------
+    job : ParticipantJob
+        The job (picklable; built by :func:`plan_jobs`).
+
+    Returns
+    -------
+    ParticipantOutcome
+    """
+    t0 = time.perf_counter()
+    try:
+        fingerprint = job_fingerprint(job)
+        if not job.force and _is_up_to_date(job, fingerprint):
+            status = "skipped"
+        else:
+            _compute_and_commit(job, fingerprint)
+            status = "done"
+        if job.crash_path.exists():
+            job.crash_path.unlink()
+        return ParticipantOutcome(label=job.label, status=status, provenance=job.provenance_path,
+                                  seconds=time.perf_counter() - t0)
+    except Exception as exc:  # noqa: BLE001 - recorded in a crash file; other jobs go on
+        error = f"{type(exc).__name__}: {exc}"
+        crash = write_crash_file(job, error, "".join(traceback.format_exception(exc)))
+        return ParticipantOutcome(label=job.label, status="failed", error=error, crash_file=crash,
+                                  seconds=time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class _LayoutFailure:
+    job: ParticipantJob
+    error: str
+
+
+def _write_description(out: Path, sources: dict[str, Path]) -> None:
+    path = out / "dataset_description.json"
+    if path.is_file():
+        try:
+            existing = json.loads(path.read_text(encoding="utf-8"))
+            names = [g.get("Name") for g in existing.get("GeneratedBy", [])]
+        except (ValueError, AttributeError):
+            names = []
+        if names and "tmsnet" not in names:
+            raise OutputNotWritableError(
+                f"{out} holds another dataset (GeneratedBy {names}); tmsnet will not write into "
+                "it. Choose an empty folder or a previous tmsnet output folder."
+            )
+    atomic_write_json(path, derivatives_description(source_dirs=sources))
+
+
+def plan_jobs(
+    bids_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    participant_labels: Sequence[str] | None = None,
+    session_labels: Sequence[str] | None = None,
+    fmriprep_dir: str | Path | None = None,
+    task: str = "rest",
+    space: str = "MNI152NLin2009cAsym",
+    res: str | None = None,
+    runs: str = "concat",
+    run_labels: Sequence[str] | None = None,
+    options: dict[str, Any] | None = None,
+    report: bool = True,
+    force: bool = False,
+    n_threads: int = 1,
+) -> tuple[list[ParticipantJob], list[_LayoutFailure], Path]:
+    """The jobs of a participant-level run (and participants whose files are unusable)."""
+    if runs not in RUN_POLICIES:
+        raise InvalidParameterError(f"--runs must be one of {', '.join(RUN_POLICIES)}, got {runs!r}.")
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+        raise InvalidParameterError(f"n_threads must be an integer >= 1, got {n_threads!r}.")
+    options = dict(options or {})
+    check_options(options)
+    fmriprep = resolve_fmriprep_dir(bids_dir, fmriprep_dir)
+    out = Path(output_dir).expanduser().absolute()
+    for source in (Path(bids_dir).expanduser().absolute(), fmriprep):
+        if out == source:
+            raise InvalidParameterError(
+                f"OUTPUT_DIR {out} is an input folder; choose another (e.g. "
+                f"{source / 'derivatives' / 'tmsnet'})."
+            )
+    labels = list_participants(bids_dir, fmriprep, normalize_labels(participant_labels, "sub"))
+    sessions = normalize_labels(session_labels, "ses")
+    wanted_runs = None if run_labels is None else [str(r).removeprefix("run-") for r in run_labels]
+    jobs: list[ParticipantJob] = []
+    failures: list[_LayoutFailure] = []
+    for subject in labels:
+        try:
+            found = collect_sessions(fmriprep, subject, task=task, space=space, res=res,
+                                     sessions=sessions, runs=wanted_runs)
+        except TmsnetError as exc:
+            placeholder = SessionInputs(subject=subject, session=None, task=task, space=space,
+                                        runs=())
+            failures.append(_LayoutFailure(
+                ParticipantJob(inputs=placeholder, output_dir=out, options=options),
+                f"{type(exc).__name__}: {exc}"))
+            continue
+        for inputs in found:
+            jobs.append(ParticipantJob(inputs=inputs, output_dir=out, options=options, runs=runs,
+                                       report=report, force=force, n_threads=n_threads))
+    if runs == "concat" and any(len(j.inputs.runs) > 1 for j in jobs) and not supports_run_lists():
+        raise InvalidParameterError(
+            "Some sessions have several runs and this tmsnet version targets one run at a time: "
+            "use --runs each (one target per run) or choose a run with --run-label."
+        )
+    return jobs, failures, fmriprep
+
+
+def run_participants(
+    bids_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    backend: Backend | None = None,
+    client: Any = None,
+    progress: bool = True,
+    on_outcome: Callable[[ParticipantOutcome], None] | None = None,
+    **plan: Any,
+) -> list[ParticipantOutcome]:
+    """Run the participant level of the BIDS-App.
+
+    Parameters
+    ----------
+    bids_dir, output_dir : path
+        Raw BIDS dataset and derivatives output folder (created if needed).
+    backend : Backend, optional
+        Where jobs run (:func:`tmsnet.parallel.choose_backend`); default serial.
+    client : distributed.Client, optional
+        An existing Dask client (overrides ``backend``).
+    progress : bool
+        Progress bar with ETA on stderr.
+    on_outcome : callable, optional
+        Called with each :class:`ParticipantOutcome` as soon as its job ends.
+    **plan
+        ``participant_labels``, ``session_labels``, ``fmriprep_dir``, ``task``,
+        ``space``, ``res``, ``runs``, ``run_labels``, ``options`` (passed to
+        :func:`compute_targets`), ``report``, ``force``, ``n_threads``.
+
+    Returns
+    -------
+    list of ParticipantOutcome
+        Sorted by label; ``status`` tells done / skipped / failed.
+    """
+    jobs, failures, fmriprep = plan_jobs(bids_dir, output_dir, **plan)
+    out = ensure_output_dir(output_dir)
+    _write_description(out, {"raw": Path(bids_dir), "fmriprep": fmriprep})
+    recover_staging(out)
+    outcomes: list[ParticipantOutcome] = []
+    for failure in failures:
+        crash = write_crash_file(failure.job, failure.error, None)
+        outcome = ParticipantOutcome(label=failure.job.label, status="failed",
+                                     error=failure.error, crash_file=crash)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    def collect(task: TaskResult) -> None:
+        job = jobs[task.index]
+        if task.ok:
+            outcome = task.value
+        else:  # the worker itself died (killed, out of memory...)
+            crash = write_crash_file(job, task.error or "worker failed", task.traceback)
+            outcome = ParticipantOutcome(label=job.label, status="failed", error=task.error,
+                                         crash_file=crash, seconds=task.seconds)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    map_tasks(run_participant_job, jobs, backend=backend, client=client,
+              labels=[j.label for j in jobs], on_result=collect, progress=progress,
+              desc="tmsnet participant", unit="subject")
+    work = out / STAGING_DIR
+    if work.is_dir() and not any(work.iterdir()):
+        work.rmdir()
+    return sorted(outcomes, key=lambda o: o.label)

@@ -1,0 +1,293 @@
+"""Where work runs: in this process, on local processes, or on a Dask cluster.
+
+This is the one place that decides it. Science functions know nothing about
+it: :func:`map_tasks` takes a plain, picklable top-level function and a list
+of items, runs ``function(item)`` for each on the chosen :class:`Backend` and
+hands every result back *as soon as it finishes* (``on_result``), with a tqdm
+progress bar and an ETA on stderr.
+
+Backends
+--------
+``serial``
+    In this process, one item after another (``jobs=1``, the default).
+``processes``
+    ``jobs`` local worker processes (:class:`concurrent.futures.ProcessPoolExecutor`,
+    ``forkserver`` start method on Linux so that workers do not inherit the
+    parent's threads).
+``dask``
+    An existing ``dask.distributed`` scheduler (``dask_scheduler="tcp://host:8786"``)
+    or a :class:`distributed.Client` you pass in -- e.g. one connected to a
+    ``LocalCluster`` or to a SLURM/PBS cluster from ``dask-jobqueue``
+    (see ``docs/cluster.md``). Workers must see the same file system paths.
+
+A task that raises does not stop the others: its exception is caught and
+returned as :class:`TaskResult` with ``ok=False`` (the traceback as text), so
+callers decide how to record it. Results are returned in input order whatever
+the order of completion, so the output of a run does not depend on the
+backend or the number of workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tqdm.auto import tqdm
+
+from tmsnet.exceptions import InvalidParameterError, SchedulerConnectionError
+
+__all__ = ["Backend", "TaskResult", "choose_backend", "map_tasks"]
+
+BackendKind = Literal["serial", "processes", "dask"]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where :func:`map_tasks` runs its tasks.
+
+    Attributes
+    ----------
+    kind : {"serial", "processes", "dask"}
+        See the module docstring.
+    n_workers : int
+        Local processes (``processes``); 1 for ``serial``; for ``dask`` the
+        number of workers is the cluster's.
+    address : str or None
+        Scheduler address (``dask`` without a client).
+    """
+
+    kind: BackendKind = "serial"
+    n_workers: int = 1
+    address: str | None = None
+
+    def describe(self) -> str:
+        """One line for logs and provenance."""
+        if self.kind == "serial":
+            return "serial (this process)"
+        if self.kind == "processes":
+            return f"{self.n_workers} local processes"
+        return f"dask.distributed scheduler {self.address or '(client given)'}"
+
+
+@dataclass
+class TaskResult:
+    """Outcome of one task.
+
+    Attributes
+    ----------
+    index : int
+        Position of the item in the input list.
+    ok : bool
+        False when the function raised (or its worker died).
+    value : object
+        Return value (None when not ``ok``).
+    error : str or None
+        ``"ExceptionType: message"`` when not ``ok``.
+    traceback : str or None
+        Formatted traceback when not ``ok``.
+    seconds : float
+        Wall time from submission to completion (s).
+    """
+
+    index: int
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    traceback: str | None = field(default=None, repr=False)
+    seconds: float = 0.0
+
+
+def choose_backend(*, jobs: int = 1, dask_scheduler: str | None = None) -> Backend:
+    """The backend for the ``--jobs`` / ``--dask-scheduler`` options.
+
+    Parameters
+    ----------
+    jobs : int
+        Local worker processes; 1 runs serially in this process.
+    dask_scheduler : str, optional
+        Address of a running ``dask.distributed`` scheduler; overrides ``jobs``.
+
+    Returns
+    -------
+    Backend
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``jobs`` < 1 or both options are given.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InvalidParameterError(f"--jobs must be an integer >= 1, got {jobs!r}.")
+    if dask_scheduler:
+        if jobs != 1:
+            raise InvalidParameterError(
+                "Give either --jobs (local processes) or --dask-scheduler (a running Dask "
+                "cluster), not both; the cluster decides how many workers run."
+            )
+        return Backend(kind="dask", n_workers=0, address=str(dask_scheduler))
+    if jobs == 1:
+        return Backend()
+    return Backend(kind="processes", n_workers=jobs)
+
+
+def _failure(index: int, exc: BaseException, started: float) -> TaskResult:
+    return TaskResult(
+        index=index, ok=False, error=f"{type(exc).__name__}: {exc}",
+        traceback="".join(traceback.format_exception(exc)), seconds=time.perf_counter() - started,
+    )
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _connect(address: str, timeout_s: float) -> Any:
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout_s, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerConnectionError(
+            f"Cannot connect to the Dask scheduler at {address} ({exc}). Check that the scheduler "
+            "is running and reachable (e.g. 'dask scheduler' prints its address, "
+            "tcp://host:8786), or use --jobs N for local processes."
+        ) from exc
+
+
+def map_tasks(
+    function: Callable[[Any], Any],
+    items: Sequence[Any],
+    *,
+    backend: Backend | None = None,
+    client: Any = None,
+    labels: Sequence[str] | None = None,
+    on_result: Callable[[TaskResult], None] | None = None,
+    progress: bool = True,
+    desc: str = "tmsnet",
+    unit: str = "task",
+    connect_timeout_s: float = 30.0,
+) -> list[TaskResult]:
+    """Run ``function(item)`` for every item on one backend.
+
+    Parameters
+    ----------
+    function : callable
+        A top-level (picklable) function of one argument.
+    items : sequence
+        Picklable arguments, one per task.
+    backend : Backend, optional
+        Where to run (default serial); ignored when ``client`` is given.
+    client : distributed.Client, optional
+        An existing Dask client (LocalCluster, dask-jobqueue...); it is not closed.
+    labels : sequence of str, optional
+        A short name per item (Dask task keys and progress messages).
+    on_result : callable, optional
+        Called in this process with each :class:`TaskResult` as soon as the
+        task finishes (completion order).
+    progress : bool
+        Show a tqdm bar with elapsed time and ETA on stderr.
+    desc, unit : str
+        Progress bar text.
+    connect_timeout_s : float
+        Seconds to wait for a Dask scheduler.
+
+    Returns
+    -------
+    list of TaskResult
+        In input order.
+
+    Raises
+    ------
+    SchedulerConnectionError
+        If the Dask scheduler cannot be reached.
+    """
+    items = list(items)
+    if labels is None:
+        labels = [str(i) for i in range(len(items))]
+    if len(labels) != len(items):
+        raise InvalidParameterError("map_tasks: give one label per item.")
+    backend = backend or Backend()
+    results: list[TaskResult | None] = [None] * len(items)
+    bar = tqdm(total=len(items), desc=desc, unit=unit, file=sys.stderr, disable=not progress,
+               dynamic_ncols=True)
+
+    def finish(result: TaskResult) -> None:
+        results[result.index] = result
+        bar.update()
+        if on_result is not None:
+            on_result(result)
+
+    started = time.perf_counter()
+    try:
+        if not items:
+            return []
+        if client is not None or backend.kind == "dask":
+            _run_dask(function, items, labels, client, backend, finish, started, connect_timeout_s)
+        elif backend.kind == "processes":
+            with ProcessPoolExecutor(max_workers=min(backend.n_workers, len(items)),
+                                     mp_context=_process_context()) as pool:
+                futures = {pool.submit(function, item): i for i, item in enumerate(items)}
+                for future in as_completed(futures):
+                    index = futures[future]
+                    try:
+                        finish(TaskResult(index=index, ok=True, value=future.result(),
+                                          seconds=time.perf_counter() - started))
+                    except Exception as exc:  # noqa: BLE001 - recorded, others go on
+                        finish(_failure(index, exc, started))
+        else:
+            for index, item in enumerate(items):
+                t0 = time.perf_counter()
+                try:
+                    value = function(item)
+                except Exception as exc:  # noqa: BLE001 - recorded, others go on
+                    finish(_failure(index, exc, t0))
+                else:
+                    finish(TaskResult(index=index, ok=True, value=value,
+                                      seconds=time.perf_counter() - t0))
+    finally:
+        bar.close()
+    return [r for r in results if r is not None]
+
+
+def _run_dask(
+    function: Callable[[Any], Any],
+    items: list[Any],
+    labels: Sequence[str],
+    client: Any,
+    backend: Backend,
+    finish: Callable[[TaskResult], None],
+    started: float,
+    connect_timeout_s: float,
+) -> None:
+    from distributed import as_completed as dask_as_completed
+
+    own_client = client is None
+    if own_client:
+        client = _connect(str(backend.address), connect_timeout_s)
+    token = uuid.uuid4().hex[:8]
+    try:
+        futures = {}
+        for index, (item, label) in enumerate(zip(items, labels, strict=True)):
+            future = client.submit(function, item, key=f"tmsnet-{label}-{token}", pure=False)
+            futures[future.key] = (future, index)
+        for future in dask_as_completed([f for f, _ in futures.values()], loop=client.loop):
+            index = futures[future.key][1]
+            try:
+                value = future.result()
+            except Exception as exc:  # noqa: BLE001 - recorded, others go on
+                finish(_failure(index, exc, started))
+            else:
+                finish(TaskResult(index=index, ok=True, value=value,
+                                  seconds=time.perf_counter() - started))
+            future.release()
+    finally:
+        if own_client:
+            client.close()

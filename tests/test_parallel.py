@@ -1,0 +1,98 @@
+"""tmsnet.parallel: same results on every backend, failures isolated, results as they finish."""
+
+import time
+
+import pytest
+
+from tmsnet.exceptions import InvalidParameterError, SchedulerConnectionError
+from tmsnet.parallel import Backend, choose_backend, map_tasks
+
+
+def _square_or_fail(x):
+    if x == 3:
+        raise ValueError("three is refused")
+    time.sleep(0.05 * (5 - x))  # later items finish first on parallel backends
+    return x * x
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+                      silence_logs=40) as local:
+        yield local
+
+
+def _check(results, seen):
+    assert [r.index for r in results] == list(range(6))
+    assert [r.value for r in results if r.ok] == [0, 1, 4, 16, 25]
+    failed = [r for r in results if not r.ok]
+    assert len(failed) == 1 and failed[0].index == 3
+    assert failed[0].error == "ValueError: three is refused"
+    assert "_square_or_fail" in failed[0].traceback
+    assert sorted(seen) == list(range(6))  # on_result saw every task once
+
+
+@pytest.mark.parametrize("backend", [Backend(), Backend(kind="processes", n_workers=2)],
+                         ids=["serial", "processes"])
+def test_local_backends_keep_order_and_isolate_failures(backend):
+    seen = []
+    results = map_tasks(_square_or_fail, range(6), backend=backend, progress=False,
+                        on_result=lambda r: seen.append(r.index))
+    _check(results, seen)
+    if backend.kind == "serial":
+        assert seen == list(range(6))
+
+
+def test_dask_scheduler_address_and_client(cluster):
+    from distributed import Client
+
+    seen = []
+    backend = choose_backend(dask_scheduler=cluster.scheduler_address)
+    assert backend.kind == "dask"
+    results = map_tasks(_square_or_fail, range(6), backend=backend, progress=False,
+                        labels=[f"item{i}" for i in range(6)], on_result=lambda r: seen.append(r.index))
+    _check(results, seen)
+    with Client(cluster) as client:
+        seen = []
+        _check(map_tasks(_square_or_fail, range(6), client=client, progress=False,
+                         on_result=lambda r: seen.append(r.index)), seen)
+        assert client.status == "running"  # a client given by the caller is not closed
+
+
+def test_progress_bar_reports_each_task(capsys):
+    map_tasks(_square_or_fail, [4, 5], progress=True, desc="demo", unit="subject")
+    err = capsys.readouterr().err
+    assert "demo" in err and "2/2" in err and "subject" in err
+
+
+def test_choose_backend_and_unreachable_scheduler():
+    assert choose_backend() == Backend()
+    assert choose_backend(jobs=3) == Backend(kind="processes", n_workers=3)
+    with pytest.raises(InvalidParameterError, match="--jobs"):
+        choose_backend(jobs=0)
+    with pytest.raises(InvalidParameterError, match="not both"):
+        choose_backend(jobs=2, dask_scheduler="tcp://127.0.0.1:8786")
+    backend = choose_backend(dask_scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(SchedulerConnectionError, match="Cannot connect to the Dask scheduler"):
+        map_tasks(_square_or_fail, [1], backend=backend, progress=False, connect_timeout_s=1)
+
+
+def test_dask_jobqueue_slurm_cluster_is_built_without_submitting():
+    jobqueue = pytest.importorskip("dask_jobqueue")
+    # The snippet of docs/cluster.md, minus cluster.scale() (which would call sbatch).
+    cluster = jobqueue.SLURMCluster(
+        queue="normal", account="mylab", cores=4, processes=1, memory="16GB",
+        walltime="02:00:00", job_extra_directives=["--cpus-per-task=4"],
+        worker_extra_args=["--nthreads", "1"], scheduler_options={"dashboard_address": None},
+    )
+    try:
+        script = cluster.job_script()
+        assert "#SBATCH -p normal" in script and "#SBATCH -A mylab" in script
+        assert "#SBATCH -t 02:00:00" in script and "#SBATCH --cpus-per-task=4" in script
+        assert "distributed.cli.dask_worker" in script or "dask-worker" in script
+        assert cluster.scheduler_address.startswith("tcp://")
+        assert len(cluster.workers) == 0  # nothing submitted
+    finally:
+        cluster.close()
