@@ -226,3 +226,75 @@ def test_cohort_report_viewer_shows_subject_values(browser, tmp_path):
         assert log.errors == [] and log.remote == []
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def combined_report(demo_outputs, tmp_path_factory):
+    """The demo targeting outputs plus a treatment plan and a connectome of the same subject.
+
+    The jobs run through the CLI on the demo's target (``tmsnet plan``) and on
+    a generated Schaefer-100 ROI table (``tmsnet connectome``); then
+    ``tmsnet report`` writes the combined page.
+    """
+    from tmsnet.cli import main
+    from tmsnet.networks.atlases import load_schaefer100
+
+    result, written = demo_outputs
+    sub = result.entities["sub"]
+    root = tmp_path_factory.mktemp("combined") / "derivatives"
+    shutil.copytree(written["report"].parent, root)
+    target = json.loads(written[f"target_{result.targets[0].method}"].read_text())
+    assert main(["plan", "--target", *(str(target[k]) for k in "xyz"), "--space", target["space"],
+                 "--mt", "50", "--subject", sub, "--out", str(root)]) == 0
+    atlas = load_schaefer100()
+    rng = np.random.default_rng(3)
+    shared = rng.standard_normal((200, 7))[:, [atlas.networks_order.index(n) for n in atlas.networks]]
+    table = root.parent / f"sub-{sub}_task-rest_timeseries.tsv"
+    pd.DataFrame(100 + shared + rng.standard_normal(shared.shape), columns=atlas.labels).to_csv(
+        table, sep="\t", index=False)
+    assert main(["connectome", "--timeseries", str(table), "--t-r", "2", "--confound-strategy", "none",
+                 "--no-gsr", "--kind", "correlation", "--no-report", "--out", str(root)]) == 0
+    assert main(["report", str(root), "--participant-label", sub]) == 0
+    plan = json.loads(next(root.glob(f"sub-{sub}/nibs/*_desc-plan_target.json")).read_text())
+    return root / f"sub-{sub}_report.html", target, plan
+
+
+def test_combined_subject_report_opens_offline_with_coordinates_from_the_jobs(browser, combined_report,
+                                                                              tmp_path):
+    path, target, plan = combined_report
+    size = path.stat().st_size
+    assert size < MAX_REPORT_BYTES, f"report is {size / 1e6:.1f} MB"
+    context, page, log, elapsed = open_report(browser, path)
+    try:
+        assert page.locator(".tmsnet-viewer").first.get_attribute("data-state") == "ready"
+        for anchor in ("targeting-1", "plan-1", "connectome-1"):
+            assert page.locator(f"section#{anchor}").is_visible(), anchor
+        # Every inlined figure decoded (no broken image).
+        broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0)"
+                               ".map(i => i.alt)")
+        assert broken == []
+
+        def shown(label, space):
+            row = page.locator(f"#summary-coordinates tr[data-label='{label}'][data-space='{space}']")
+            assert row.count() == 1, (label, space)
+            assert row.is_visible()
+            return [float(row.get_attribute(f"data-{k}")) for k in "xyz"], row.inner_text()
+
+        xyz, text = shown(f"Target ({target['method']})", target["space"])
+        np.testing.assert_allclose(xyz, [target[k] for k in "xyz"], atol=0.005)
+        assert f"{target['x']:.1f}" in text and f"{target['z']:.1f}" in text
+        xyz, _ = shown("Plan target", plan["space"])
+        np.testing.assert_allclose(xyz, plan["target_mm"], atol=0.005)
+        xyz, text = shown("Plan scalp point (coil centre)", plan["space"])
+        np.testing.assert_allclose(xyz, plan["scalp_point_mm"], atol=0.005)
+        assert f"{plan['scalp_point_mm'][1]:.1f}" in text
+        card = page.inner_text("#summary")
+        assert f"depth-adjusted (Stokes) {plan['dose']['stokes_adjusted_mt_percent']:.0f} %MSO" in card
+        assert "Check before use" in card and "Short scan" in card
+        assert log.errors == [], log.errors
+        assert log.remote == [], log.remote
+        page.screenshot(path=str(tmp_path / "combined_report.png"), full_page=False)
+        assert (tmp_path / "combined_report.png").stat().st_size > 10_000
+        print(f"\ncombined report {size / 1e6:.2f} MB; load + viewer {elapsed:.2f} s (wall)")
+    finally:
+        context.close()

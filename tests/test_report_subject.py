@@ -96,3 +96,28 @@ def test_write_subject_report_is_atomic_with_sidecar(derivatives):
     sidecar = json.loads(path.with_suffix(".json").read_text())
     assert sidecar["Parameters"]["subject"] == "07"
     assert not list(derivatives.glob("*.tmp"))
+
+
+def test_coordinate_table_and_missing_provider_modules(derivatives, clean_registry, monkeypatch):
+    from tmsnet.report import subject
+    from tmsnet.report.subject import SummaryCoordinate, build_subject_report
+
+    def plan(context):
+        return SubjectSections(coordinates=[SummaryCoordinate("Scalp point", "T1w", (-52.1, 38.0, 60.25),
+                                                              "plan")])
+
+    register_section_provider("fakeplan", plan, order=20)
+    # A listed module whose package is not installed is skipped, not an error.
+    monkeypatch.setattr(subject, "PROVIDER_MODULES",
+                        (*subject.PROVIDER_MODULES, "tmsnet_missing_pkg.report_provider"))
+    report = build_subject_report(derivatives, "07", providers=["targeting", "fakeplan"])
+    assert report.jobs == ["targeting", "fakeplan"]
+    card = report.html.split('id="summary"', 1)[1].split("</section>", 1)[0]
+    assert ('data-label="Scalp point" data-space="T1w" data-x="-52.10" data-y="38.00" data-z="60.25"'
+            in card)
+    assert 'data-label="Target (cluster)" data-space="MNI152NLin2009cAsym" data-x="-40.00"' in card
+    facts = report.as_dict()
+    assert facts["coordinates"][-1] == {"label": "Scalp point", "space": "T1w", "x": -52.1, "y": 38.0,
+                                        "z": 60.25, "units": "mm", "source": "plan"}
+    monkeypatch.setattr(subject, "PROVIDER_MODULES", ("tmsnet.report.no_such_module_here",))
+    assert [n for n, _ in subject.section_providers()][:1] == ["targeting"]

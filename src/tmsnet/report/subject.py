@@ -22,8 +22,11 @@ It
   :mod:`tmsnet.report.html` (anchors unique: prefix them with the provider
   name), ``summary`` rows ``(label, plain text)`` for the summary card (e.g.
   ``("Scalp point", "(-52.1, 38.0, 60.2) mm T1w")``, ``("Dose", "120 % rMT")``),
-  plain-language ``warnings`` (e.g. ``"High motion: ..."``), and optionally a
-  ``headline_html`` (safe HTML; the first one given heads the summary card);
+  plain-language ``warnings`` (e.g. ``"High motion: ..."``), ``coordinates``
+  (:class:`SummaryCoordinate` rows: every target / scalp point in each space,
+  shown as one table ``#summary-coordinates`` at the top of the card), and
+  optionally a ``headline_html`` (safe HTML; the first one given heads the
+  summary card);
 * needs no network and inlines everything (figures via
   :func:`~tmsnet.report.html.figure_to_base64_png`; interactive parts via
   ``ReportSection.scripts``, with a static fallback).
@@ -34,6 +37,11 @@ warning), so one failing job does not hide the others.
 Modules holding providers are listed in :data:`PROVIDER_MODULES` (one dotted
 name per line, like ``_COMMAND_MODULES`` of :mod:`tmsnet.cli`); they register
 their providers when imported. Modules that are not installed are skipped.
+The job providers live in :mod:`tmsnet.report.providers` (plan and dose,
+connectomes, TMS-EEG); the targeting provider is here.
+
+``tmsnet report DERIVATIVES_DIR --participant-label 01`` (see
+:mod:`tmsnet.report.commands`) writes one report per subject.
 """
 
 from __future__ import annotations
@@ -49,10 +57,12 @@ from pathlib import Path
 from typing import Any
 
 import nibabel as nib
+import numpy as np
 import pandas as pd
 
 from tmsnet import __version__
 from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
+from tmsnet.report import cohort as _cohort
 from tmsnet.report.html import (
     ReportSection,
     details_json,
@@ -65,9 +75,15 @@ from tmsnet.report.html import (
 __all__ = [
     "PROVIDER_MODULES",
     "SubjectContext",
+    "SubjectReport",
     "SubjectSections",
+    "SummaryCoordinate",
     "assemble_subject_report",
+    "build_subject_report",
+    "format_xyz",
+    "load_json",
     "register_section_provider",
+    "save_subject_report",
     "section_providers",
     "targeting_provider",
     "unregister_section_provider",
@@ -78,6 +94,9 @@ logger = logging.getLogger(__name__)
 
 #: Modules imported before assembling a report so that their providers register.
 PROVIDER_MODULES: tuple[str, ...] = (
+    "tmsnet.report.providers.plan",
+    "tmsnet.report.providers.connectome",
+    "tmsnet.report.providers.tep",
 )
 
 _LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
@@ -117,6 +136,28 @@ class SubjectContext:
         return sorted(p for p in self.folder.rglob(pattern) if p.is_file())
 
 
+@dataclass(frozen=True)
+class SummaryCoordinate:
+    """One point of the summary card's coordinate table.
+
+    Attributes
+    ----------
+    label : str
+        What the point is, e.g. ``"Target (cluster)"`` or ``"Scalp point"``.
+    space : str
+        Its space, e.g. ``"MNI152NLin2009cAsym"`` or ``"T1w"``.
+    xyz_mm : tuple of 3 floats
+        Coordinates (mm) in ``space``.
+    source : str
+        The job (and file) it comes from, e.g. ``"targeting"`` or ``"plan"``.
+    """
+
+    label: str
+    space: str
+    xyz_mm: tuple[float, float, float]
+    source: str = ""
+
+
 @dataclass
 class SubjectSections:
     """What one provider contributes to a subject's report.
@@ -131,15 +172,19 @@ class SubjectSections:
         Plain-language QC warnings shown in the summary card.
     headline_html : str or None
         Safe HTML for the top of the summary card (e.g. the target).
+    coordinates : list of SummaryCoordinate
+        Points for the card's coordinate table (targets in each space, scalp point).
     """
 
     sections: list[ReportSection] = field(default_factory=list)
     summary: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     headline_html: str | None = None
+    coordinates: list[SummaryCoordinate] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.sections or self.summary or self.warnings or self.headline_html)
+        return bool(self.sections or self.summary or self.warnings or self.headline_html
+                    or self.coordinates)
 
 
 SectionProvider = Callable[[SubjectContext], "SubjectSections | Sequence[ReportSection] | None"]
@@ -195,7 +240,7 @@ def _load_provider_modules() -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if not exc.name or not (module == exc.name or module.startswith(f"{exc.name}.")):
                 raise
             logger.debug("report provider module %s is not installed", module)
 
@@ -219,15 +264,103 @@ def _as_sections(result: Any) -> SubjectSections:
 
 # --------------------------------------------------------------------------- targeting provider
 
+#: Bootstrap 95 % radius (mm) above which a target without scan-length advice
+#: is flagged as unstable (the cohort report's threshold: about one
+#: coil-positioning error and the ~1 cm test-retest goal of Cao 2024,
+#: ``../shared/REFERENCES.md`` section 1).
+UNSTABLE_P95_RADIUS_MM = _cohort.UNSTABLE_P95_RADIUS_MM
+
+
 def _target_files(context: SubjectContext) -> list[Path]:
-    return [p for p in context.find("*_target.json") if "_desc-" in p.name]
+    # The treatment plan writes *_desc-plan_target.json (another schema): not a targeting result.
+    return [p for p in context.find("*_target.json")
+            if "_desc-" in p.name and not p.name.endswith("_desc-plan_target.json")]
 
 
-def _load_json(path: Path) -> dict[str, Any]:
+def load_json(path: str | Path) -> dict[str, Any]:
+    """Read a JSON output of a tmsnet job.
+
+    Parameters
+    ----------
+    path : path
+        The file.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    InvalidParameterError
+        If the file cannot be read or is not a JSON object.
+    """
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InvalidParameterError(f"Cannot read {path}: {exc}") from exc
+        raise InvalidParameterError(f"Cannot read {path}: {exc}. Re-run the job that wrote it.") from exc
+    if not isinstance(data, dict):
+        raise InvalidParameterError(f"{path} does not hold a JSON object; re-run the job that wrote it.")
+    return data
+
+
+_load_json = load_json
+
+
+def format_xyz(xyz: Sequence[float], *, digits: int = 1) -> str:
+    """``"(x, y, z)"`` with ``digits`` decimals (mm values; the unit is added by the caller)."""
+    return "(" + ", ".join(f"{float(v):.{digits}f}" for v in xyz) + ")"
+
+
+def _stability_facts(t: dict[str, Any], reported: Sequence[str]) -> tuple[str | None, str | None]:
+    """Summary text and (if unstable and not yet reported) warning of one target's bootstrap."""
+    u = t.get("uncertainty") or {}
+    p95 = u.get("p95_radius_mm")
+    if p95 is None:
+        return None, None
+    method = str(t.get("method"))
+    text = f"95 % of bootstrap targets within {float(p95):.1f} mm"
+    if u.get("share_within_10mm") is not None:
+        text += f"; {100 * float(u['share_within_10mm']):.0f} % within 10 mm"
+    advice = t.get("scan_length_advice") or {}
+    unstable = (not advice["stable"]) if "stable" in advice else float(p95) > UNSTABLE_P95_RADIUS_MM
+    if not unstable or any(str(w).startswith(f"Target stability ({method})") for w in reported):
+        return text, None
+    warning = (f"Unstable target ({method}): resampling the scan moves the target by up to "
+               f"{float(p95):.0f} mm (95 % radius of the bootstrap).")
+    if advice.get("message"):
+        warning += f" {advice['message']}"
+    return text, warning
+
+
+def _plot_bootstrap_cloud(cloud: pd.DataFrame, targets: Sequence[dict[str, Any]]) -> Any:
+    """Bootstrap targets of each method in three projections (mm), whole-scan targets as stars."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9.0, 3.0))
+    axes = fig.subplots(1, 3)
+    pairs = (("y", "z", "sagittal"), ("x", "z", "coronal"), ("x", "y", "axial"))
+    colors = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#666666")
+    for ax, (a, b, name) in zip(axes, pairs, strict=True):
+        for k, t in enumerate(targets):
+            color = colors[k % len(colors)]
+            rows = cloud[cloud["method"].astype(str) == str(t["method"])]
+            ax.scatter(rows[a], rows[b], s=6, alpha=0.35, color=color)
+            ax.scatter([t[a]], [t[b]], marker="*", s=120, color=color, edgecolor="k",
+                       label=str(t["method"]))
+        ax.set_xlabel(f"{a} (mm)")
+        ax.set_ylabel(f"{b} (mm)")
+        ax.set_title(name, fontsize=9)
+        ax.set_aspect("equal", adjustable="datalim")
+    axes[0].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _method_distances(targets: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    names = [str(t["method"]) for t in targets]
+    xyz = np.array([[float(t[k]) for k in "xyz"] for t in targets])
+    d = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=-1)
+    return pd.DataFrame(d, index=pd.Index(names, name="distance (mm)"), columns=names)
 
 
 def targeting_provider(context: SubjectContext) -> SubjectSections | None:
@@ -268,23 +401,47 @@ def targeting_provider(context: SubjectContext) -> SubjectSections | None:
                 f'Target: ({float(first["x"]):.1f}, {float(first["y"]):.1f}, {float(first["z"]):.1f}) mm '
                 f'{esc(str(first["space"]))} ({esc(str(first["method"]))})</p>'
             )
-        for _, t in targets:
-            out.summary.append((f"Target {t['method']} ({t['space']})",
-                                f"({float(t['x']):.1f}, {float(t['y']):.1f}, {float(t['z']):.1f}) mm, "
-                                f"r = {float(t['r_at_target']):.3f}"))
         sidecar = context.derivatives_dir / f"{run}_report.json"
         summary = _load_json(sidecar).get("Summary", {}) if sidecar.exists() else {}
-        out.warnings.extend(str(w) for w in summary.get("warnings", []))
+        reported = [str(w) for w in summary.get("warnings", [])]
+        out.warnings.extend(reported)
+        for _, t in targets:
+            xyz = (float(t["x"]), float(t["y"]), float(t["z"]))
+            out.summary.append((f"Target {t['method']} ({t['space']})",
+                                f"{format_xyz(xyz)} mm, r = {float(t['r_at_target']):.3f}"))
+            out.coordinates.append(SummaryCoordinate(f"Target ({t['method']})", str(t["space"]), xyz,
+                                                     f"targeting ({run})"))
+            stability, warning = _stability_facts(t, reported)
+            if stability:
+                out.summary.append((f"Stability {t['method']}", stability))
+            if warning:
+                out.warnings.append(warning)
         qc = summary.get("qc", {})
         if qc:
             out.summary.append((f"Scan ({run})", f"{qc.get('n_frames')} frames, "
                                                   f"{float(qc.get('duration_min', float('nan'))):.1f} min"))
         table = pd.DataFrame([{"method": t["method"], "space": t["space"], "x (mm)": t["x"],
-                               "y (mm)": t["y"], "z (mm)": t["z"], "r at target": t["r_at_target"]}
+                               "y (mm)": t["y"], "z (mm)": t["z"], "r at target": t["r_at_target"],
+                               "95 % radius (mm)": (t.get("uncertainty") or {}).get("p95_radius_mm")}
                               for _, t in targets])
         body = table_html(table, caption=f"Targets of {run}")
         space = str(first["space"])
-        maps = [p for p in context.find(f"{run}_space-{space}_stat-r_desc-*_connectivity.nii.gz")]
+        extra = ""
+        clouds = context.find(f"{run}_space-{space}_desc-bootstrap_targets.tsv")
+        in_space = [t for _, t in targets if str(t["space"]) == space]
+        if clouds:
+            cloud = pd.read_csv(clouds[0], sep="\t", na_values=["n/a"])
+            if {"method", "x", "y", "z"} <= set(cloud.columns) and len(cloud):
+                extra += figure_html(
+                    figure_to_base64_png(_plot_bootstrap_cloud(cloud, in_space), dpi=80),
+                    alt="Bootstrap cloud of targets of each method in three projections",
+                    caption=f"Targets of {len(cloud)} block-bootstrap resamples of the scan (dots) and "
+                            f"on the whole scan (stars), {space} mm.")
+        if len(in_space) > 1:
+            extra += table_html(_method_distances(in_space), caption="Distance between methods (mm)",
+                                float_format="{:.1f}")
+        maps = sorted(context.find(f"{run}_space-{space}_stat-r_desc-*_connectivity.nii.gz"),
+                      key=lambda p: "seedmapweighted" in p.name)
         anchor = f"targeting-{index + 1}"
         if maps:
             r_map = nib.load(maps[0])
@@ -313,6 +470,7 @@ def targeting_provider(context: SubjectContext) -> SubjectSections | None:
             ))
         else:
             out.sections.append(ReportSection(f"Targeting: {run}", body, anchor))
+        out.sections[-1].html += extra
         if qc:
             out.sections[-1].html += details_json(qc, summary="Scan quality (JSON)")
     return out
@@ -333,14 +491,78 @@ def _check_label(value: str | None, what: str) -> str | None:
     return text
 
 
-def assemble_subject_report(
+@dataclass
+class SubjectReport:
+    """One subject's assembled report.
+
+    Attributes
+    ----------
+    context : SubjectContext
+        Whose report, from which folder.
+    html : str
+        The self-contained HTML document.
+    jobs : list of str
+        Providers that found something to show, in report order.
+    summary : list of (str, str)
+        Rows of the summary card.
+    warnings : list of str
+        Plain-language QC warnings (deduplicated).
+    coordinates : list of SummaryCoordinate
+        The card's coordinate table.
+    providers : list of str
+        Providers asked.
+    """
+
+    context: SubjectContext
+    html: str
+    jobs: list[str]
+    summary: list[tuple[str, str]]
+    warnings: list[str]
+    coordinates: list[SummaryCoordinate]
+    providers: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready facts (no HTML)."""
+        return {
+            "subject": self.context.subject,
+            "session": self.context.session,
+            "jobs": list(self.jobs),
+            "summary": {k: v for k, v in self.summary},
+            "warnings": list(self.warnings),
+            "coordinates": [{"label": c.label, "space": c.space, "x": c.xyz_mm[0], "y": c.xyz_mm[1],
+                             "z": c.xyz_mm[2], "units": "mm", "source": c.source}
+                            for c in self.coordinates],
+            "size_bytes": len(self.html.encode("utf-8")),
+        }
+
+
+def _coordinates_html(rows: Sequence[SummaryCoordinate]) -> str:
+    if not rows:
+        return ""
+    esc = html.escape
+    parts = ['<table class="data" id="summary-coordinates"><caption>Coordinates in each space (mm)'
+             '</caption><thead><tr><th scope="col">Point</th><th scope="col">Space</th>'
+             '<th scope="col">x</th><th scope="col">y</th><th scope="col">z</th>'
+             '<th scope="col">From</th></tr></thead><tbody>']
+    for c in rows:
+        x, y, z = (float(v) for v in c.xyz_mm)
+        parts.append(
+            f'<tr data-label="{esc(c.label, quote=True)}" data-space="{esc(c.space, quote=True)}" '
+            f'data-x="{x:.2f}" data-y="{y:.2f}" data-z="{z:.2f}"><th scope="row">{esc(c.label)}</th>'
+            f'<td>{esc(c.space)}</td><td class="num">{x:.1f}</td><td class="num">{y:.1f}</td>'
+            f'<td class="num">{z:.1f}</td><td>{esc(c.source)}</td></tr>')
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def build_subject_report(
     derivatives_dir: str | Path,
     subject: str,
     *,
     session: str | None = None,
     providers: Sequence[str] | None = None,
-) -> str:
-    """One self-contained HTML report of everything tmsnet produced for a subject.
+) -> SubjectReport:
+    """Ask every provider and assemble one subject's report (nothing written).
 
     Parameters
     ----------
@@ -349,14 +571,14 @@ def assemble_subject_report(
     subject : str
         Subject label (``01`` or ``sub-01``).
     session : str, optional
-        Session label; default all sessions together.
+        Session label; default all sessions together. Jobs that write no
+        session entity (the treatment plan) are only found without it.
     providers : sequence of str, optional
         Only these registered providers (default all, in order).
 
     Returns
     -------
-    str
-        The HTML document.
+    SubjectReport
 
     Raises
     ------
@@ -382,6 +604,7 @@ def assemble_subject_report(
     sections: list[ReportSection] = []
     summary: list[tuple[str, str]] = []
     warnings: list[str] = []
+    coordinates: list[SummaryCoordinate] = []
     headline = None
     ran: list[str] = []
     for name, func in registered:
@@ -402,25 +625,86 @@ def assemble_subject_report(
         sections.extend(part.sections)
         summary.extend(part.summary)
         warnings.extend(part.warnings)
+        coordinates.extend(part.coordinates)
         headline = headline or part.headline_html
     if not sections and not summary:
         raise InputFileNotFoundError(f"Nothing to report for {context.prefix} in {context.derivatives_dir}: "
                                      f"no registered job ({[n for n, _ in registered]}) found outputs.")
+    warnings = list(dict.fromkeys(warnings))
     esc = html.escape
     rows = [("Jobs in this report", ", ".join(ran) or "none")] + summary
     items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows)
     if warnings:
-        notes = "".join(f"<li>{esc(w)}</li>" for w in dict.fromkeys(warnings))
+        notes = "".join(f"<li>{esc(w)}</li>" for w in warnings)
         qc = f'<div class="warnings" role="alert"><strong>Check before use</strong><ul>{notes}</ul></div>'
     else:
         qc = '<div class="ok">No quality warnings.</div>'
-    return render_report(
+    document = render_report(
         title=f"tmsnet report: {context.prefix}",
         subtitle="Everything tmsnet computed for this subject",
-        summary_html=f"{headline or ''}<dl>{items}</dl>{qc}",
+        summary_html=f"{headline or ''}{_coordinates_html(coordinates)}<dl>{items}</dl>{qc}",
         sections=sections,
         footer_html=esc(f"Generated by tmsnet {__version__}."),
     )
+    return SubjectReport(context=context, html=document, jobs=ran, summary=summary, warnings=warnings,
+                         coordinates=coordinates, providers=[n for n, _ in registered])
+
+
+def assemble_subject_report(
+    derivatives_dir: str | Path,
+    subject: str,
+    *,
+    session: str | None = None,
+    providers: Sequence[str] | None = None,
+) -> str:
+    """One self-contained HTML report of everything tmsnet produced for a subject.
+
+    Parameters
+    ----------
+    derivatives_dir, subject, session, providers
+        See :func:`build_subject_report`.
+
+    Returns
+    -------
+    str
+        The HTML document.
+    """
+    return build_subject_report(derivatives_dir, subject, session=session, providers=providers).html
+
+
+def save_subject_report(report: SubjectReport, out_dir: str | Path | None = None) -> Path:
+    """Write ``sub-<label>[_ses-<label>]_report.html`` and its JSON sidecar, atomically.
+
+    Parameters
+    ----------
+    report : SubjectReport
+        From :func:`build_subject_report`.
+    out_dir : path, optional
+        Destination folder (default: the derivatives folder).
+
+    Returns
+    -------
+    Path
+        The report.
+    """
+    from tmsnet.io.atomic import atomic_write_json, atomic_write_text, ensure_output_dir
+    from tmsnet.io.provenance import make_sidecar, sidecar_path_for
+
+    context = report.context
+    folder = ensure_output_dir(out_dir) if out_dir is not None else context.derivatives_dir
+    path = Path(folder) / f"{context.prefix}_report.html"
+    facts = report.as_dict()
+    sidecar = make_sidecar(
+        description="Per-subject report of every tmsnet job (self-contained HTML).",
+        parameters={"subject": context.subject, "session": context.session,
+                    "derivatives_dir": str(context.derivatives_dir), "providers": report.providers},
+        inputs={}, space=None,
+        extra={"Size_bytes": facts["size_bytes"], "Jobs": facts["jobs"], "Warnings": facts["warnings"],
+               "Coordinates": facts["coordinates"]},
+    )
+    atomic_write_text(path, report.html)
+    atomic_write_json(sidecar_path_for(path), sidecar)
+    return path
 
 
 def write_subject_report(
@@ -429,34 +713,21 @@ def write_subject_report(
     *,
     session: str | None = None,
     providers: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
 ) -> Path:
-    """Write ``<derivatives>/sub-<label>[_ses-<label>]_report.html`` (+ JSON sidecar), atomically.
+    """Write ``<out_dir>/sub-<label>[_ses-<label>]_report.html`` (+ JSON sidecar), atomically.
 
     Parameters
     ----------
     derivatives_dir, subject, session, providers
-        See :func:`assemble_subject_report`.
+        See :func:`build_subject_report`.
+    out_dir : path, optional
+        Destination folder (default: ``derivatives_dir``).
 
     Returns
     -------
     Path
         The report.
     """
-    from tmsnet.io.atomic import atomic_write_json, atomic_write_text
-    from tmsnet.io.provenance import make_sidecar, sidecar_path_for
-
-    document = assemble_subject_report(derivatives_dir, subject, session=session, providers=providers)
-    context = SubjectContext(Path(derivatives_dir), _check_label(subject, "sub"),
-                             _check_label(session, "ses"))
-    path = context.derivatives_dir / f"{context.prefix}_report.html"
-    sidecar = make_sidecar(
-        description="Per-subject report of every tmsnet job (self-contained HTML).",
-        parameters={"subject": context.subject, "session": context.session,
-                    "providers": list(providers) if providers is not None
-                    else [n for n, _ in section_providers()]},
-        inputs={}, space=None,
-        extra={"Size_bytes": len(document.encode("utf-8"))},
-    )
-    atomic_write_text(path, document)
-    atomic_write_json(sidecar_path_for(path), sidecar)
-    return path
+    report = build_subject_report(derivatives_dir, subject, session=session, providers=providers)
+    return save_subject_report(report, out_dir)

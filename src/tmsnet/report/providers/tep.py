@@ -1,0 +1,253 @@
+"""Report section of the TMS-EEG job (``tmsnet tep``).
+
+Reads, per recording, ``sub-<label>/[ses-<label>/]eeg/<prefix>_desc-tep_measures.json``
+(measures, cleaning steps, parameters), ``<prefix>_desc-clean_ave.fif`` (the
+TEP), ``<prefix>_desc-tep_peaks.tsv`` and ``<prefix>_desc-ica_components.tsv``
+written by :func:`tmsnet.eeg.workflow.write_tep_outputs`. Shows the GMFP
+(TESA's ``std(mean(data, trials))``, :func:`tmsnet.eeg.teps.gmfp`) with its
+peaks over the butterfly plot, the peak table, PCIst (Comolatti et al. 2019),
+the natural frequency and what cleaning removed (trials, channels, ICA
+components with the rule that removed each; ``../shared/REFERENCES.md``
+section 2).
+
+Summary card: trials, PCIst and the GMFP peak latencies, and what cleaning
+removed; QC warnings in plain language: few trials, many trials or channels
+rejected, an ICA round that did not converge.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tmsnet.exceptions import InputFileNotFoundError
+from tmsnet.report.html import (
+    ReportSection,
+    details_json,
+    figure_html,
+    figure_to_base64_png,
+    key_value_table,
+    table_html,
+)
+from tmsnet.report.subject import SubjectContext, SubjectSections, load_json, register_section_provider
+
+__all__ = ["BAD_CHANNEL_SHARE_WARNING", "BAD_TRIAL_SHARE_WARNING", "FEW_TRIALS_WARNING", "TepCurves",
+           "read_tep_curves", "tep_provider"]
+
+#: Fewer clean trials than this draw a warning. A convention, not a published
+#: threshold (*unverified*): TEP studies usually average 100 or more pulses,
+#: and the GMFP of fewer trials is dominated by noise.
+FEW_TRIALS_WARNING = 60
+#: Share of rejected trials / interpolated channels above which the report warns.
+BAD_TRIAL_SHARE_WARNING = 0.2
+BAD_CHANNEL_SHARE_WARNING = 0.1
+
+_SUFFIX = "_desc-tep_measures.json"
+
+
+@dataclass
+class TepCurves:
+    """The TEP read back from the job's evoked file.
+
+    Attributes
+    ----------
+    times_ms : numpy.ndarray
+        Time after the pulse (ms).
+    data_uv : numpy.ndarray, shape (n_channels, n_times)
+        TEP (µV, average reference).
+    gmfp_uv : numpy.ndarray
+        GMFP (µV): SD across channels, ``ddof=1`` as in the job.
+    ch_names : list of str
+        Channels.
+    """
+
+    times_ms: np.ndarray
+    data_uv: np.ndarray
+    gmfp_uv: np.ndarray
+    ch_names: list[str]
+
+
+def read_tep_curves(evoked_path: str | Path) -> TepCurves:
+    """Read the TEP (``*_desc-clean_ave.fif``) and compute its GMFP.
+
+    Parameters
+    ----------
+    evoked_path : path
+        The evoked FIF written by ``tmsnet tep``.
+
+    Returns
+    -------
+    TepCurves
+
+    Raises
+    ------
+    InputFileNotFoundError
+        If the file does not exist.
+    """
+    import mne
+
+    from tmsnet.eeg.teps import gmfp
+
+    path = Path(evoked_path)
+    if not path.is_file():
+        raise InputFileNotFoundError(f"TEP file {path} does not exist; re-run `tmsnet tep`.")
+    evoked = mne.read_evokeds(path, verbose=False)[0]
+    evoked.pick("eeg")
+    data = evoked.data * 1e6
+    return TepCurves(times_ms=evoked.times * 1000.0, data_uv=data, gmfp_uv=gmfp(data),
+                     ch_names=list(evoked.ch_names))
+
+
+def _plot(curves: TepCurves, peaks: pd.DataFrame | None) -> Any:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8.0, 4.6))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.2, 1.0]})
+    top.plot(curves.times_ms, curves.data_uv.T, color="#555555", lw=0.5, alpha=0.6)
+    top.set_ylabel("TEP (µV)")
+    top.set_title(f"Butterfly plot ({len(curves.ch_names)} channels) and GMFP", fontsize=9)
+    bottom.plot(curves.times_ms, curves.gmfp_uv, color="#0072B2", lw=1.5)
+    if peaks is not None:
+        gp = peaks[peaks["measure"] == "gmfp"]
+        for row in gp.itertuples():
+            bottom.axvspan(row.start_ms, row.end_ms, color="#999999", alpha=0.08)
+            if np.isfinite(row.latency_ms):
+                bottom.plot(row.latency_ms, row.amplitude_uv, "v", color="#D55E00")
+                bottom.annotate(row.component, (row.latency_ms, row.amplitude_uv), textcoords="offset points",
+                                xytext=(0, 5), ha="center", fontsize=8)
+    for ax in (top, bottom):
+        ax.axvline(0, color="k", lw=0.8, ls="--")
+        ax.set_xlim(-100, 400)
+    bottom.set_xlabel("time after pulse (ms)")
+    bottom.set_ylabel("GMFP (µV)")
+    fig.tight_layout()
+    return fig
+
+
+def _peaks_text(peaks: pd.DataFrame | None) -> tuple[str, list[str]]:
+    if peaks is None:
+        return "", []
+    gp = peaks[peaks["measure"] == "gmfp"]
+    found = [f"{r.component} {r.latency_ms:.0f} ms" for r in gp.itertuples() if np.isfinite(r.latency_ms)]
+    missing = [str(r.component) for r in gp.itertuples() if not np.isfinite(r.latency_ms)]
+    return ", ".join(found), missing
+
+
+def _qc(name: str, measures: dict[str, Any], steps: list[dict[str, Any]],
+        n_channels: int | None) -> list[str]:
+    warnings = []
+    n = int(measures.get("n_trials") or 0)
+    bad_trials = list(measures.get("bad_trials") or [])
+    bad_channels = list(measures.get("bad_channels") or [])
+    if n < FEW_TRIALS_WARNING:
+        warnings.append(f"TMS-EEG {name}: few trials ({n} clean trials < {FEW_TRIALS_WARNING}); the TEP and "
+                        "its peaks are noisy.")
+    total = n + len(bad_trials)
+    if total and len(bad_trials) / total > BAD_TRIAL_SHARE_WARNING:
+        warnings.append(f"TMS-EEG {name}: many trials rejected ({len(bad_trials)} of {total}).")
+    if n_channels and len(bad_channels) / n_channels > BAD_CHANNEL_SHARE_WARNING:
+        warnings.append(f"TMS-EEG {name}: many bad channels ({len(bad_channels)} of {n_channels} "
+                        f"interpolated: {', '.join(map(str, bad_channels))}).")
+    for step in steps:
+        details = step.get("details") or {}
+        if str(step.get("step", "")).startswith("ica") and details.get("converged") is False:
+            what = str(step["step"]).replace("ica_round_", "ICA round ")
+            warnings.append(f"TMS-EEG {name}: {what} did not converge; check the removed components.")
+    return warnings
+
+
+def tep_provider(context: SubjectContext) -> SubjectSections | None:
+    """Sections of the subject's TMS-EEG recordings.
+
+    Parameters
+    ----------
+    context : SubjectContext
+        The subject's derivatives.
+
+    Returns
+    -------
+    SubjectSections or None
+        None if the subject has no ``*_desc-tep_measures.json``.
+    """
+    files = context.find(f"*{_SUFFIX}")
+    if not files:
+        return None
+    esc = html.escape
+    out = SubjectSections()
+    for index, path in enumerate(files):
+        prefix = path.name[: -len(_SUFFIX)]
+        content = load_json(path)
+        measures = content.get("Measures") or {}
+        steps = content.get("CleaningSteps") or []
+        peaks_path = path.with_name(f"{prefix}_desc-tep_peaks.tsv")
+        peaks = pd.read_csv(peaks_path, sep="\t", na_values=["n/a"]) if peaks_path.is_file() else None
+        body = []
+        evoked_path = path.with_name(f"{prefix}_desc-clean_ave.fif")
+        n_channels = None
+        if evoked_path.is_file():
+            curves = read_tep_curves(evoked_path)
+            n_channels = len(curves.ch_names)
+            body.append(figure_html(
+                figure_to_base64_png(_plot(curves, peaks), dpi=80),
+                alt="TMS-evoked potential of every channel and its global mean field power with the peaks",
+                caption="Top: TEP of every channel (average reference). Bottom: GMFP; shaded: peak windows; "
+                        "triangles: GMFP peaks."))
+        found, missing = _peaks_text(peaks)
+        pci = (measures.get("pcist") or {}).get("value")
+        nat = measures.get("natural_frequency") or {}
+        removed = measures.get("removed_components") or []
+        bad_trials = list(measures.get("bad_trials") or [])
+        bad_channels = list(measures.get("bad_channels") or [])
+        headline = [f"{measures.get('n_trials')} trials"]
+        if pci is not None:
+            headline.append(f"PCIst {float(pci):.1f}")
+        if found:
+            headline.append(f"GMFP peaks {found}")
+        out.summary.append((f"TMS-EEG ({prefix})", "; ".join(headline)))
+        labels = ", ".join(dict.fromkeys(str(c.get("label")) for c in removed))
+        out.summary.append((f"TMS-EEG cleaning ({prefix})",
+                            f"removed {len(removed)} ICA component(s){f' ({labels})' if labels else ''}; "
+                            f"{len(bad_trials)} trial(s) and {len(bad_channels)} channel(s) rejected"))
+        out.warnings += _qc(prefix, measures, steps, n_channels)
+        facts = {
+            "trials kept": measures.get("n_trials"),
+            "trials rejected": len(bad_trials),
+            "bad channels (interpolated)": ", ".join(map(str, bad_channels)) or "none",
+            "ICA components removed": len(removed),
+            "PCIst (Comolatti 2019)": pci,
+            "PCIst components kept": (measures.get("pcist") or {}).get("n_components"),
+            "natural frequency (Hz, Rosanova 2009)": nat.get("frequency_hz"),
+            "median onset latency (ms)": (measures.get("propagation") or {}).get("median_onset_ms"),
+            "max spread (share of channels)": (measures.get("propagation") or {}).get("max_spread"),
+            "ROI channels": ", ".join(measures.get("roi") or []),
+            "pulses from": measures.get("pulse_source"),
+        }
+        body.append(key_value_table(facts, caption="TMS-EEG measures"))
+        if peaks is not None:
+            body.append(table_html(peaks, caption="TEP peaks (GMFP: positive peaks; ROI: N/P polarity); "
+                                   "latency ms, amplitude µV; a dash: no peak in the window",
+                                   float_format="{:.1f}"))
+        if missing:
+            body.append(f"<p>No GMFP peak in the window of {esc(', '.join(missing))}.</p>")
+        body.append("<h3>What cleaning removed</h3>")
+        if removed:
+            body.append(table_html(pd.DataFrame(removed), caption="Removed ICA components and the rule that "
+                                   "removed each"))
+        else:
+            body.append("<p>No ICA component removed.</p>")
+        if steps:
+            rows = pd.DataFrame([{"step": s.get("step"), "seconds": s.get("seconds"),
+                                  "details": {k: v for k, v in (s.get("details") or {}).items()
+                                              if k != "removed"}} for s in steps])
+            body.append(table_html(rows, caption="Cleaning steps, in order", float_format="{:.2f}"))
+        body.append(details_json(content.get("Parameters") or {}, summary="Parameters"))
+        out.sections.append(ReportSection(f"TMS-EEG: {prefix}", "".join(body), f"tep-{index + 1}"))
+    return out
+
+
+register_section_provider("tep", tep_provider, order=40)
