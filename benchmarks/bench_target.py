@@ -25,6 +25,7 @@ import platform
 import statistics
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import nibabel as nib
@@ -67,11 +68,19 @@ def main() -> None:
 
         floor = _median_time(lambda: nib.load(bold).get_fdata(dtype=np.float32), args.repeats)
         out = tmp / "out"
-        job = _median_time(
-            lambda: cli_main(["target", "--bold", str(bold), "--confounds", str(confounds),
-                              "--out", str(out), "--quiet", "--json"]),
-            args.repeats,
-        )
+        base = ["target", "--bold", str(bold), "--confounds", str(confounds), "--out", str(out),
+                "--quiet", "--json"]
+        job = _median_time(lambda: cli_main([*base, "--n-bootstrap", "0"]), args.repeats)
+        # Issue 3 rows: each method alone, all methods on one cleaning, the default job
+        # (cluster with its 100-resample bootstrap and scan-length advice).
+        variants = {
+            "--method seedmap (no bootstrap)": ["--method", "seedmap", "--n-bootstrap", "0"],
+            "--method hierarchical (no bootstrap)": ["--method", "hierarchical", "--n-bootstrap", "0"],
+            "--method all (no bootstrap)": ["--method", "all", "--n-bootstrap", "0"],
+            "default job (cluster + bootstrap 100 + scan length)": [],
+        }
+        variant_s = {name: _median_time(lambda extra=extra: cli_main([*base, *extra]), 1)
+                     for name, extra in variants.items()}
 
         # Stages (one run each, same process).
         stages: dict[str, float] = {}
@@ -90,8 +99,28 @@ def main() -> None:
         stages["seed and search regions"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         context.seed_connectivity()
-        run_method("cluster", context)
+        target = run_method("cluster", context)
         stages["seed map + cluster method"] = time.perf_counter() - t0
+
+        # Bootstrap on the cleaned data already in memory (no reload per resample).
+        from tmsnet.targeting.uncertainty import method_uncertainty
+
+        boot: dict[str, float] = {}
+        t0 = time.perf_counter()
+        method_uncertainty(context, target, t_r=data.t_r, n_resamples=200, scan_fractions=None)
+        boot["cluster: bootstrap 200 + split-half"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        method_uncertainty(context, target, t_r=data.t_r, n_resamples=100)
+        boot["cluster: bootstrap 100 + scan length (3 x 50)"] = time.perf_counter() - t0
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        hier = run_method("hierarchical", context)
+        hier_s = time.perf_counter() - t0
+        hier_peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        t0 = time.perf_counter()
+        method_uncertainty(context, hier, t_r=data.t_r, n_resamples=20, scan_fractions=None)
+        boot["hierarchical: bootstrap 20 + split-half"] = time.perf_counter() - t0
 
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
@@ -104,6 +133,13 @@ def main() -> None:
         print(f"  {name:<38s} {seconds:6.2f} s")
     rest = job - sum(stages.values())
     print(f"  {'outputs + report (job - stages)':<38s} {rest:6.2f} s")
+    print("issue 3 (single runs, same file):")
+    for name, seconds in variant_s.items():
+        print(f"  {name:<54s} {seconds:6.2f} s  ({seconds / floor:.2f} x floor)")
+    print(f"  {'hierarchical method alone':<54s} {hier_s:6.2f} s, peak traced memory "
+          f"{hier_peak_mb:.0f} MiB ({hier.details['n_dlpfc_voxels']} DLPFC voxels)")
+    for name, seconds in boot.items():
+        print(f"  {name:<54s} {seconds:6.2f} s")
 
 
 if __name__ == "__main__":

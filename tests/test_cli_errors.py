@@ -47,7 +47,7 @@ def copy_inputs(short_subject, tmp_path):
 
 def cli_args(bold, confounds, out, *extra, mask=None):
     args = ["target", "--bold", str(bold), "--confounds", str(confounds), "--out", str(out),
-            "--quiet"]
+            "--quiet", "--n-bootstrap", "0"]
     if mask is not None:
         args += ["--mask", str(mask)]
     return args + list(extra)

@@ -52,3 +52,15 @@ class InvalidParameterError(TmsnetError, ValueError):
 
 class OutputNotWritableError(TmsnetError, OSError):
     """The output folder cannot be created or written."""
+
+
+class SchedulerConnectionError(TmsnetError, ConnectionError):
+    """A Dask scheduler given with ``--dask-scheduler`` cannot be reached."""
+
+
+class DerivativesValidationError(TmsnetError, ValueError):
+    """An output folder breaks the BIDS-Derivatives rules tmsnet checks."""
+
+
+class EEGDataError(TmsnetError, ValueError):
+    """An EEG recording cannot be used as given (unreadable format, no TMS pulses, no positions)."""

@@ -30,6 +30,8 @@ from tmsnet.report.html import (
     render_report,
     table_html,
 )
+from tmsnet.report.uncertainty import uncertainty_sections
+from tmsnet.report.viewer import targeting_viewer_section
 
 if TYPE_CHECKING:
     from tmsnet.targeting.workflow import TargetingResult
@@ -57,6 +59,14 @@ def _summary_html(result: TargetingResult) -> str:
          "on" if result.parameters["cleaning"].get("global_signal") else "off"),
         ("Scan", f"{result.qc['n_frames']} frames, {result.qc['duration_min']:.1f} min"),
     ]
+    stability = first.details.get("uncertainty") or {}
+    if stability.get("p95_radius_mm") is not None:
+        rows.append(("Stability (bootstrap)",
+                     f"95 % of resampled targets within {stability['p95_radius_mm']:.1f} mm; "
+                     f"split halves {stability['split_half_distance_mm'] or float('nan'):.1f} mm apart"))
+    advice = first.details.get("scan_length_advice")
+    if advice:
+        rows.append(("Scan length", advice["message"]))
     for other in result.targets[1:]:
         rows.append((f"Target ({other.method})",
                      f"({_fmt_xyz(other.coordinate_mm)}) mm, r = {other.r_at_target:.3f}"))
@@ -112,7 +122,7 @@ def render_targeting_report(result: TargetingResult) -> str:
     """
     first = result.targets[0]
     target_xyz = first.coordinate_mm
-    sections: list[ReportSection] = []
+    sections: list[ReportSection] = [targeting_viewer_section(result)]
 
     fig = plot_connectivity_through_target(
         result.map_image(first.connectivity_r), target_mm=target_xyz,
@@ -125,6 +135,7 @@ def render_targeting_report(result: TargetingResult) -> str:
     )
     body += table_html(_methods_table(result), caption="Targets by method")
     sections.append(ReportSection("Connectivity map and target", body, "connectivity"))
+    sections.extend(uncertainty_sections(result))
 
     fig = plot_regions(
         seed_mask=result.mask_image(result.seed_mask),

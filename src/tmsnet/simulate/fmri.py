@@ -126,6 +126,7 @@ _STREAM_FIELDS = 4
 _STREAM_NOISE = 5
 _STREAM_WHITE = 6
 _STREAM_PHYSIO = 7
+_STREAM_PARCELS = 8
 
 #: Networks: name -> blob centres (MNI mm), blob sigma (mm). Centres are jittered
 #: per subject. The fronto-parietal network reaches the left DLPFC on purpose.
@@ -180,6 +181,19 @@ class SimulationParameters:
         Space label written in file names (``space-`` entity).
     task : str
         Task label written in file names (``task-`` entity).
+    parcel_strength : float
+        Each planted patch (target and decoys) is also a coherent cortical
+        parcel with its own local fluctuation, independent of the planted
+        source: the std of that parcel signal at the patch centre relative to
+        the smooth-noise std (default 1.0; 0 = none). Real cortex is organised
+        in such parcels; without them, voxel-to-voxel coherence inside the DLPFC
+        comes from noise alone and clustering methods (SNT) see no patch.
+    scan_repeat : int
+        Which repeated scan of the same subject (default 0). The anatomy, the
+        planted target, the decoys and the network layout depend only on
+        ``(seed, subject_index)``; the neural sources, physiology, motion and
+        noise also depend on ``scan_repeat``. So two repeats are two sessions of
+        one person with the same true target (test-retest).
     """
 
     n_frames: int = 300
@@ -192,6 +206,8 @@ class SimulationParameters:
     decoy_strength: float = 0.5
     space: str = "MNI152NLin2009cAsym"
     task: str = "rest"
+    parcel_strength: float = 1.0
+    scan_repeat: int = 0
 
     def validate(self) -> None:
         """Check every value; raise :class:`InvalidParameterError` if one is out of range."""
@@ -213,6 +229,7 @@ class SimulationParameters:
             "global_signal_scale": (self.global_signal_scale, 0.0, 20.0, True),
             "motion_scale": (self.motion_scale, 0.0, 20.0, True),
             "target_radius_mm": (self.target_radius_mm, 2.0, 12.0, True),
+            "parcel_strength": (self.parcel_strength, 0.0, 10.0, True),
         }
         for name, (value, low, high, closed_low) in checks.items():
             ok = np.isfinite(value) and (value >= low if closed_low else value > low)
@@ -225,6 +242,10 @@ class SimulationParameters:
             raise InvalidParameterError(
                 "decoy_strength must be in [0, 1) (the decoy is weaker than the target), "
                 f"got {self.decoy_strength!r}."
+            )
+        if not isinstance(self.scan_repeat, int | np.integer) or self.scan_repeat < 0:
+            raise InvalidParameterError(
+                f"scan_repeat must be a non-negative integer, got {self.scan_repeat!r}."
             )
         for name in ("space", "task"):
             value = getattr(self, name)
@@ -466,8 +487,9 @@ def _anatomy() -> _Anatomy:
 # ---------------------------------------------------------------------------
 # Random fields and noise.
 # ---------------------------------------------------------------------------
-def _rng(seed: int, subject_index: int, stream: int) -> np.random.Generator:
-    return np.random.default_rng([seed, subject_index, stream])
+def _rng(seed: int, subject_index: int, stream: int, repeat: int = 0) -> np.random.Generator:
+    key = [seed, subject_index, stream] if repeat == 0 else [seed, subject_index, stream, repeat]
+    return np.random.default_rng(key)
 
 
 def _blas_single_thread():
@@ -755,10 +777,15 @@ def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _R
     amplitude = float(params.snr) * float(noise_sd[centre_row])  # PSC at patch centre
 
     # --- temporal sources --------------------------------------------------------------
-    srng = _rng(seed, subject_index, _STREAM_SOURCES)
+    srng = _rng(seed, subject_index, _STREAM_SOURCES, params.scan_repeat)
     n_networks = len(_NETWORKS)
     sources = _orthonormal_rows(band_limited_series(srng, n_t, t_r, n_series=2 + n_networks))
     s_target, g_global, s_networks = sources[0], sources[1], sources[2:]
+    # Parcel signals of the patches: band-limited, exactly uncorrelated with every
+    # source above (Gram-Schmidt after them, which leaves those unchanged).
+    parcel_raw = band_limited_series(_rng(seed, subject_index, _STREAM_PARCELS, params.scan_repeat),
+                                     n_t, t_r, n_series=len(patches))
+    s_parcels = _orthonormal_rows(np.vstack([sources, parcel_raw]))[sources.shape[0]:]
 
     # Loadings (PSC) of the low-rank part: columns = sources.
     loadings = np.zeros((n_vox, 1 + 1 + n_networks), dtype=np.float64)
@@ -775,6 +802,10 @@ def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _R
                  "correlated_decoy": _POSITIVE_DECOY_STRENGTH}
     for p in patches:
         loadings[p["rows"], 0] += strengths[p["role"]] * amplitude * p["weights"]
+    parcel_w = np.zeros((n_vox, len(patches)), dtype=np.float64)
+    for k, p in enumerate(patches):
+        row = int(np.argmin(np.sum((anat.xyz - p["center"]) ** 2, axis=1)))
+        parcel_w[p["rows"], k] = float(params.parcel_strength) * float(noise_sd[row]) * p["weights"]
     loadings[:, 1] = (
         float(params.global_signal_scale) * _NOISE_PSC * (0.75 + 0.2 * gs_field).clip(0.2)
         * (0.2 + 0.8 * gmw)
@@ -784,7 +815,7 @@ def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _R
     # They make the WM/CSF confounds differ from the global signal, as in real
     # data, so global signal regression removes variance that WM/CSF regression
     # does not (Power et al. 2017, NeuroImage 146:609).
-    physio = band_limited_series(_rng(seed, subject_index, _STREAM_PHYSIO), n_t, t_r,
+    physio = band_limited_series(_rng(seed, subject_index, _STREAM_PHYSIO, params.scan_repeat), n_t, t_r,
                                  n_series=2)
     physio_scale = float(params.global_signal_scale) * _NOISE_PSC
     physio_w = np.stack([physio_scale * anat.p_wm**4, 1.5 * physio_scale * anat.p_csf**4],
@@ -803,7 +834,7 @@ def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _R
                               "peak_loading_psc": _NETWORK_PSC})
 
     # --- motion and drift --------------------------------------------------------------
-    mrng = _rng(seed, subject_index, _STREAM_MOTION)
+    mrng = _rng(seed, subject_index, _STREAM_MOTION, params.scan_repeat)
     motion, jerks = _motion(mrng, n_t, float(params.motion_scale))
     dmotion = np.vstack([np.zeros((1, 6)), np.diff(motion, axis=0)])
     unit = np.array([1.0, 1.0, 1.0, FD_RADIUS_MM, FD_RADIUS_MM, FD_RADIUS_MM])  # -> mm
@@ -820,9 +851,9 @@ def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _R
 
     # --- assemble (V, T) in PSC then scanner units ---------------------------------------
     temporal = np.vstack([s_target[None], g_global[None], s_networks, motion.T, dmotion.T,
-                          drift_t, physio]).astype(np.float32)
-    spatial = np.hstack([loadings, motion_w, drift_w, physio_w]).astype(np.float32)
-    nrng = _rng(seed, subject_index, _STREAM_NOISE)
+                          drift_t, physio, s_parcels]).astype(np.float32)
+    spatial = np.hstack([loadings, motion_w, drift_w, physio_w, parcel_w]).astype(np.float32)
+    nrng = _rng(seed, subject_index, _STREAM_NOISE, params.scan_repeat)
     fwhm_to_sigma = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     psc = _separable_gaussian_noise(nrng, anat, n_t, float(params.noise_fwhm_mm) * fwhm_to_sigma,
                                     ar1=_NOISE_AR1)
@@ -832,7 +863,7 @@ def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _R
     bold = psc
     bold *= base32 * np.float32(0.01)
     bold += base32
-    wrng = _rng(seed, subject_index, _STREAM_WHITE)
+    wrng = _rng(seed, subject_index, _STREAM_WHITE, params.scan_repeat)
     white_sd = np.float32(_WHITE_FRACTION * _NOISE_PSC * 0.01 * _BASELINE)
     bold += white_sd * wrng.standard_normal((n_vox, n_t), dtype=np.float32)
 

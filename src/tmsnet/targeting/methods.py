@@ -53,6 +53,9 @@ class TargetingContext:
         The DLPFC search region among the brain voxels.
     space : str
         Name of the coordinate space of ``affine`` (e.g. MNI152NLin2009cAsym).
+    seed_weights : ndarray, shape (n_voxels,), optional
+        Group seedmap values on the brain voxels (the ``seedmap`` method, Fox et
+        al. 2013); NaN or 0 where a voxel takes no part.
     """
 
     data: np.ndarray
@@ -61,6 +64,7 @@ class TargetingContext:
     seed_voxels: np.ndarray
     search_voxels: np.ndarray
     space: str
+    seed_weights: np.ndarray | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -73,6 +77,8 @@ class TargetingContext:
         for name in ("seed_voxels", "search_voxels"):
             if getattr(self, name).shape != (n_voxels,):
                 raise InvalidParameterError(f"{name} must have one entry per brain voxel.")
+        if self.seed_weights is not None and self.seed_weights.shape != (n_voxels,):
+            raise InvalidParameterError("seed_weights must have one entry per brain voxel.")
 
     @property
     def voxel_ijk(self) -> np.ndarray:
@@ -92,6 +98,97 @@ class TargetingContext:
             seed = seed_time_series(self.data, self.seed_voxels)
             self._cache["seed_r"] = correlation_with_seed(self.data, seed)
         return self._cache["seed_r"]
+
+    def seedmap_time_series(self) -> np.ndarray:
+        """Seedmap-weighted average of all brain voxels' time series (cached).
+
+        ``sum_v w_v x_v(t) / sum_v |w_v|`` over the voxels with a finite,
+        non-zero group-seedmap weight ``w`` (Fox et al. 2013, NeuroImage 66:151;
+        Cash et al. 2021), computed in float64 by column chunks.
+
+        Raises
+        ------
+        InvalidParameterError
+            If the context has no seedmap.
+        EmptyRegionError
+            If every weight is zero or NaN.
+        """
+        if "seedmap_ts" not in self._cache:
+            if self.seed_weights is None:
+                raise InvalidParameterError(
+                    "The seedmap method needs a group seedmap (seed_weights); give --seedmap IMAGE "
+                    "or use the bundled one."
+                )
+            w = np.asarray(self.seed_weights, dtype=np.float64)
+            use = np.flatnonzero(np.isfinite(w) & (w != 0))
+            if use.size == 0:
+                raise EmptyRegionError(
+                    "The group seedmap is zero or NaN over the whole brain mask; check that it is "
+                    "in the same space as the BOLD."
+                )
+            total = np.zeros(self.data.shape[0], dtype=np.float64)
+            for start in range(0, use.size, 32768):
+                cols = use[start:start + 32768]
+                total += self.data[:, cols].astype(np.float64) @ w[cols]
+            self._cache["seedmap_ts"] = total / np.abs(w[use]).sum()
+        return self._cache["seedmap_ts"]
+
+    def seedmap_connectivity(self) -> np.ndarray:
+        """Pearson r of every brain voxel with :meth:`seedmap_time_series` (cached)."""
+        if "seedmap_r" not in self._cache:
+            self._cache["seedmap_r"] = correlation_with_seed(self.data, self.seedmap_time_series())
+        return self._cache["seedmap_r"]
+
+    def subset(self, *, frames: np.ndarray | None = None,
+               voxels: np.ndarray | None = None) -> TargetingContext:
+        """A context on some frames and some voxels, for resampling.
+
+        Seed time series are linear in the frames, so the seedmap-weighted
+        seed of a frame subset is the same subset of the full seed: it is
+        carried over (resampled) rather than recomputed, which lets ``voxels``
+        drop every voxel outside the seed and the search region.
+
+        Parameters
+        ----------
+        frames : ndarray of int, optional
+            Frame indices (repeats allowed, as in a bootstrap); default all.
+        voxels : ndarray of bool, shape (n_voxels,), optional
+            Brain voxels to keep; default all. Must contain the seed and search
+            region for the methods to see the same regions.
+
+        Returns
+        -------
+        TargetingContext
+            A new context. With ``voxels``, its grid is cropped to their bounding
+            box (``brain_mask`` and ``affine`` change together, so millimetre
+            coordinates are unchanged; grid indices are not comparable).
+        """
+        frames_ = slice(None) if frames is None else np.asarray(frames)
+        if voxels is None:
+            mask, affine, keep = self.brain_mask, self.affine, slice(None)
+            data = self.data[frames_]
+        else:
+            keep = np.asarray(voxels, dtype=bool)
+            # Crop the grid to the kept voxels' bounding box (affine shifted to
+            # match), so that grid operations (cluster labelling) stay small.
+            ijk = self.voxel_ijk[keep]
+            low = ijk.min(axis=0) - 1 if ijk.size else np.zeros(3, int)
+            low = np.maximum(low, 0)
+            high = ijk.max(axis=0) + 2 if ijk.size else np.ones(3, int)
+            mask = np.zeros(tuple(int(v) for v in high - low), dtype=bool)
+            mask[tuple((ijk - low).T)] = True
+            affine = self.affine.copy()
+            affine[:3, 3] = self.affine[:3, :3] @ low + self.affine[:3, 3]
+            data = self.data[frames_][:, keep] if frames is not None else self.data[:, keep]
+        sub = TargetingContext(
+            data=np.ascontiguousarray(data), brain_mask=mask, affine=affine,
+            seed_voxels=self.seed_voxels[keep], search_voxels=self.search_voxels[keep],
+            space=self.space,
+            seed_weights=None if self.seed_weights is None else self.seed_weights[keep],
+        )
+        if self.seed_weights is not None:
+            sub._cache["seedmap_ts"] = self.seedmap_time_series()[frames_]
+        return sub
 
 
 @dataclass
@@ -193,12 +290,16 @@ def peak_target(context: TargetingContext) -> Target:
     Target
         ``coordinate_mm`` is the centre of the voxel with the lowest r.
     """
-    r = context.seed_connectivity()
+    return peak_on_map(context, context.seed_connectivity(), method="peak")
+
+
+def peak_on_map(context: TargetingContext, r: np.ndarray, *, method: str) -> Target:
+    """The peak rule on any connectivity map ``r`` (one value per brain voxel)."""
     index, values = _search_values(context, r)
     best = index[int(np.argmin(values))]
     ijk = tuple(int(v) for v in context.voxel_ijk[best])
     return Target(
-        method="peak",
+        method=method,
         coordinate_mm=context.voxel_mm(best),
         space=context.space,
         voxel_ijk=ijk,
@@ -248,9 +349,21 @@ def cluster_target(
     EmptyRegionError
         If the search region has no negative correlation at all.
     """
+    return cluster_on_map(context, context.seed_connectivity(), method="cluster",
+                          percentile=percentile, weighted=weighted)
+
+
+def cluster_on_map(
+    context: TargetingContext,
+    r: np.ndarray,
+    *,
+    method: str,
+    percentile: float = 10.0,
+    weighted: bool = False,
+) -> Target:
+    """The cluster rule of :func:`cluster_target` on any connectivity map ``r``."""
     if not 0 < percentile <= 100:
         raise InvalidParameterError(f"percentile must be in (0, 100], got {percentile}.")
-    r = context.seed_connectivity()
     index, values = _search_values(context, r)
     negative = values < 0
     if not negative.any():
@@ -278,7 +391,7 @@ def cluster_target(
     centroid = (xyz * w[:, None]).sum(axis=0) / w.sum()
     nearest = members[int(np.argmin(np.sum((xyz - centroid) ** 2, axis=1)))]
     return Target(
-        method="cluster",
+        method=method,
         coordinate_mm=centroid,
         space=context.space,
         voxel_ijk=tuple(int(v) for v in context.voxel_ijk[nearest]),

@@ -90,6 +90,7 @@ def markers_table(result: TargetingResult) -> pd.DataFrame:
             "target_z": z,
             "method": target.method,
             "r_at_target": round(float(target.r_at_target), 4),
+            "p95_radius_mm": (target.details.get("uncertainty") or {}).get("p95_radius_mm"),
         })
     return pd.DataFrame(rows)
 
@@ -121,7 +122,9 @@ def write_targeting_outputs(
     dict
         Paths by role: ``connectivity_r``, ``connectivity_z``, ``seed_mask``,
         ``search_mask``, ``target_<method>``, ``markers``, ``coordsystem``,
-        ``report`` and ``dataset_description``.
+        ``report`` and ``dataset_description``; with the ``seedmap`` method
+        ``connectivity_r_seedmap``; with uncertainty ``bootstrap_targets`` and
+        ``scan_length`` (TSV).
     """
     from tmsnet.targeting.workflow import result_summary, target_summary
 
@@ -158,6 +161,36 @@ def write_targeting_outputs(
          result.mask_image(result.search_mask),
          sidecar("DLPFC search region used.", {"Region": params["search_region"]})),
     ]
+    for target in result.targets:
+        if target.method == "seedmap":
+            files.append((
+                "connectivity_r_seedmap",
+                func / f"{space_prefix}_stat-r_desc-seedmapweighted_connectivity.nii.gz",
+                "nifti", result.map_image(target.connectivity_r),
+                sidecar("Pearson correlation of each voxel with the seedmap-weighted seed (the "
+                        "average of all brain voxels weighted by the group seedmap; Fox 2013).",
+                        {"Statistic": "r", "Seedmap": params.get("seedmap")})))
+    if result.uncertainty:
+        cloud = pd.concat(
+            [u.cloud.assign(method=name) for name, u in result.uncertainty.items()], ignore_index=True
+        )[["method", "resample", "x", "y", "z", "distance_mm", "r_at_target"]]
+        files.append(("bootstrap_targets", func / f"{space_prefix}_desc-bootstrap_targets.tsv",
+                      "tsv", cloud,
+                      sidecar("Targets of each block-bootstrap resample of the scan (one row per "
+                              "method and resample); distance_mm is to the method's target on "
+                              "the whole scan.",
+                              {"x": {"Units": "mm"}, "y": {"Units": "mm"}, "z": {"Units": "mm"},
+                               "distance_mm": {"Units": "mm"}})))
+        curves = [u.scan_length.assign(method=name) for name, u in result.uncertainty.items()
+                  if u.scan_length is not None]
+        if curves:
+            table = pd.concat(curves, ignore_index=True)
+            files.append(("scan_length", func / f"{space_prefix}_desc-scanlength_stability.tsv",
+                          "tsv", table[["method", *[c for c in table.columns if c != "method"]]],
+                          sidecar("Bootstrap 95 % radius of the target on the first 25/50/75/100 % "
+                                  "of the scan (scan-length advice).",
+                                  {"minutes": {"Units": "min"}, "p95_radius_mm": {"Units": "mm"},
+                                   "median_distance_mm": {"Units": "mm"}})))
     for target in result.targets:
         body = target_summary(target)
         body["Provenance"] = sidecar(f"Personalized DLPFC target, method '{target.method}'.")

@@ -1,0 +1,143 @@
+"""A small block of cleaned "brain" with a planted sgACC-anticorrelated patch.
+
+The full simulator (:mod:`tmsnet.simulate.fmri`) writes whole fMRIPrep-like
+scans; generating and cleaning one takes seconds. Statistical checks of the
+targeting *methods* and of their *uncertainty* need many repeated scans of the
+same person, which this module makes in milliseconds: a 2 mm grid block of
+already-cleaned data (what :func:`tmsnet.targeting.workflow.load_and_clean`
+returns) holding
+
+* a seed region (sphere) that carries the source ``s(t)``;
+* a search region (a slab) with the planted target patch (loading ``-s(t)``,
+  Gaussian taper), a weaker anticorrelated decoy patch and a positively
+  correlated decoy patch;
+* spatially smooth (Gaussian, FWHM ``noise_fwhm_mm``), temporally
+  autocorrelated (AR(1)) noise everywhere.
+
+``snr`` is the ratio of the planted signal's standard deviation at the patch
+centre to the noise standard deviation there, as in the full simulator. The
+layout (patch positions) depends only on ``seed``; the time series also depend
+on ``repeat``, so two repeats are two scans of one person (test-retest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from tmsnet.exceptions import InvalidParameterError
+from tmsnet.targeting.methods import TargetingContext
+
+_SHAPE = (30, 30, 20)  # voxels of 2 mm
+_VOXEL_MM = 2.0
+
+
+@dataclass
+class TargetingBlock:
+    """A generated block: the context the methods run on and the planted truth.
+
+    Attributes
+    ----------
+    context : TargetingContext
+        Cleaned data (standardized), masks and grid (space ``"synthetic"``).
+    target_mm : ndarray, shape (3,)
+        Centre of the planted anticorrelated patch (mm).
+    t_r : float
+        Repetition time (s).
+    """
+
+    context: TargetingContext
+    target_mm: np.ndarray
+    t_r: float
+
+
+def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float) -> np.ndarray:
+    """AR(1) series along axis 0 with unit variance."""
+    e = rng.standard_normal(shape).astype(np.float32)
+    out = np.empty_like(e)
+    out[0] = e[0]
+    scale = np.float32(np.sqrt(1 - phi**2))
+    for t in range(1, shape[0]):
+        out[t] = phi * out[t - 1] + scale * e[t]
+    return out
+
+
+def simulate_targeting_block(
+    *,
+    n_frames: int = 300,
+    t_r: float = 2.0,
+    snr: float = 0.35,
+    noise_fwhm_mm: float = 8.5,
+    patch_radius_mm: float = 8.0,
+    seed: int = 0,
+    repeat: int = 0,
+) -> TargetingBlock:
+    """Generate one scan of the block.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames (>= 20).
+    t_r : float
+        Repetition time (s), used for minutes only.
+    snr : float
+        Planted signal std / noise std at the patch centre (> 0).
+    noise_fwhm_mm : float
+        Spatial smoothness of the noise (mm); default 8.5 mm, that of 6 mm
+        intrinsic smoothness after the pipeline's 6 mm smoothing
+        (sqrt(6^2 + 6^2)), since the block stands for *cleaned* data.
+    patch_radius_mm : float
+        Patch radius (mm); loading tapers as a Gaussian with sigma 0.75 radius.
+    seed : int
+        Layout seed (patch positions): one seed = one person.
+    repeat : int
+        Scan repeat of that person (new time series, same layout).
+
+    Returns
+    -------
+    TargetingBlock
+    """
+    if n_frames < 20:
+        raise InvalidParameterError(f"n_frames must be >= 20, got {n_frames}.")
+    if not snr > 0:
+        raise InvalidParameterError(f"snr must be > 0, got {snr}.")
+    layout = np.random.default_rng([seed, 0])
+    rng = np.random.default_rng([seed, 1, repeat])
+    ijk = np.indices(_SHAPE).reshape(3, -1).T
+    xyz = ijk * _VOXEL_MM
+    brain = np.ones(_SHAPE, dtype=bool)
+    # Seed: 10 mm sphere near one end; search region: the slab z >= 16 mm.
+    seed_centre = np.array([30.0, 8.0, 8.0])
+    seed_voxels = np.linalg.norm(xyz - seed_centre, axis=1) <= 10.0
+    search_voxels = (xyz[:, 2] >= 16.0) & (xyz[:, 1] >= 20.0)
+    # Target and decoys inside the search slab, >= 20 mm apart.
+    centres = []
+    while len(centres) < 3:
+        c = np.array([layout.uniform(10, 50), layout.uniform(30, 50), layout.uniform(22, 30)])
+        if all(np.linalg.norm(c - o) >= 20.0 for o in centres):
+            centres.append(c)
+    sigma = 0.75 * patch_radius_mm
+
+    def taper(c: np.ndarray) -> np.ndarray:
+        return np.exp(-0.5 * np.sum((xyz - c) ** 2, axis=1) / sigma**2)
+
+    source = _ar1(rng, (n_frames,), 0.5)
+    source = (source - source.mean()) / source.std()
+    loading = -taper(centres[0]) + 0.5 * -taper(centres[1]) + 1.0 * taper(centres[2])
+    loading[seed_voxels] = 2.0  # the seed carries s(t) (as the sgACC in the full simulator)
+    noise = _ar1(rng, (n_frames, *_SHAPE), 0.5)
+    noise_sigma = noise_fwhm_mm / (_VOXEL_MM * np.sqrt(8 * np.log(2)))
+    if noise_sigma > 0:
+        noise = ndimage.gaussian_filter(noise, sigma=(0, noise_sigma, noise_sigma, noise_sigma))
+    noise = noise.reshape(n_frames, -1)
+    noise /= noise.std(axis=0, keepdims=True)
+    data = noise + snr * source[:, None] * loading[None, :].astype(np.float32)
+    data -= data.mean(axis=0)
+    data /= data.std(axis=0, ddof=1)
+    context = TargetingContext(
+        data=data.astype(np.float32), brain_mask=brain, affine=np.diag([_VOXEL_MM] * 3 + [1.0]),
+        seed_voxels=seed_voxels, search_voxels=search_voxels, space="synthetic",
+    )
+    return TargetingBlock(context=context, target_mm=centres[0], t_r=float(t_r))

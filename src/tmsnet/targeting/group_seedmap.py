@@ -1,0 +1,152 @@
+"""Build a group seedmap (the input of the ``seedmap`` method) from a cohort.
+
+A group seedmap (Fox et al. 2013, NeuroImage 66:151; Cash et al. 2021) is
+the average sgACC connectivity map of many people. tmsnet builds it the way it
+builds an individual map, so that cleaning and seed are the same: every scan is
+cleaned (:func:`tmsnet.targeting.workflow.load_and_clean`), the mean sgACC
+time series is correlated with every voxel, r is Fisher-z transformed,
+averaged over scans, and transformed back to r (``tanh`` of the mean z).
+Voxels outside any scan's brain mask are 0. All scans must be in the same
+space; scans on another grid than the first are resampled to it (nilearn,
+linear).
+
+The image is written atomically with a JSON sidecar holding the cleaning and
+seed parameters, the software versions and the SHA-256 of every input.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+from tqdm.auto import tqdm
+
+from tmsnet.exceptions import InvalidParameterError, SpaceError
+from tmsnet.io.atomic import atomic_write_json, atomic_write_nifti
+from tmsnet.io.provenance import make_sidecar, sidecar_path_for
+from tmsnet.targeting.connectivity import correlation_with_seed, fisher_z, seed_time_series
+from tmsnet.targeting.regions import seed_mask
+
+#: Fewest scans accepted for a group seedmap.
+MIN_SCANS = 2
+
+
+def build_group_seedmap(
+    bolds: Sequence[str | Path],
+    confounds: Sequence[str | Path],
+    *,
+    out_path: str | Path,
+    seed: str = "sgacc",
+    confound_strategy: str = "simple",
+    global_signal_regression: bool = True,
+    low_pass_hz: float | None = 0.1,
+    high_pass_hz: float | None = 0.01,
+    smoothing_fwhm_mm: float | None = 6.0,
+    description: str | None = None,
+    progress: bool = True,
+) -> tuple[Path, dict[str, Any]]:
+    """Average sgACC connectivity (Fisher z) over scans and write it as a seedmap.
+
+    Parameters
+    ----------
+    bolds, confounds : sequence of path
+        One fMRIPrep BOLD and confounds file per scan (same order), all in one
+        template space.
+    out_path : path
+        Output NIfTI (``.nii.gz``); its sidecar is written beside it. Name it
+        ``tpl-<space>_res-02_desc-<label>_seedmap.nii.gz`` (or with
+        ``space-<space>``) so that the space is visible.
+    seed : str
+        Built-in seed (see :func:`tmsnet.targeting.regions.seed_mask`).
+    confound_strategy, global_signal_regression, low_pass_hz, high_pass_hz, smoothing_fwhm_mm
+        Cleaning (see :func:`tmsnet.fmri.cleaning.clean_bold`); use the same
+        as for the individual scans the seedmap will serve.
+    description : str, optional
+        Free text recorded in the sidecar (e.g. which cohort).
+    progress : bool
+        Progress bar on stderr.
+
+    Returns
+    -------
+    path : Path
+        The written image.
+    sidecar : dict
+        Its sidecar.
+
+    Raises
+    ------
+    InvalidParameterError
+        Fewer than :data:`MIN_SCANS` scans or unequal list lengths.
+    SpaceError
+        Scans in different spaces.
+    """
+    from nilearn.image import resample_to_img
+
+    from tmsnet.targeting.workflow import load_and_clean
+
+    bolds, confounds = list(bolds), list(confounds)
+    if len(bolds) != len(confounds):
+        raise InvalidParameterError(
+            f"Give one confounds file per BOLD: got {len(bolds)} BOLD and {len(confounds)} confounds."
+        )
+    if len(bolds) < MIN_SCANS:
+        raise InvalidParameterError(f"A group seedmap needs at least {MIN_SCANS} scans, got {len(bolds)}.")
+    out_path = Path(out_path)
+    if not out_path.name.endswith((".nii", ".nii.gz")):
+        raise InvalidParameterError(f"The seedmap must be written as .nii or .nii.gz, got {out_path.name}.")
+    cleaning = {
+        "confound_strategy": confound_strategy, "global_signal_regression": global_signal_regression,
+        "low_pass_hz": low_pass_hz, "high_pass_hz": high_pass_hz,
+        "smoothing_fwhm_mm": smoothing_fwhm_mm,
+    }
+    total = count = reference = space = seed_info = None
+    for bold, table in tqdm(list(zip(bolds, confounds, strict=True)), desc="group seedmap",
+                            file=sys.stderr, disable=not progress, leave=False):
+        scan = load_and_clean(bold, table, **cleaning)
+        seed3d, seed_info = seed_mask(scan.reference, scan.mask, seed=seed)
+        r = correlation_with_seed(scan.data, seed_time_series(scan.data, seed3d[scan.mask]))
+        z = np.zeros(scan.mask.shape, dtype=np.float64)
+        z[scan.mask] = fisher_z(r)
+        inside = scan.mask.astype(np.float64)
+        if reference is None:
+            reference, space = scan.reference, scan.space
+            total, count = z, inside
+            continue
+        if scan.space != space:
+            raise SpaceError(f"{Path(bold).name} is in {scan.space} but the first scan is in {space}; "
+                             "a group seedmap needs one space.")
+        if scan.mask.shape != total.shape or not np.allclose(scan.reference.affine, reference.affine,
+                                                             atol=1e-3):
+            grid = nib.Nifti1Image(np.zeros(total.shape, np.float32), reference.affine)
+            z = resample_to_img(nib.Nifti1Image(z, scan.reference.affine), grid,
+                                interpolation="continuous", force_resample=True,
+                                copy_header=True).get_fdata()
+            inside = resample_to_img(nib.Nifti1Image(inside, scan.reference.affine), grid,
+                                     interpolation="nearest", force_resample=True,
+                                     copy_header=True).get_fdata()
+        total += z
+        count += inside
+    mean_z = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+    seedmap = np.tanh(mean_z).astype(np.float32)
+    img = nib.Nifti1Image(seedmap, reference.affine)
+    img.header.set_xyzt_units("mm")
+    inputs = {f"bold_{i:03d}": Path(p) for i, p in enumerate(bolds)}
+    inputs.update({f"confounds_{i:03d}": Path(p) for i, p in enumerate(confounds)})
+    sidecar = make_sidecar(
+        description=(
+            "Group sgACC seedmap: tanh of the mean Fisher z of the individual sgACC connectivity "
+            "maps (Fox et al. 2013; Cash et al. 2021). Input of the tmsnet 'seedmap' method."
+        ),
+        parameters={"seed": seed_info, "cleaning": cleaning, "n_scans": len(bolds),
+                    "statistic": "r (tanh of mean Fisher z)", "cohort": description},
+        inputs=inputs,
+        space=space,
+    )
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_nifti(out_path, img)
+    atomic_write_json(sidecar_path_for(out_path), sidecar)
+    return out_path, sidecar

@@ -1,0 +1,483 @@
+"""How much to trust a target: block bootstrap, split-half and scan-length advice.
+
+A target is a statistic of a noisy scan. Resampling the scan's own frames shows
+how far the target would move with another stretch of the same person's data:
+
+* **Block bootstrap over time** (Künsch 1989, moving blocks): draw blocks of
+  ``block_frames`` contiguous frames (never crossing a run boundary) with
+  replacement until the resample is as long as the scan, rerun the method, and
+  collect the cloud of targets. Blocks keep the temporal autocorrelation of
+  the band-passed data inside each block (default length 30 s). Summaries:
+  median distance to the point estimate, the 95th percentile of those
+  distances (the *95 % radius*) and the share of resamples within 10 mm.
+* **Split-half**: the method on the first and on the second half of the frames,
+  and the distance between the two targets (a test-retest proxy).
+* **Scan-length advice**: the same bootstrap on the first 25/50/75/100 % of
+  the frames gives the 95 % radius as a function of scan minutes; a fit of
+  ``radius = a * minutes ** -1/2`` (the sampling error of a correlation falls
+  as the square root of the number of frames) gives the minutes needed for the
+  radius to fall to a tolerance (5 mm by default).
+
+Every resample reuses the cleaned data of the point estimate (no reload, no
+re-cleaning): a resample is a frame index into the cleaned array, restricted to
+the voxels the methods read (seed and search region; the seedmap-weighted seed
+is linear in the frames and is resampled with them).
+
+References: REFERENCES.md section 1 ("Reliability facts to beat": Ning 2019,
+Cash 2021, Cao 2024).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
+from tmsnet.targeting.methods import Target, TargetingContext, get_method
+
+#: Default bootstrap block length in seconds (converted to frames with the TR).
+DEFAULT_BLOCK_S = 30.0
+#: Default fractions of the scan for the scan-length curve.
+DEFAULT_SCAN_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
+#: Default stability tolerance of the scan-length advice (mm).
+DEFAULT_TOLERANCE_MM = 5.0
+#: Radius (mm) for the "share of resamples within" summary.
+WITHIN_MM = 10.0
+#: Shortest piece (frames) a method is run on.
+MIN_FRAMES_PER_PIECE = 20
+
+
+@dataclass
+class MethodUncertainty:
+    """Uncertainty of one method's target on one scan.
+
+    Attributes
+    ----------
+    method : str
+    point_mm : ndarray, shape (3,)
+        The point estimate (target on all frames).
+    cloud : pandas.DataFrame
+        One row per bootstrap resample: ``resample``, ``x``, ``y``, ``z`` (mm),
+        ``distance_mm`` to the point estimate, ``r_at_target``; resamples where
+        the method found no target are absent (counted in ``n_failed``).
+    summary : dict
+        ``n_resamples``, ``n_failed``, ``block_frames``, ``median_distance_mm``,
+        ``p95_radius_mm``, ``share_within_10mm``, ``split_half_distance_mm``,
+        ``split_half_first_mm``, ``split_half_second_mm``.
+    scan_length : pandas.DataFrame or None
+        Per fraction of the scan: ``fraction``, ``n_frames``, ``minutes``,
+        ``p95_radius_mm``, ``median_distance_mm``.
+    advice : dict or None
+        See :func:`scan_length_advice`.
+    """
+
+    method: str
+    point_mm: np.ndarray
+    cloud: pd.DataFrame
+    summary: dict[str, Any]
+    scan_length: pd.DataFrame | None = None
+    advice: dict[str, Any] | None = field(default=None)
+
+
+def default_block_frames(t_r: float, *, block_s: float = DEFAULT_BLOCK_S) -> int:
+    """Bootstrap block length in frames: ``block_s`` seconds, at least 2 frames."""
+    if t_r <= 0:
+        raise InvalidParameterError(f"t_r must be > 0 s, got {t_r}.")
+    return max(2, int(round(block_s / t_r)))
+
+
+def block_bootstrap_indices(
+    run_lengths: Sequence[int],
+    *,
+    block_frames: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Frame indices of one moving-block bootstrap resample.
+
+    Parameters
+    ----------
+    run_lengths : sequence of int
+        Frames of each run, in the order they are concatenated; blocks never
+        cross a run boundary.
+    block_frames : int
+        Frames per block (a run shorter than that is one block).
+    rng : numpy.random.Generator
+        Source of the block starts.
+
+    Returns
+    -------
+    ndarray of int, shape (sum(run_lengths),)
+    """
+    if block_frames < 1:
+        raise InvalidParameterError(f"block_frames must be >= 1, got {block_frames}.")
+    lengths = np.asarray(run_lengths, dtype=int)
+    total = int(lengths.sum())
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    starts = []
+    for offset, length in zip(offsets, lengths, strict=True):
+        b = min(block_frames, length)
+        starts.append(offset + np.arange(length - b + 1))
+    all_starts = np.concatenate(starts)
+    # Block length of each candidate start (its run's effective block length).
+    block_of = np.concatenate([np.full(length - min(block_frames, length) + 1, min(block_frames, length))
+                               for length in lengths])
+    pieces = []
+    n = 0
+    while n < total:
+        k = int(rng.integers(all_starts.size))
+        piece = np.arange(all_starts[k], all_starts[k] + block_of[k])
+        pieces.append(piece)
+        n += piece.size
+    return np.concatenate(pieces)[:total]
+
+
+def analysis_voxels(context: TargetingContext) -> np.ndarray:
+    """Brain voxels the methods read: the seed and the search region."""
+    return context.seed_voxels | context.search_voxels
+
+
+def _run(method: Callable[..., Target], context: TargetingContext, options: dict[str, Any]) -> Target | None:
+    try:
+        return method(context, **options)
+    except EmptyRegionError:
+        return None
+
+
+def _distances(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    return np.sqrt(((points - centre) ** 2).sum(axis=1)) if points.size else np.zeros(0)
+
+
+def _frames_of(run_lengths: Sequence[int], fraction: float) -> list[int]:
+    """The first ``fraction`` of every run (so every run contributes)."""
+    return [max(1, int(round(length * fraction))) for length in run_lengths]
+
+
+def _take_first(run_lengths: Sequence[int], kept: Sequence[int]) -> np.ndarray:
+    offsets = np.concatenate([[0], np.cumsum(run_lengths)[:-1]])
+    return np.concatenate([o + np.arange(k) for o, k in zip(offsets, kept, strict=True)])
+
+
+def bootstrap_cloud(
+    context: TargetingContext,
+    method: str,
+    *,
+    options: dict[str, Any] | None = None,
+    run_lengths: Sequence[int] | None = None,
+    n_resamples: int = 100,
+    block_frames: int = 15,
+    random_seed: int = 0,
+    progress: bool = False,
+) -> tuple[np.ndarray, pd.DataFrame, int]:
+    """Point estimate and bootstrap cloud of one method's target.
+
+    Parameters
+    ----------
+    context : TargetingContext
+        Cleaned data of the scan (any number of voxels; only the seed and
+        search region are used).
+    method : str
+        Registered method name.
+    options : dict, optional
+        Method options.
+    run_lengths : sequence of int, optional
+        Frames per run (default: one run of all frames).
+    n_resamples : int
+        Bootstrap resamples (>= 1).
+    block_frames : int
+        Frames per block.
+    random_seed : int
+        Seed of the resampling (same seed, same cloud).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    point_mm : ndarray, shape (3,) or None
+        Target on all frames (None if the method finds none).
+    cloud : pandas.DataFrame
+        Columns ``resample``, ``x``, ``y``, ``z``, ``r_at_target``.
+    n_failed : int
+        Resamples where the method found no target.
+    """
+    if n_resamples < 1:
+        raise InvalidParameterError(f"n_resamples must be >= 1, got {n_resamples}.")
+    options = dict(options or {})
+    function = get_method(method)
+    lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
+    if sum(lengths) != context.data.shape[0]:
+        raise InvalidParameterError(
+            f"run_lengths sum to {sum(lengths)} but the data have {context.data.shape[0]} frames."
+        )
+    reduced = context.subset(voxels=analysis_voxels(context))
+    point = _run(function, reduced, options)
+    rng = np.random.default_rng(random_seed)
+    rows = []
+    n_failed = 0
+    for k in tqdm(range(n_resamples), desc=f"bootstrap {method}", file=sys.stderr,
+                  disable=not progress, leave=False):
+        frames = block_bootstrap_indices(lengths, block_frames=block_frames, rng=rng)
+        target = _run(function, reduced.subset(frames=frames), options)
+        if target is None:
+            n_failed += 1
+            continue
+        x, y, z = (float(v) for v in target.coordinate_mm)
+        rows.append({"resample": k, "x": x, "y": y, "z": z, "r_at_target": float(target.r_at_target)})
+    cloud = pd.DataFrame(rows, columns=["resample", "x", "y", "z", "r_at_target"])
+    return (None if point is None else np.asarray(point.coordinate_mm, float)), cloud, n_failed
+
+
+def cloud_summary(cloud: pd.DataFrame, point_mm: np.ndarray, *, n_resamples: int,
+                  within_mm: float = WITHIN_MM) -> dict[str, Any]:
+    """Median distance, 95 % radius and share within ``within_mm`` of a target cloud."""
+    d = _distances(cloud[["x", "y", "z"]].to_numpy(float), np.asarray(point_mm, float))
+    n_ok = int(d.size)
+    return {
+        "n_resamples": int(n_resamples),
+        "n_failed": int(n_resamples - n_ok),
+        "median_distance_mm": float(np.median(d)) if n_ok else None,
+        "p95_radius_mm": float(np.percentile(d, 95)) if n_ok else None,
+        "share_within_10mm": float(np.mean(d <= within_mm)) if n_ok else None,
+    }
+
+
+def split_half(
+    context: TargetingContext,
+    method: str,
+    *,
+    options: dict[str, Any] | None = None,
+    run_lengths: Sequence[int] | None = None,
+) -> dict[str, Any]:
+    """Targets of the first and second half of the frames and their distance (mm).
+
+    With several runs, each run is halved and the first halves are pooled
+    against the second halves.
+    """
+    options = dict(options or {})
+    function = get_method(method)
+    lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
+    reduced = context.subset(voxels=analysis_voxels(context))
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    first = np.concatenate([o + np.arange(n // 2) for o, n in zip(offsets, lengths, strict=True)])
+    second = np.concatenate([o + np.arange(n // 2, n) for o, n in zip(offsets, lengths, strict=True)])
+    if first.size < MIN_FRAMES_PER_PIECE:
+        return {"split_half_distance_mm": None, "split_half_first_mm": None, "split_half_second_mm": None}
+    a = _run(function, reduced.subset(frames=first), options)
+    b = _run(function, reduced.subset(frames=second), options)
+    if a is None or b is None:
+        return {"split_half_distance_mm": None,
+                "split_half_first_mm": None if a is None else [float(v) for v in a.coordinate_mm],
+                "split_half_second_mm": None if b is None else [float(v) for v in b.coordinate_mm]}
+    return {
+        "split_half_distance_mm": float(np.linalg.norm(a.coordinate_mm - b.coordinate_mm)),
+        "split_half_first_mm": [float(v) for v in a.coordinate_mm],
+        "split_half_second_mm": [float(v) for v in b.coordinate_mm],
+    }
+
+
+def scan_length_curve(
+    context: TargetingContext,
+    method: str,
+    *,
+    t_r: float,
+    options: dict[str, Any] | None = None,
+    run_lengths: Sequence[int] | None = None,
+    fractions: Sequence[float] = DEFAULT_SCAN_FRACTIONS,
+    n_resamples: int = 50,
+    block_frames: int = 15,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    """The bootstrap 95 % radius on shortened copies of the scan.
+
+    Each copy keeps the first ``fraction`` of the frames of every run; its
+    point estimate and bootstrap cloud are computed on that copy alone.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``fraction``, ``n_frames``, ``minutes``, ``p95_radius_mm``,
+        ``median_distance_mm``, ``n_failed``.
+    """
+    fractions = sorted({float(f) for f in fractions})
+    if not fractions or fractions[0] <= 0 or fractions[-1] > 1:
+        raise InvalidParameterError(f"fractions must lie in (0, 1], got {fractions}.")
+    lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
+    reduced = context.subset(voxels=analysis_voxels(context))
+    rows = []
+    for i, fraction in enumerate(fractions):
+        kept = _frames_of(lengths, fraction)
+        if sum(kept) < MIN_FRAMES_PER_PIECE:
+            continue
+        piece = reduced.subset(frames=_take_first(lengths, kept))
+        point, cloud, n_failed = bootstrap_cloud(
+            piece, method, options=options, run_lengths=kept, n_resamples=n_resamples,
+            block_frames=min(block_frames, max(kept)), random_seed=random_seed + 1000 * (i + 1),
+        )
+        if point is None or cloud.empty:
+            p95 = median = None
+        else:
+            d = _distances(cloud[["x", "y", "z"]].to_numpy(float), point)
+            p95, median = float(np.percentile(d, 95)), float(np.median(d))
+        rows.append({"fraction": fraction, "n_frames": int(sum(kept)),
+                     "minutes": sum(kept) * t_r / 60.0, "p95_radius_mm": p95,
+                     "median_distance_mm": median, "n_failed": int(n_failed)})
+    return pd.DataFrame(rows, columns=["fraction", "n_frames", "minutes", "p95_radius_mm",
+                                       "median_distance_mm", "n_failed"])
+
+
+def scan_length_advice(
+    curve: pd.DataFrame,
+    *,
+    current_minutes: float,
+    current_radius_mm: float | None,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+) -> dict[str, Any]:
+    """Minutes of scan needed for the 95 % radius to reach ``tolerance_mm``.
+
+    Fits ``radius = a / sqrt(minutes)`` to the scan-length curve (least squares
+    on ``log radius + log(minutes) / 2``, i.e. the geometric mean of
+    ``radius * sqrt(minutes)``) and solves ``a / sqrt(m) = tolerance``.
+
+    Parameters
+    ----------
+    curve : pandas.DataFrame
+        Output of :func:`scan_length_curve`.
+    current_minutes : float
+        Length of the scan used for the target (minutes).
+    current_radius_mm : float or None
+        95 % radius of the full scan's bootstrap.
+    tolerance_mm : float
+        Stability wanted (mm).
+
+    Returns
+    -------
+    dict
+        ``tolerance_mm``, ``current_minutes``, ``stable_to_mm`` (the current 95 %
+        radius), ``required_minutes`` (None if the curve is unusable),
+        ``additional_minutes`` (>= 0), ``stable`` (bool) and ``message`` (one
+        plain-language sentence for the report).
+    """
+    if tolerance_mm <= 0:
+        raise InvalidParameterError(f"tolerance_mm must be > 0, got {tolerance_mm}.")
+    ok = curve.dropna(subset=["p95_radius_mm"])
+    ok = ok[ok["p95_radius_mm"] > 0]
+    required = None
+    if len(ok):
+        log_a = float(np.mean(np.log(ok["p95_radius_mm"]) + 0.5 * np.log(ok["minutes"])))
+        required = float(np.exp(2 * log_a) / tolerance_mm**2)
+    radius = current_radius_mm
+    stable = radius is not None and radius <= tolerance_mm
+    additional = None if required is None else max(0.0, required - current_minutes)
+    if radius is None:
+        message = (f"This scan: {current_minutes:.1f} min; the target could not be resampled, so "
+                   "its stability is unknown.")
+    elif stable:
+        message = (f"This scan: {current_minutes:.1f} min, stable to {radius:.1f} mm "
+                   f"(95 % of resampled targets within {radius:.1f} mm; tolerance {tolerance_mm:g} mm).")
+    elif additional is not None:
+        message = (f"This scan: {current_minutes:.1f} min, stable to {radius:.1f} mm only. For "
+                   f"{tolerance_mm:g} mm, acquire about {required:.0f} min in all: at least "
+                   f"{np.ceil(additional):.0f} more minutes.")
+    else:
+        message = (f"This scan: {current_minutes:.1f} min, stable to {radius:.1f} mm only; more "
+                   "data are needed.")
+    return {
+        "tolerance_mm": float(tolerance_mm),
+        "current_minutes": float(current_minutes),
+        "stable_to_mm": None if radius is None else float(radius),
+        "required_minutes": required,
+        "additional_minutes": additional,
+        "stable": bool(stable),
+        "message": message,
+    }
+
+
+def method_uncertainty(
+    context: TargetingContext,
+    target: Target,
+    *,
+    t_r: float,
+    options: dict[str, Any] | None = None,
+    run_lengths: Sequence[int] | None = None,
+    n_resamples: int = 100,
+    block_frames: int | None = None,
+    random_seed: int = 0,
+    scan_fractions: Sequence[float] | None = DEFAULT_SCAN_FRACTIONS,
+    scan_length_resamples: int | None = None,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    progress: bool = False,
+) -> MethodUncertainty:
+    """Bootstrap cloud, split-half and scan-length advice of one method's target.
+
+    Parameters
+    ----------
+    context : TargetingContext
+        The cleaned data the target was computed on.
+    target : Target
+        The point estimate (its ``method`` names the method to rerun).
+    t_r : float
+        Repetition time (s), for minutes and the default block length.
+    options : dict, optional
+        The method's options (as used for the point estimate).
+    run_lengths : sequence of int, optional
+        Frames per run, if runs were concatenated.
+    n_resamples : int
+        Bootstrap resamples of the full scan (default 100).
+    block_frames : int, optional
+        Block length in frames (default 30 s, see :func:`default_block_frames`).
+    random_seed : int
+        Seed of all resampling.
+    scan_fractions : sequence of float or None
+        Fractions of the scan for the scan-length curve; None skips it.
+    scan_length_resamples : int, optional
+        Resamples per fraction (default ``max(10, n_resamples // 2)``).
+    tolerance_mm : float
+        Stability tolerance of the advice (mm).
+    progress : bool
+        Progress bar on stderr.
+
+    Returns
+    -------
+    MethodUncertainty
+    """
+    block = default_block_frames(t_r) if block_frames is None else int(block_frames)
+    _, cloud, n_failed = bootstrap_cloud(
+        context, target.method, options=options, run_lengths=run_lengths, n_resamples=n_resamples,
+        block_frames=block, random_seed=random_seed, progress=progress,
+    )
+    point = np.asarray(target.coordinate_mm, dtype=float)
+    if not cloud.empty:
+        cloud = cloud.assign(distance_mm=_distances(cloud[["x", "y", "z"]].to_numpy(float), point))
+    else:
+        cloud = cloud.assign(distance_mm=pd.Series(dtype=float))
+    summary = cloud_summary(cloud, point, n_resamples=n_resamples)
+    summary["block_frames"] = block
+    summary["block_s"] = block * t_r
+    summary["random_seed"] = int(random_seed)
+    summary.update(split_half(context, target.method, options=options, run_lengths=run_lengths))
+    curve = advice = None
+    minutes = context.data.shape[0] * t_r / 60.0
+    if scan_fractions:
+        shorter = [f for f in scan_fractions if f < 1.0]
+        curve = scan_length_curve(
+            context, target.method, t_r=t_r, options=options, run_lengths=run_lengths,
+            fractions=shorter or [1.0],
+            n_resamples=scan_length_resamples or max(10, n_resamples // 2),
+            block_frames=block, random_seed=random_seed,
+        ) if shorter else None
+        # The full scan's row is the main bootstrap (no second bootstrap of all frames).
+        full = pd.DataFrame([{"fraction": 1.0, "n_frames": int(context.data.shape[0]),
+                              "minutes": minutes, "p95_radius_mm": summary["p95_radius_mm"],
+                              "median_distance_mm": summary["median_distance_mm"],
+                              "n_failed": int(n_failed)}])
+        curve = full if curve is None or curve.empty else pd.concat([curve, full], ignore_index=True)
+        advice = scan_length_advice(curve, current_minutes=minutes,
+                                    current_radius_mm=summary["p95_radius_mm"],
+                                    tolerance_mm=tolerance_mm)
+    return MethodUncertainty(method=target.method, point_mm=point, cloud=cloud, summary=summary,
+                             scan_length=curve, advice=advice)
