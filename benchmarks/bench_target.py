@@ -20,6 +20,7 @@ to compare across machines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -70,7 +71,11 @@ def main() -> None:
         out = tmp / "out"
         base = ["target", "--bold", str(bold), "--confounds", str(confounds), "--out", str(out),
                 "--quiet", "--json"]
-        job = _median_time(lambda: cli_main([*base, "--n-bootstrap", "0"]), args.repeats)
+        def run(extra):
+            with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+                cli_main([*base, *extra])
+
+        job = _median_time(lambda: run(["--n-bootstrap", "0"]), args.repeats)
         # Issue 3 rows: each method alone, all methods on one cleaning, the default job
         # (cluster with its 100-resample bootstrap and scan-length advice).
         variants = {
@@ -79,7 +84,7 @@ def main() -> None:
             "--method all (no bootstrap)": ["--method", "all", "--n-bootstrap", "0"],
             "default job (cluster + bootstrap 100 + scan length)": [],
         }
-        variant_s = {name: _median_time(lambda extra=extra: cli_main([*base, *extra]), 1)
+        variant_s = {name: _median_time(lambda extra=extra: run(extra), 1)
                      for name, extra in variants.items()}
 
         # Stages (one run each, same process).
