@@ -217,6 +217,11 @@ def test_scan_length_advice_closed_form():
     assert advice["required_minutes"] == pytest.approx(4.0)
     assert advice["additional_minutes"] == pytest.approx(2.0)
     assert not advice["stable"] and "at least 2 more minutes" in advice["message"]
+    # Far beyond a scanning session, the advice says so instead of a number of minutes.
+    far = scan_length_advice(curve, current_minutes=2.0, current_radius_mm=10 / np.sqrt(2),
+                             tolerance_mm=0.5)
+    assert far["required_minutes"] == pytest.approx(400.0)
+    assert "more than 2 hours" in far["message"] and "more minutes" not in far["message"]
     done = scan_length_advice(curve, current_minutes=4.0, current_radius_mm=5.0, tolerance_mm=5.0)
     assert done["stable"] and done["additional_minutes"] == 0.0
     assert "stable to 5.0 mm" in done["message"]

@@ -47,6 +47,9 @@ DEFAULT_BLOCK_S = 30.0
 DEFAULT_SCAN_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 #: Default stability tolerance of the scan-length advice (mm).
 DEFAULT_TOLERANCE_MM = 5.0
+#: Beyond this many minutes the advice says "more than N hours" rather than a number
+#: (an a/sqrt(minutes) extrapolation that far is not a scanning plan).
+MAX_ADVISED_MINUTES = 120.0
 #: Radius (mm) for the "share of resamples within" summary.
 WITHIN_MM = 10.0
 #: Shortest piece (frames) a method is run on.
@@ -379,6 +382,11 @@ def scan_length_advice(
     elif stable:
         message = (f"This scan: {current_minutes:.1f} min, stable to {radius:.1f} mm "
                    f"(95 % of resampled targets within {radius:.1f} mm; tolerance {tolerance_mm:g} mm).")
+    elif additional is not None and required > MAX_ADVISED_MINUTES:
+        message = (f"This scan: {current_minutes:.1f} min, stable to {radius:.1f} mm only. At this "
+                   f"signal level more than {MAX_ADVISED_MINUTES / 60:.0f} hours of data would be "
+                   f"needed for {tolerance_mm:g} mm (fit: about {required:.0f} min): treat the target "
+                   "as uncertain and look at the bootstrap cloud, or compare methods.")
     elif additional is not None:
         message = (f"This scan: {current_minutes:.1f} min, stable to {radius:.1f} mm only. For "
                    f"{tolerance_mm:g} mm, acquire about {required:.0f} min in all: at least "
