@@ -12,16 +12,13 @@ participant / session / run / method. :func:`run_group` writes::
 
 Distances to the standard DLPFC targets use the published coordinates bundled
 with tmsnet (``tmsnet.data.COMPARISON_TARGETS``; sources in REFERENCES.md
-section 1). The group report is rendered by
-``tmsnet.report.cohort.render_cohort_report`` when that module is installed,
-otherwise by the minimal report below (same building blocks,
-:mod:`tmsnet.report.html`).
+section 1). The glass brain and the group report come from
+:mod:`tmsnet.report.cohort`; the distance figure and the failed-jobs table are
+added to that report as extra sections.
 """
 
 from __future__ import annotations
 
-import html
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tmsnet import __version__
 from tmsnet.data import COMPARISON_TARGETS, reference_coordinates
 from tmsnet.exceptions import InputFileNotFoundError
 from tmsnet.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, atomic_write_tsv
@@ -169,39 +165,16 @@ def _column_descriptions() -> dict[str, Any]:
 def plot_group_glass_brain(targets: pd.DataFrame) -> Any:
     """All targets on one glass brain (colour = method) with the published targets.
 
+    The figure of :func:`tmsnet.report.cohort.plot_cohort_glass_brain` on
+    ``targets.tsv``'s columns.
+
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from nilearn import plotting
+    from tmsnet.report.cohort import normalize_cohort_targets, plot_cohort_glass_brain
 
-    from tmsnet.report.figures import _REFERENCE_COLORS
-
-    fig = plt.figure(figsize=(10, 4.4), facecolor="white")
-    axes = fig.add_axes((0.0, 0.22, 1.0, 0.76))
-    display = plotting.plot_glass_brain(None, display_mode="lzry", axes=axes, figure=fig,
-                                        black_bg=False, annotate=True, colorbar=False)
-    handles = []
-    refs = reference_coordinates().loc[list(COMPARISON_TARGETS)]
-    for j, (name, row) in enumerate(refs.iterrows()):  # drawn first: personal targets on top
-        color = _REFERENCE_COLORS[j % len(_REFERENCE_COLORS)]
-        display.add_markers([(row["x"], row["y"], row["z"])], marker_color="white", marker="X",
-                            marker_size=90, edgecolors=color, linewidths=2.0)
-        handles.append(Line2D([], [], linestyle="", marker="X", markersize=9, markerfacecolor="white",
-                              markeredgecolor=color, markeredgewidth=2, label=str(name)))
-    palette = ("#009E73", "#0072B2", "#D55E00", "#CC79A7", "#E69F00", "#56B4E9")
-    for i, (method, rows) in enumerate(targets.groupby("method", sort=True)):
-        color = palette[i % len(palette)]
-        display.add_markers(rows[["x", "y", "z"]].to_numpy(dtype=float), marker_color=color,
-                            marker_size=40, edgecolors="black", linewidths=0.5)
-        handles.insert(i, Line2D([], [], linestyle="", marker="o", markersize=7,
-                                 markerfacecolor=color, markeredgecolor="black",
-                                 label=f"{method} (n = {len(rows)})"))
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.22), ncol=3,
-               frameon=False, fontsize=8)
-    return fig
+    return plot_cohort_glass_brain(normalize_cohort_targets(targets))
 
 
 def plot_distances_to_references(targets: pd.DataFrame) -> Any:
@@ -234,46 +207,20 @@ def plot_distances_to_references(targets: pd.DataFrame) -> Any:
     return fig
 
 
-def _minimal_report(targets: pd.DataFrame, figures: dict[str, str], failures: list[dict]) -> str:
-    from tmsnet.report.html import ReportSection, figure_html, key_value_table, render_report, table_html
+def _extra_sections(figures: dict[str, str], failures: list[dict]) -> list[Any]:
+    """The group step's own sections of the cohort report: distances and failed jobs."""
+    from tmsnet.report.html import ReportSection, figure_html, table_html
 
-    summary = key_value_table({
-        "participants": int(targets["participant_id"].nunique()),
-        "rows (participant x session x run x method)": len(targets),
-        "methods": ", ".join(sorted(targets["method"].unique())),
-        "space": ", ".join(sorted(targets["space"].unique())),
-        "failed jobs": len(failures),
-    })
-    sections = [
-        ReportSection("All targets", figure_html(
-            figures["glassbrain"], alt="Glass brain with every participant's target",
-            caption="Each dot is one participant's target (colour = method); crosses are the "
-                    "published standard targets."), "all-targets"),
-        ReportSection("Distance to standard targets", figure_html(
-            figures["distances"], alt="Distances from the personal targets to standard targets",
-            caption="Distance (mm) of each personal target to each published target; orange "
-                    "bar = median."), "distances"),
-        ReportSection("Targets table", table_html(
-            targets.drop(columns=[c for c in targets.columns if c.startswith("distance_")]),
-            caption="targets.tsv (distances omitted; see the file)."), "table"),
-    ]
+    sections = [ReportSection("Distance to standard targets, per method", figure_html(
+        figures["distances"], alt="Distances from the personal targets to standard targets",
+        caption="Distance (mm) of each personal target to each published target; orange "
+                "bar = median."), "group-distances")]
     if failures:
-        failed = pd.DataFrame(failures)
         sections.append(ReportSection("Failed jobs", table_html(
-            failed, caption="Crash files in logs/: fix the input and re-run the participant "
-                            "level; only these jobs are computed."), "failures"))
-    footer = f"tmsnet {html.escape(__version__)}: group level. Coordinates in template space (mm)."
-    return render_report(title="tmsnet group report", summary_html=summary, sections=sections,
-                         footer_html=footer,
-                         subtitle="Connectivity-guided DLPFC targets of every participant")
-
-
-def _cohort_renderer() -> Any:
-    try:
-        module = importlib.import_module("tmsnet.report.cohort")
-    except ImportError:
-        return None
-    return getattr(module, "render_cohort_report", None)
+            pd.DataFrame(failures), caption="Crash files in logs/: fix the input and re-run the "
+                                            "participant level; only these jobs are computed."),
+            "failures"))
+    return sections
 
 
 def _failures(output_dir: Path) -> list[dict[str, Any]]:
@@ -349,15 +296,14 @@ def run_group(output_dir: str | Path, *, report: bool = True) -> dict[str, Path]
             description=what, parameters=parameters, inputs={"targets": tsv},
             space=", ".join(sorted(targets["space"].unique()))))
         written[role] = path
-    renderer = _cohort_renderer()
-    document = renderer(targets) if renderer is not None else _minimal_report(targets, uris,
-                                                                                failures)
+    from tmsnet.report.cohort import render_cohort_report
+
+    document = render_cohort_report(targets, extra_sections=_extra_sections(uris, failures))
     path = out / "group_report.html"
     atomic_write_text(path, document)
     atomic_write_json(sidecar_path_for(path), make_sidecar(
         description="Group report (self-contained HTML).", parameters=parameters,
         inputs={"targets": tsv}, space=", ".join(sorted(targets["space"].unique())),
-        extra={"Renderer": "tmsnet.report.cohort" if renderer else "tmsnet.bids_app.group",
-               "FailedJobs": failures}))
+        extra={"FailedJobs": failures}))
     written["report"] = path
     return written

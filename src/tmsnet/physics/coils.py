@@ -516,8 +516,6 @@ def load_coil(name_or_path: str | Path) -> Coil:
     key = str(name_or_path)
     if key in _BUNDLED:
         res = files("tmsnet.data").joinpath("coils", f"{key}.ccd")
-        with res.open("rb"):
-            pass
         coil = read_ccd(Path(str(res)), name=key)
         meta = json.loads(files("tmsnet.data").joinpath("coils", f"{key}.json").read_text("utf-8"))
         coil.parameters = dict(meta["Parameters"])

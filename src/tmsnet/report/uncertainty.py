@@ -9,11 +9,13 @@ figures, and every method's target side by side with pairwise distances.
 from __future__ import annotations
 
 import html
+import sys
 from typing import TYPE_CHECKING
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "matplotlib.pyplot" not in sys.modules:  # as in report.figures: never override a user's backend
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

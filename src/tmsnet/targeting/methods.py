@@ -179,7 +179,7 @@ class TargetingContext:
             mask[tuple((ijk - low).T)] = True
             affine = self.affine.copy()
             affine[:3, 3] = self.affine[:3, :3] @ low + self.affine[:3, 3]
-            data = self.data[frames_][:, keep] if frames is not None else self.data[:, keep]
+            data = self.data[:, keep][frames_]  # columns first: far fewer than the frames x brain
         sub = TargetingContext(
             data=np.ascontiguousarray(data), brain_mask=mask, affine=affine,
             seed_voxels=self.seed_voxels[keep], search_voxels=self.search_voxels[keep],

@@ -122,14 +122,12 @@ def block_bootstrap_indices(
     lengths = np.asarray(run_lengths, dtype=int)
     total = int(lengths.sum())
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    starts = []
+    starts, block_of = [], []  # every possible block start, and that block's length
     for offset, length in zip(offsets, lengths, strict=True):
         b = min(block_frames, length)
         starts.append(offset + np.arange(length - b + 1))
-    all_starts = np.concatenate(starts)
-    # Block length of each candidate start (its run's effective block length).
-    block_of = np.concatenate([np.full(length - min(block_frames, length) + 1, min(block_frames, length))
-                               for length in lengths])
+        block_of.append(np.full(length - b + 1, b))
+    all_starts, block_of = np.concatenate(starts), np.concatenate(block_of)
     pieces = []
     n = 0
     while n < total:
@@ -143,6 +141,12 @@ def block_bootstrap_indices(
 def analysis_voxels(context: TargetingContext) -> np.ndarray:
     """Brain voxels the methods read: the seed and the search region."""
     return context.seed_voxels | context.search_voxels
+
+
+def analysis_context(context: TargetingContext) -> TargetingContext:
+    """The context restricted to :func:`analysis_voxels` (itself if it already is)."""
+    keep = analysis_voxels(context)
+    return context if keep.all() else context.subset(voxels=keep)
 
 
 def _run(method: Callable[..., Target], context: TargetingContext, options: dict[str, Any]) -> Target | None:
@@ -175,8 +179,9 @@ def bootstrap_cloud(
     n_resamples: int = 100,
     block_frames: int = 15,
     random_seed: int = 0,
+    compute_point: bool = True,
     progress: bool = False,
-) -> tuple[np.ndarray, pd.DataFrame, int]:
+) -> tuple[np.ndarray | None, pd.DataFrame, int]:
     """Point estimate and bootstrap cloud of one method's target.
 
     Parameters
@@ -196,13 +201,17 @@ def bootstrap_cloud(
         Frames per block.
     random_seed : int
         Seed of the resampling (same seed, same cloud).
+    compute_point : bool
+        Also run the method on all frames (False when the caller has the
+        point estimate already).
     progress : bool
         Show a progress bar on stderr.
 
     Returns
     -------
     point_mm : ndarray, shape (3,) or None
-        Target on all frames (None if the method finds none).
+        Target on all frames (None if the method finds none or
+        ``compute_point`` is False).
     cloud : pandas.DataFrame
         Columns ``resample``, ``x``, ``y``, ``z``, ``r_at_target``.
     n_failed : int
@@ -217,8 +226,8 @@ def bootstrap_cloud(
         raise InvalidParameterError(
             f"run_lengths sum to {sum(lengths)} but the data have {context.data.shape[0]} frames."
         )
-    reduced = context.subset(voxels=analysis_voxels(context))
-    point = _run(function, reduced, options)
+    reduced = analysis_context(context)
+    point = _run(function, reduced, options) if compute_point else None
     rng = np.random.default_rng(random_seed)
     rows = []
     n_failed = 0
@@ -264,7 +273,7 @@ def split_half(
     options = dict(options or {})
     function = get_method(method)
     lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
-    reduced = context.subset(voxels=analysis_voxels(context))
+    reduced = analysis_context(context)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     first = np.concatenate([o + np.arange(n // 2) for o, n in zip(offsets, lengths, strict=True)])
     second = np.concatenate([o + np.arange(n // 2, n) for o, n in zip(offsets, lengths, strict=True)])
@@ -310,7 +319,7 @@ def scan_length_curve(
     if not fractions or fractions[0] <= 0 or fractions[-1] > 1:
         raise InvalidParameterError(f"fractions must lie in (0, 1], got {fractions}.")
     lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
-    reduced = context.subset(voxels=analysis_voxels(context))
+    reduced = analysis_context(context)
     rows = []
     for i, fraction in enumerate(fractions):
         kept = _frames_of(lengths, fraction)
@@ -454,9 +463,10 @@ def method_uncertainty(
     MethodUncertainty
     """
     block = default_block_frames(t_r) if block_frames is None else int(block_frames)
+    context = analysis_context(context)  # once, for the bootstrap, split-half and scan length
     _, cloud, n_failed = bootstrap_cloud(
         context, target.method, options=options, run_lengths=run_lengths, n_resamples=n_resamples,
-        block_frames=block, random_seed=random_seed, progress=progress,
+        block_frames=block, random_seed=random_seed, compute_point=False, progress=progress,
     )
     point = np.asarray(target.coordinate_mm, dtype=float)
     if not cloud.empty:
