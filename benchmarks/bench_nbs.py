@@ -74,15 +74,16 @@ def main():
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         result = network_based_statistic(edges, design, n_regions=100, n_permutations=args.n_permutations,
-                                         seed=0)
+                                         random_seed=0)
         times.append(time.perf_counter() - t0)
     tracemalloc.start()
-    network_based_statistic(edges, design, n_regions=100, n_permutations=args.n_permutations, seed=0)
+    network_based_statistic(edges, design, n_regions=100, n_permutations=args.n_permutations,
+                            random_seed=0)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     t0 = time.perf_counter()
     network_based_statistic(
-        edges, design, n_regions=100, n_permutations=args.n_permutations, seed=0, n_jobs=2
+        edges, design, n_regions=100, n_permutations=args.n_permutations, random_seed=0, n_jobs=2
     )
     t_par = time.perf_counter() - t0
     rng = np.random.default_rng(0)

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from tmsnet.jobs.target import demo_annotation, run_target
 from tmsnet.simulate import SimulationParameters, simulate_fmriprep_dataset
-from tmsnet.targeting.workflow import run_targeting
+from tmsnet.targeting.workflow import TargetingParameters
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -69,8 +70,10 @@ def main() -> None:
         subject = simulate_fmriprep_dataset(root / "data", n_subjects=1, seed=11,
                                             params=SimulationParameters(n_frames=100))[0]
         start = time.perf_counter()
-        _, written = run_targeting(subject.bold_path, subject.confounds_path, out_dir=root / "out",
-                                   methods=["cluster", "peak"], truth=subject.truth, progress=False)
+        written = run_target(subject.bold_path, subject.confounds_path,
+                             TargetingParameters(methods=("cluster", "peak")), out_dir=root / "out",
+                             progress=False,
+                             annotate=lambda result: demo_annotation(result, subject.truth)).written
         print(f"targeting job incl. report rendering: {time.perf_counter() - start:.1f} s")
         report = written["report"]
         print(f"report size: {report.stat().st_size / 1e6:.2f} MB")

@@ -108,14 +108,16 @@ def main() -> None:
         stages["seed map + cluster method"] = time.perf_counter() - t0
 
         # Bootstrap on the cleaned data already in memory (no reload per resample).
-        from tmsnet.targeting.uncertainty import method_uncertainty
+        from tmsnet.targeting.uncertainty import UncertaintyParameters, method_uncertainty
 
         boot: dict[str, float] = {}
         t0 = time.perf_counter()
-        method_uncertainty(context, target, t_r=data.t_r, n_resamples=200, scan_fractions=None)
+        method_uncertainty(context, target, t_r=data.t_r, parameters=UncertaintyParameters(
+            n_bootstrap=200, scan_length_fractions=None))
         boot["cluster: bootstrap 200 + split-half"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        method_uncertainty(context, target, t_r=data.t_r, n_resamples=100)
+        method_uncertainty(context, target, t_r=data.t_r,
+                           parameters=UncertaintyParameters(n_bootstrap=100))
         boot["cluster: bootstrap 100 + scan length (3 x 50)"] = time.perf_counter() - t0
         tracemalloc.start()
         t0 = time.perf_counter()
@@ -124,7 +126,8 @@ def main() -> None:
         hier_peak_mb = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         t0 = time.perf_counter()
-        method_uncertainty(context, hier, t_r=data.t_r, n_resamples=20, scan_fractions=None)
+        method_uncertainty(context, hier, t_r=data.t_r, parameters=UncertaintyParameters(
+            n_bootstrap=20, scan_length_fractions=None))
         boot["hierarchical: bootstrap 20 + split-half"] = time.perf_counter() - t0
 
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "

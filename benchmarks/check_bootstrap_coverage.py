@@ -32,7 +32,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from tmsnet.simulate import SimulationParameters, simulate_fmriprep_dataset
-    from tmsnet.targeting.workflow import compute_targets
+    from tmsnet.targeting.uncertainty import UncertaintyParameters
+    from tmsnet.targeting.workflow import TargetingParameters, compute_targets
 
     rows = []
     start = time.perf_counter()
@@ -42,9 +43,9 @@ def main() -> None:
             subjects = simulate_fmriprep_dataset(Path(tmp) / f"r{k}", n_subjects=args.subject_index + 1,
                                                  seed=args.seed, params=params, progress=False)
             s = subjects[args.subject_index]
-            result = compute_targets(s.bold_path, s.confounds_path, methods=["cluster"],
-                                     n_bootstrap=100, scan_length_fractions=None, random_seed=k,
-                                     progress=False)
+            result = compute_targets(s.bold_path, s.confounds_path, TargetingParameters(
+                uncertainty=UncertaintyParameters(n_bootstrap=100, scan_length_fractions=None,
+                                                  random_seed=k)), progress=False)
             target = result.targets[0]
             error = float(np.linalg.norm(target.coordinate_mm - np.asarray(s.target_mm)))
             radius = target.details["uncertainty"]["p95_radius_mm"]

@@ -20,6 +20,7 @@ from tmsnet.exceptions import (
 )
 from tmsnet.fmri.cleaning import (
     CONFOUND_STRATEGIES,
+    BoldCleaningParameters,
     clean_bold,
     fwhm_to_sigma_voxels,
     scrub_outliers,
@@ -101,9 +102,10 @@ def test_global_signal_switch_changes_columns_and_is_recorded():
     mask = line_mask(20)
     data = np.random.default_rng(0).standard_normal((80, 20))
     bold = make_bold(data, mask)
-    _, info_on = clean_bold(bold, table, global_signal=True, smoothing_fwhm_mm=None, **NO_FLOOR)
-    _, info_off = clean_bold(bold, table, global_signal=False, smoothing_fwhm_mm=None,
-                             **NO_FLOOR)
+    _, info_on = clean_bold(bold, table, BoldCleaningParameters(
+            global_signal_regression=True, smoothing_fwhm_mm=None, **NO_FLOOR))
+    _, info_off = clean_bold(bold, table, BoldCleaningParameters(
+            global_signal_regression=False, smoothing_fwhm_mm=None, **NO_FLOOR))
     assert info_on["global_signal"] is True and "global_signal" in info_on["confound_columns"]
     assert info_off["global_signal"] is False and "global_signal" not in info_off["confound_columns"]
 
@@ -221,8 +223,8 @@ def test_scrubbing_drops_high_motion_frames():
     _, _, sample_mask = select_confounds(table, strategy="scrubbing", fd_threshold_mm=1.0)
     assert sample_mask is None
     data = np.random.default_rng(1).standard_normal((n, 30))
-    cleaned, info = clean_bold(make_bold(data, line_mask(30)), table, strategy="scrubbing",
-                               smoothing_fwhm_mm=None, **NO_FLOOR)
+    cleaned, info = clean_bold(make_bold(data, line_mask(30)), table, BoldCleaningParameters(
+            confound_strategy="scrubbing", smoothing_fwhm_mm=None, **NO_FLOOR))
     assert cleaned.shape == (n - 3, 30)
     assert info["censored_frames"] == spikes and info["n_frames_kept"] == n - 3
     assert info["fd_threshold_mm"] == 0.5 and info["std_dvars_threshold"] == 1.5
@@ -243,8 +245,8 @@ def test_non_steady_state_frames_are_censored():
     table["non_steady_state_outlier00"] = np.r_[1, np.zeros(79)]
     table["non_steady_state_outlier01"] = np.r_[0, 1, np.zeros(78)]
     data = np.random.default_rng(2).standard_normal((80, 10))
-    cleaned, info = clean_bold(make_bold(data, line_mask(10)), table, smoothing_fwhm_mm=None,
-                               **NO_FLOOR)
+    cleaned, info = clean_bold(make_bold(data, line_mask(10)), table, BoldCleaningParameters(
+            smoothing_fwhm_mm=None, **NO_FLOOR))
     assert cleaned.shape == (78, 10)
     assert info["non_steady_state_frames"] == [0, 1] and info["censored_frames"] == [0, 1]
 
@@ -262,9 +264,9 @@ def test_planted_confound_is_regressed_out():
     bold = make_bold(data, line_mask(v))
     before = np.corrcoef(data[:, 0], csf)[0, 1]
     assert abs(before) > 0.9
-    cleaned, info = clean_bold(bold, table, strategy="minimal", global_signal=False,
-                               low_pass_hz=None, high_pass_hz=None, smoothing_fwhm_mm=None,
-                               **NO_FLOOR)
+    cleaned, info = clean_bold(bold, table, BoldCleaningParameters(
+            confound_strategy="minimal", global_signal_regression=False, low_pass_hz=None,
+            high_pass_hz=None, smoothing_fwhm_mm=None, **NO_FLOOR))
     assert "csf" in info["confound_columns"] and info["filter"] is None
     r = [np.corrcoef(cleaned[:, j], csf)[0, 1] for j in range(v)]
     assert np.max(np.abs(r)) < 1e-3
@@ -273,11 +275,12 @@ def test_planted_confound_is_regressed_out():
 
     csf_band = clean(csf[:, None], t_r=2.0, low_pass=0.1, high_pass=0.01, detrend=True,
                      standardize=None)[:, 0]
-    kept_in, _ = clean_bold(bold, table, strategy="none", global_signal=False,
-                            smoothing_fwhm_mm=None, **NO_FLOOR)
+    kept_in, _ = clean_bold(bold, table, BoldCleaningParameters(
+            confound_strategy="none", global_signal_regression=False, smoothing_fwhm_mm=None, **NO_FLOOR))
     assert abs(np.corrcoef(kept_in[:, 0], csf_band)[0, 1]) > 0.9
-    cleaned, _ = clean_bold(bold, table, strategy="minimal", global_signal=False,
-                            smoothing_fwhm_mm=None, **NO_FLOOR)
+    cleaned, _ = clean_bold(bold, table, BoldCleaningParameters(
+            confound_strategy="minimal", global_signal_regression=False, smoothing_fwhm_mm=None,
+            **NO_FLOOR))
     r = [np.corrcoef(cleaned[:, j], csf_band)[0, 1] for j in range(v)]
     assert np.max(np.abs(r)) < 1e-3
 
@@ -296,8 +299,9 @@ def test_band_pass_keeps_005hz_removes_02hz_and_drift():
     drift = 0.02 * t
     data = np.column_stack([keep + fast + drift, 2 * keep - fast - drift])
     bold = make_bold(data, line_mask(2), t_r=t_r)
-    cleaned, info = clean_bold(bold, None, strategy="none", global_signal=False,
-                               smoothing_fwhm_mm=None, standardize=None, **NO_FLOOR)
+    cleaned, info = clean_bold(bold, None, BoldCleaningParameters(
+            confound_strategy="none", global_signal_regression=False, smoothing_fwhm_mm=None,
+            standardize=None, **NO_FLOOR))
     assert info["filter"] == "butterworth" and info["filter_order"] == 5
     inner = slice(100, 500)  # away from filter edges
     for j, gain in enumerate((1.0, 2.0)):
@@ -312,8 +316,8 @@ def test_band_pass_keeps_005hz_removes_02hz_and_drift():
 
 def test_standardized_output_is_zscored_float32():
     data = np.random.default_rng(6).standard_normal((100, 50)) * 30 + 500
-    cleaned, info = clean_bold(make_bold(data, line_mask(50)), make_table(100),
-                               smoothing_fwhm_mm=None, **NO_FLOOR)
+    cleaned, info = clean_bold(make_bold(data, line_mask(50)), make_table(100), BoldCleaningParameters(
+            smoothing_fwhm_mm=None, **NO_FLOOR))
     assert cleaned.dtype == np.float32 and cleaned.shape == (100, 50)
     np.testing.assert_allclose(cleaned.mean(axis=0), 0, atol=1e-4)
     np.testing.assert_allclose(cleaned.std(axis=0, ddof=1), 1, atol=1e-4)
@@ -336,8 +340,8 @@ def test_matches_nilearn_signal_clean(strategy, mean, sd):
     data = mean + sd * rng.standard_normal((n, v)) + np.linspace(0, 1.5 * sd, n)[:, None]
     data = data.astype(np.float32).astype(np.float64)  # what BoldData holds
     bold = make_bold(data, line_mask(v))
-    cleaned, info = clean_bold(bold, table, strategy=strategy, smoothing_fwhm_mm=None,
-                               **NO_FLOOR)
+    cleaned, info = clean_bold(bold, table, BoldCleaningParameters(
+            confound_strategy=strategy, smoothing_fwhm_mm=None, **NO_FLOOR))
     conf, _, sample_mask = select_confounds(table, strategy=strategy, global_signal=True)
     expected = clean(data, confounds=conf, sample_mask=sample_mask, t_r=2.0, low_pass=0.1,
                      high_pass=0.01, detrend=True, standardize="zscore_sample",
@@ -357,9 +361,9 @@ def test_censored_frames_do_not_influence_the_result():
     data = 1000 + 10 * rng.standard_normal((n, v))
     spiky = data.copy()
     spiky[censored] += 5000.0
-    kwargs = {"strategy": "scrubbing", "smoothing_fwhm_mm": None, **NO_FLOOR}
-    clean_a, info = clean_bold(make_bold(data, line_mask(v)), table, **kwargs)
-    clean_b, _ = clean_bold(make_bold(spiky, line_mask(v)), table, **kwargs)
+    kwargs = {"confound_strategy": "scrubbing", "smoothing_fwhm_mm": None, **NO_FLOOR}
+    clean_a, info = clean_bold(make_bold(data, line_mask(v)), table, BoldCleaningParameters(**kwargs))
+    clean_b, _ = clean_bold(make_bold(spiky, line_mask(v)), table, BoldCleaningParameters(**kwargs))
     assert info["censored_frames"] == sorted(censored)
     np.testing.assert_allclose(clean_a, clean_b, atol=1e-4)
 
@@ -369,18 +373,18 @@ def test_discard_frames():
     data = np.random.default_rng(8).standard_normal((n, 10))
     table = make_table(n)
     bold = make_bold(data, line_mask(10))
-    cleaned, info = clean_bold(bold, table, discard_frames=5, smoothing_fwhm_mm=None,
-                               **NO_FLOOR)
+    cleaned, info = clean_bold(bold, table, BoldCleaningParameters(
+            discard_frames=5, smoothing_fwhm_mm=None, **NO_FLOOR))
     assert cleaned.shape == (95, 10)
     assert info["discarded_frames"] == 5 and info["n_frames_kept"] == 95
     assert info["n_frames_total"] == 100
     # Same as cleaning the cropped run with the cropped table.
     cropped = make_bold(data[5:], line_mask(10))
-    again, _ = clean_bold(cropped, table.iloc[5:].reset_index(drop=True),
-                          smoothing_fwhm_mm=None, **NO_FLOOR)
+    again, _ = clean_bold(cropped, table.iloc[5:].reset_index(drop=True), BoldCleaningParameters(
+            smoothing_fwhm_mm=None, **NO_FLOOR))
     np.testing.assert_allclose(cleaned, again, atol=1e-5)
     with pytest.raises(InvalidParameterError, match="discard_frames"):
-        clean_bold(bold, table, discard_frames=100)
+        clean_bold(bold, table, BoldCleaningParameters(discard_frames=100))
 
 
 def test_input_is_not_modified():
@@ -388,7 +392,7 @@ def test_input_is_not_modified():
     mask = np.ones((3, 3, 3), bool)
     bold = make_bold(data, mask)
     before = bold.data.copy()
-    clean_bold(bold, make_table(80), **NO_FLOOR)
+    clean_bold(bold, make_table(80), BoldCleaningParameters(**NO_FLOOR))
     np.testing.assert_array_equal(bold.data, before)
 
 
@@ -401,28 +405,28 @@ def test_too_few_frames_after_scrubbing_and_discarding():
     with pytest.raises(ScanTooShortError,
                        match=r"After discarding 0 initial frames and censoring 31, the BOLD "
                              r"has 49 frames.*at least 50 frames"):
-        clean_bold(bold, table, strategy="scrubbing")
+        clean_bold(bold, table, BoldCleaningParameters(confound_strategy="scrubbing"))
     with pytest.raises(ScanTooShortError, match=r"discarding 40 initial frames.*40 frames"):
-        clean_bold(bold, make_table(n), discard_frames=40)
+        clean_bold(bold, make_table(n), BoldCleaningParameters(discard_frames=40))
     table.loc[:, "framewise_displacement"] = 2.0
     with pytest.raises(ScanTooShortError, match="no frame left"):
-        clean_bold(bold, table, strategy="scrubbing", **NO_FLOOR)
+        clean_bold(bold, table, BoldCleaningParameters(confound_strategy="scrubbing", **NO_FLOOR))
 
 
 def test_no_table_requires_strategy_none_without_gsr():
     data = np.random.default_rng(11).standard_normal((60, 5))
     bold = make_bold(data, line_mask(5))
     with pytest.raises(ConfoundsError, match="--no-gsr"):
-        clean_bold(bold, None, **NO_FLOOR)
-    cleaned, info = clean_bold(bold, None, strategy="none", global_signal=False,
-                               smoothing_fwhm_mm=None, **NO_FLOOR)
+        clean_bold(bold, None, BoldCleaningParameters(**NO_FLOOR))
+    cleaned, info = clean_bold(bold, None, BoldCleaningParameters(
+            confound_strategy="none", global_signal_regression=False, smoothing_fwhm_mm=None, **NO_FLOOR))
     assert cleaned.shape == (60, 5) and info["confound_columns"] == []
 
 
 def test_table_row_mismatch():
     bold = make_bold(np.zeros((60, 5)) + np.arange(60)[:, None], line_mask(5))
     with pytest.raises(ConfoundsError, match="has 59 rows but the BOLD has 60 frames"):
-        clean_bold(bold, make_table(59), **NO_FLOOR)
+        clean_bold(bold, make_table(59), BoldCleaningParameters(**NO_FLOOR))
 
 
 @pytest.mark.parametrize(
@@ -430,16 +434,16 @@ def test_table_row_mismatch():
     [
         ({"low_pass_hz": 0.01, "high_pass_hz": 0.1}, "must be below low_pass_hz"),
         ({"low_pass_hz": 0.3}, "Nyquist"),
-        ({"high_pass_hz": -0.01}, "positive frequency"),
+        ({"high_pass_hz": -0.01}, "must be > 0 Hz"),
         ({"smoothing_fwhm_mm": -1.0}, ">= 0 mm"),
         ({"standardize": "psc"}, "zscore_sample"),
-        ({"strategy": "compcor"}, "Unknown confound strategy"),
+        ({"confound_strategy": "compcor"}, "Unknown confound strategy"),
     ],
 )
 def test_invalid_parameters(kwargs, phrase):
     bold = make_bold(np.random.default_rng(0).standard_normal((60, 5)), line_mask(5))
     with pytest.raises((InvalidParameterError, UnknownMethodError), match=phrase):
-        clean_bold(bold, make_table(60), **kwargs, **NO_FLOOR)
+        clean_bold(bold, make_table(60), BoldCleaningParameters(**kwargs, **NO_FLOOR))
 
 
 def test_parameters_are_json_serialisable(tmp_path):
@@ -447,7 +451,7 @@ def test_parameters_are_json_serialisable(tmp_path):
     table.loc[40, "framewise_displacement"] = 1.0
     bold = make_bold(np.random.default_rng(0).standard_normal((80, 27)),
                      np.ones((3, 3, 3), bool))
-    _, info = clean_bold(bold, table, strategy="scrubbing", **NO_FLOOR)
+    _, info = clean_bold(bold, table, BoldCleaningParameters(confound_strategy="scrubbing", **NO_FLOOR))
     path = atomic_write_json(tmp_path / "p.json", info)
     loaded = json.loads(path.read_text())
     assert loaded["smoothing_fwhm_mm"] == 6.0 and loaded["censored_frames"] == [40]
@@ -490,9 +494,9 @@ def test_clean_bold_smoothing_fwhm_end_to_end():
     centre = np.ravel_multi_index((15, 15, 15), shape)
     frames[:, centre] = [1.0, 2.0, 3.0]
     bold = make_bold(frames, mask, voxel_mm=2.0)
-    cleaned, info = clean_bold(bold, None, strategy="none", global_signal=False,
-                               low_pass_hz=None, high_pass_hz=None, detrend=False,
-                               standardize=None, smoothing_fwhm_mm=6.0, **NO_FLOOR)
+    cleaned, info = clean_bold(bold, None, BoldCleaningParameters(
+            confound_strategy="none", global_signal_regression=False, low_pass_hz=None, high_pass_hz=None,
+            detrend=False, standardize=None, smoothing_fwhm_mm=6.0, **NO_FLOOR))
     np.testing.assert_allclose(info["smoothing_sigma_voxels"], [6 / 2.3548200450309493 / 2] * 3,
                                rtol=1e-6)
     vol = np.zeros(shape)
@@ -511,7 +515,7 @@ def test_smoothing_equals_nilearn_up_to_a_per_voxel_factor():
     mask[0, :, :] |= True  # touches the grid edge (reflect boundary)
     affine = np.diag([2.0, 2.5, 3.0, 1.0])
     data = rng.standard_normal((4, int(mask.sum()))).astype(np.float32)
-    ours = smooth_in_mask(data, mask, affine, 5.0, n_threads=2)
+    ours = smooth_in_mask(data, mask, affine, 5.0, n_jobs=2)
     vol = np.zeros((*shape, 4), np.float32)
     vol[mask] = data.T
     ref = smooth_img(nib.Nifti1Image(vol, affine), 5.0).get_fdata()[mask].T

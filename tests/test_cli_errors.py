@@ -10,7 +10,10 @@ import pytest
 
 from tmsnet import exceptions as exc
 from tmsnet.cli import main
-from tmsnet.targeting.workflow import compute_targets, run_targeting
+from tmsnet.jobs.target import run_target
+from tmsnet.targeting.regions import SearchRegion
+from tmsnet.targeting.uncertainty import UncertaintyParameters
+from tmsnet.targeting.workflow import TargetingParameters, compute_targets
 
 BOLD_NAME = "sub-01_task-rest_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.nii.gz"
 CONF_NAME = "sub-01_task-rest_desc-confounds_timeseries.tsv"
@@ -165,7 +168,8 @@ def test_empty_seed_and_search_region(copy_inputs, tmp_path, capsys):
                                     "--search-roi", str(empty)), capsys)
     assert_clean_failure(code, err, out, "search region")
     with pytest.raises(exc.EmptyRegionError):
-        compute_targets(copy_inputs["bold"], copy_inputs["confounds"], search_roi=empty,
+        compute_targets(copy_inputs["bold"], copy_inputs["confounds"],
+                        TargetingParameters(search_region=SearchRegion(search_roi=empty)),
                         progress=False)
 
 
@@ -177,8 +181,8 @@ def test_unknown_method(copy_inputs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "invalid choice" in err and "cluster" in err and "Traceback" not in err
     with pytest.raises(exc.UnknownMethodError, match="cluster"):
-        run_targeting(copy_inputs["bold"], copy_inputs["confounds"], out_dir=out,
-                      methods=["magic"], progress=False)
+        run_target(copy_inputs["bold"], copy_inputs["confounds"],
+                   TargetingParameters(methods=("magic",)), out_dir=out, progress=False)
     assert not [p for p in out.rglob("*") if p.is_file()]
 
 
@@ -189,18 +193,39 @@ def test_output_folder_not_writable(copy_inputs, tmp_path, capsys):
     code, _, err = run_cli(cli_args(copy_inputs["bold"], copy_inputs["confounds"], out), capsys)
     assert_clean_failure(code, err, out, str(out))
     with pytest.raises(exc.OutputNotWritableError):
-        run_targeting(copy_inputs["bold"], copy_inputs["confounds"], out_dir=out, progress=False)
+        run_target(copy_inputs["bold"], copy_inputs["confounds"], out_dir=out, progress=False)
 
 
 def test_failure_while_writing_leaves_no_partial_result(copy_inputs, tmp_path, monkeypatch):
-    """If the report cannot be rendered, nothing at all is written."""
-    import tmsnet.report.targeting as report_module
+    """If an output cannot be prepared, nothing at all is written (all are computed first).
+
+    (The report is drawn from the files afterwards, so it can no longer fail first.)
+    """
+    import tmsnet.targeting.outputs as outputs_module
 
     def broken(result):
-        raise RuntimeError("figure backend exploded")
+        raise RuntimeError("markers table exploded")
 
-    monkeypatch.setattr(report_module, "render_targeting_report", broken)
+    monkeypatch.setattr(outputs_module, "markers_table", broken)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError):
-        run_targeting(copy_inputs["bold"], copy_inputs["confounds"], out_dir=out, progress=False)
+        run_target(copy_inputs["bold"], copy_inputs["confounds"], out_dir=out, progress=False)
     assert not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_report_failure_keeps_the_written_derivatives(copy_inputs, tmp_path, monkeypatch):
+    """The report is drawn from the files after they are written: if it fails, they stay whole."""
+    import tmsnet.report as report_package
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("figure backend exploded")
+
+    monkeypatch.setattr(report_package, "write_job_report", broken)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        run_target(copy_inputs["bold"], copy_inputs["confounds"],
+                   TargetingParameters(uncertainty=UncertaintyParameters(n_bootstrap=0)),
+                   out_dir=out, progress=False)
+    assert next(out.rglob("*_desc-cluster_target.json")).is_file()
+    assert next(out.rglob("*_markers.tsv")).is_file()
+    assert not list(out.rglob("*_report.html"))

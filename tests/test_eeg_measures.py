@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 
 from tmsnet.eeg.compare import compare_conditions
+from tmsnet.eeg.io import standard_montage
 from tmsnet.eeg.oscillations import ersp_itc, natural_frequency
 from tmsnet.eeg.propagation import propagation
 from tmsnet.eeg.synchrony import synchrony_pre_post
 from tmsnet.exceptions import InvalidParameterError
-from tmsnet.simulate.eeg import CHANNELS_32, standard_montage
+from tmsnet.simulate.eeg import CHANNELS_32
 
 SFREQ = 250.0
 TIMES = np.arange(-1.0, 1.0, 1 / SFREQ)

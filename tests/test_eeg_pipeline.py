@@ -99,8 +99,12 @@ def test_measures_and_outputs(sim, analysis, tmp_path):
     # the stimulated-area channel C3 becomes active early (N15-N45 dipoles lie below it)
     assert analysis.propagation.onset_ms["C3"] < 60
     entities = {"sub": "01", "task": "tms"}
-    written = write_tep_outputs(analysis, tmp_path, entities=entities, inputs={"raw": None},
-                                report=True)
+    from tmsnet.report import write_job_report
+
+    written = write_tep_outputs(analysis, tmp_path, entities=entities, inputs={"raw": None})
+    written["report"] = write_job_report(tmp_path, providers=("tep",), subject="01",
+                                         select="sub-01_task-tms", title="TMS-EEG report",
+                                         filename="sub-01_task-tms_desc-tep_report.html")
     for role in ("epochs", "evoked", "peaks", "components", "measures", "report"):
         assert written[role].exists(), role
     side = json.loads(written["epochs"].with_name("sub-01_task-tms_desc-clean_epo.json").read_text())

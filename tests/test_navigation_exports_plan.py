@@ -8,6 +8,7 @@ import pytest
 
 from tmsnet.cli import main
 from tmsnet.exceptions import InvalidParameterError
+from tmsnet.jobs.plan import plan as plan_job
 from tmsnet.navigation.exports import (
     NavigationTarget,
     brainsight_text,
@@ -16,7 +17,8 @@ from tmsnet.navigation.exports import (
     read_localite_xml,
     write_navigation_files,
 )
-from tmsnet.navigation.plan import compute_plan, plan_from_target
+from tmsnet.navigation.plan import PlanParameters, compute_plan
+from tmsnet.physics.dose import DoseParameters
 from tmsnet.physics.placement import coil_rotation
 
 
@@ -78,7 +80,8 @@ def test_navigation_files_written_and_parsed(nav_targets, tmp_path):
 @pytest.fixture(scope="module")
 def template_plan(tmp_path_factory):
     out = tmp_path_factory.mktemp("plan")
-    return plan_from_target((-38.0, 44.0, 26.0), "MNI152NLin2009cAsym", out, mt_percent=50.0)
+    return plan_job((-38.0, 44.0, 26.0), "MNI152NLin2009cAsym", out,
+                    PlanParameters(dose=DoseParameters(mt_percent=50.0)))
 
 
 def test_template_plan_contents(template_plan):
@@ -99,7 +102,7 @@ def test_template_plan_contents(template_plan):
     html = written["plan_html"].read_text()
     assert "Decision support" in html and "iTBS" in html and "600 pulses" in html
     assert "<script" not in html
-    for role in ("plan_json", "brainsight", "localite", "markers", "coordsystem"):
+    for role in ("plan_json", "brainsight", "localite", "markers", "coordsystem", "plan_field"):
         assert written[role].is_file()
     side = json.loads(written["plan_html"].with_suffix(".json").read_text())
     assert side["Space"] == "MNI152NLin2009cAsym"
@@ -123,8 +126,9 @@ def test_native_plan_with_t1w_and_xfm(tmp_path):
     shift = np.eye(4)
     shift[:3, 3] = [-2.0, 15.0, 12.0]  # T1w point p -> MNI p + shift
     xfm = write_itk_composite_h5(tmp_path / "sub-01_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5", shift)
-    plan = compute_plan((-38.0, 44.0, 26.0), "MNI152NLin2009cAsym", t1w=t1w, xfm=xfm, brain_mask=mask,
-                        mt_percent=45.0)
+    plan = compute_plan((-38.0, 44.0, 26.0), "MNI152NLin2009cAsym",
+                        PlanParameters(dose=DoseParameters(mt_percent=45.0)), t1w=t1w, xfm=xfm,
+                        brain_mask=mask)
     assert plan.space == "T1w"
     assert np.allclose(plan.target_mm, [-36.0, 29.0, 14.0], atol=1e-3)
     assert np.linalg.norm(plan.placement.scalp_point_mm) == pytest.approx(85.0, abs=2.0)

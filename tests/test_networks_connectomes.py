@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from tmsnet.exceptions import ConfoundsError, EmptyRegionError, InvalidParameterError, UnknownMethodError
+from tmsnet.fmri.cleaning import BoldCleaningParameters
 from tmsnet.networks.atlases import load_atlas, load_schaefer100, region_at_coordinate, resolve_region
 from tmsnet.networks.connectomes import (
     clean_roi_timeseries,
@@ -114,8 +115,7 @@ def test_connectome_from_bold_equals_cleaning_region_means(tmp_path):
         atlas,
         kind="correlation",
         cov_estimator="empirical",
-        strategy="minimal",
-        global_signal=False,
+        cleaning=BoldCleaningParameters(confound_strategy="minimal", global_signal_regression=False),
     )
     m = conn.matrix
     # planted structure: regions sharing a latent signal are strongly correlated, others are not
@@ -123,7 +123,10 @@ def test_connectome_from_bold_equals_cleaning_region_means(tmp_path):
     assert abs(m[0, 2]) < 0.4 and abs(m[1, 3]) < 0.4
     # linearity: cleaning voxels then averaging == averaging raw voxels then the same cleaning
     raw = np.column_stack([bold[labels == k].mean(axis=0) for k in (1, 2, 3, 4)])
-    cleaned, params = clean_roi_timeseries(raw, conf, t_r=2.0, strategy="minimal", global_signal=False)
+    cleaned, params = clean_roi_timeseries(
+        raw, conf, t_r=2.0,
+        cleaning=BoldCleaningParameters(confound_strategy="minimal", global_signal_regression=False),
+    )
     assert params["confound_columns"] == MOTION + ["csf", "white_matter"]
     np.testing.assert_allclose(series, cleaned, atol=2e-3)
     ref = np.corrcoef(cleaned.T)
@@ -135,7 +138,10 @@ def test_custom_confound_columns_match_strategy(tmp_path):
     """The nilearn path for custom columns agrees with clean_bold given the same regressors."""
     *_, conf, atlas, labels, bold = _latent_image(tmp_path, seed=3)
     raw = np.column_stack([bold[labels == k].mean(axis=0) for k in (1, 2, 3, 4)])
-    via_strategy, _ = clean_roi_timeseries(raw, conf, t_r=2.0, strategy="minimal", global_signal=False)
+    via_strategy, _ = clean_roi_timeseries(
+        raw, conf, t_r=2.0,
+        cleaning=BoldCleaningParameters(confound_strategy="minimal", global_signal_regression=False),
+    )
     via_columns, p = clean_roi_timeseries(
         raw, conf, t_r=2.0, confound_columns=MOTION + ["csf", "white_matter"]
     )
@@ -144,7 +150,8 @@ def test_custom_confound_columns_match_strategy(tmp_path):
     with pytest.raises(ConfoundsError, match="not in the table"):
         clean_roi_timeseries(raw, conf, t_r=2.0, confound_columns=["nope"])
     with pytest.raises(UnknownMethodError, match="confound strategy"):
-        clean_roi_timeseries(raw, conf, t_r=2.0, strategy="aggressive")
+        clean_roi_timeseries(raw, conf, t_r=2.0,
+                             cleaning=BoldCleaningParameters(confound_strategy="aggressive"))
 
 
 def test_measures_correlation_partial_tangent():
@@ -205,7 +212,8 @@ def test_rest01_within_exceeds_between_for_default_and_somatomotor():
     conf = pd.read_csv(DATA / "rest01" / "confounds.tsv", sep="\t", na_values=["n/a"])
     columns = [c for c in conf.columns if c.startswith("motion_")] + ["csf", "white_matter"]
     cleaned, params = clean_roi_timeseries(
-        ts, conf, t_r=2.0, confound_columns=columns, low_pass_hz=0.08, high_pass_hz=0.01, discard_frames=5
+        ts, conf, t_r=2.0, confound_columns=columns,
+        cleaning=BoldCleaningParameters(low_pass_hz=0.08, high_pass_hz=0.01, discard_frames=5),
     )
     assert params["n_frames_kept"] == 145
     m = compute_connectomes([cleaned], kind="correlation", cov_estimator="empirical")[0]

@@ -103,6 +103,7 @@ def test_hcp_structure_function_correlation():
     what the same SC gives after shuffling its region labels."""
     from scipy.io import loadmat
 
+    from tmsnet.fmri.cleaning import BoldCleaningParameters
     from tmsnet.networks.connectomes import clean_roi_timeseries
 
     subjects = sorted(p for p in (DATA / "hcp_aal2").glob("sub-*") if p.is_dir())
@@ -112,8 +113,9 @@ def test_hcp_structure_function_correlation():
     for sub in subjects:
         sc = loadmat(sub / "DTI_CM.mat")["sc"].astype(float)
         tc = loadmat(sub / "TC_rsfMRI_REST1_LR.mat")["tc"].T
-        ts, _ = clean_roi_timeseries(tc, None, t_r=0.72, strategy="none", global_signal=False,
-                                     low_pass_hz=None, high_pass_hz=0.01)
+        cleaning = BoldCleaningParameters(confound_strategy="none", global_signal_regression=False,
+                                          low_pass_hz=None, high_pass_hz=0.01)
+        ts, _ = clean_roi_timeseries(tc, None, t_r=0.72, cleaning=cleaning)
         fc = np.corrcoef(ts.T)
         iu = np.triu_indices(sc.shape[0], 1)
         model = PropagationModel(normalize_connectome(sc), tau_ms=10.0, coupling=0.09)

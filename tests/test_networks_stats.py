@@ -91,7 +91,8 @@ def test_freedman_lane_engine_equals_explicit_refit():
 def planted_two_sample():
     cohort = simulate_connectome_cohort(n_per_group=20, n_regions=60, delta=0.25, seed=1)
     edges, index, design, z = _two_sample(cohort)
-    result = network_based_statistic(edges, design, n_regions=60, threshold=3.0, n_permutations=500, seed=0)
+    result = network_based_statistic(edges, design, n_regions=60, threshold=3.0, n_permutations=500,
+                                     random_seed=0)
     return cohort, edges, index, design, z, result
 
 
@@ -120,10 +121,12 @@ def test_nbs_finds_planted_two_sample_component(planted_two_sample):
 
 def test_nbs_is_reproducible_and_parallel_invariant(planted_two_sample):
     cohort, edges, index, design, z, result = planted_two_sample
-    again = network_based_statistic(edges, design, n_regions=60, n_permutations=500, seed=0, n_jobs=2,
+    again = network_based_statistic(edges, design, n_regions=60, n_permutations=500, random_seed=0,
+                                    n_jobs=2,
                                     batch_size=128)
     np.testing.assert_array_equal(again.null_max, result.null_max)
-    other = network_based_statistic(edges, design, n_regions=60, n_permutations=500, seed=1)
+    other = network_based_statistic(edges, design, n_regions=60, n_permutations=500,
+                                    random_seed=1)
     assert not np.array_equal(other.null_max, result.null_max)
 
 
@@ -149,7 +152,7 @@ def test_block_statistics_find_the_planted_network_block():
 def test_nbs_paired_pre_post_finds_planted_component():
     cohort = simulate_connectome_cohort(design="paired", n_per_group=20, n_regions=60, delta=0.2, seed=2)
     edges, _, design, _ = _paired(cohort)
-    result = network_based_statistic(edges, design, n_regions=60, n_permutations=500, seed=0)
+    result = network_based_statistic(edges, design, n_regions=60, n_permutations=500, random_seed=0)
     best = result.significant(0.05)[0]
     planted = set(cohort.planted_edges)
     overlap = len(planted & set(best.edges))
@@ -176,7 +179,7 @@ def test_nbs_family_wise_error_rate_under_the_null(kind):
                                             age_effect=0.01, seed=1000 + k)
         edges, _, design, _ = _two_sample(cohort, ("age",)) if kind == "two-sample" else _paired(cohort)
         result = network_based_statistic(edges, design, n_regions=20, threshold=2.0,
-                                         n_permutations=N_NULL_PERMUTATIONS, seed=k)
+                                         n_permutations=N_NULL_PERMUTATIONS, random_seed=k)
         false_positive += bool(result.significant(0.05))
     print(f"{kind}: {false_positive} / {N_NULL_COHORTS} null cohorts with a significant component "
           f"(bound {bound})")

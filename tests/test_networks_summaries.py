@@ -35,7 +35,7 @@ def test_participation_coefficient_closed_form():
 
 def test_modularity_of_two_disconnected_cliques_is_one_half():
     m, nets = _two_cliques(5)
-    nodes, graph = graph_measures(m, nets, seed=0)
+    nodes, graph = graph_measures(m, nets, random_seed=0)
     assert graph["modularity_networks"] == pytest.approx(0.5)
     assert graph["modularity_louvain"] == pytest.approx(0.5)
     assert graph["n_louvain_modules"] == 2

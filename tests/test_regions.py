@@ -7,6 +7,8 @@ import pytest
 from tmsnet.data import load_brain_mask, reference_coordinate, reference_coordinates
 from tmsnet.exceptions import EmptyRegionError, GridMismatchError, InvalidParameterError
 from tmsnet.targeting.regions import (
+    SearchRegion,
+    SeedRegion,
     dlpfc_search_mask,
     gray_matter_mask_on_grid,
     seed_mask,
@@ -47,7 +49,7 @@ def test_default_seed_is_10mm_sphere_at_fox_sgacc(mni):
     assert info["radius_mm"] == 10.0 and info["n_voxels"] == mask.sum()
     # At 2 mm, a full 10 mm sphere has ~524 voxels; the brain mask may trim it.
     assert 300 < mask.sum() <= 530
-    bilateral, _ = seed_mask(img, brain, seed="sgacc-bilateral")
+    bilateral, _ = seed_mask(img, brain, SeedRegion(seed_region="sgacc-bilateral"))
     assert bilateral.sum() > mask.sum()
 
 
@@ -61,7 +63,7 @@ def test_search_region_is_gray_matter_near_the_standard_targets(mni):
     nearest = np.min(np.linalg.norm(xyz[:, None, :] - centres[None], axis=2), axis=1)
     assert nearest.max() <= 20.0
     assert (xyz[:, 0] < 0).all()  # left hemisphere only
-    whole, _ = dlpfc_search_mask(img, brain, restrict_to_gray_matter=False)
+    whole, _ = dlpfc_search_mask(img, brain, SearchRegion(gray_matter_only=False))
     assert whole.sum() > mask.sum()
 
 
@@ -70,10 +72,22 @@ def test_user_roi_must_be_on_the_grid(mni, tmp_path):
     wrong = tmp_path / "roi.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((10, 10, 10), np.uint8), img.affine), wrong)
     with pytest.raises(GridMismatchError, match="resample"):
-        seed_mask(img, brain, seed_roi=wrong)
+        seed_mask(img, brain, SeedRegion(seed_roi=wrong))
     empty = tmp_path / "empty.nii.gz"
     nib.save(nib.Nifti1Image(np.zeros(img.shape, np.uint8), img.affine), empty)
     with pytest.raises(EmptyRegionError):
-        dlpfc_search_mask(img, brain, search_roi=empty)
+        dlpfc_search_mask(img, brain, SearchRegion(search_roi=empty))
     with pytest.raises(EmptyRegionError):
-        seed_mask(img, brain, seed_coordinates_mm=[(0, 0, 300)])
+        seed_mask(img, brain, SeedRegion(seed_coordinates_mm=[(0, 0, 300)]))
+
+
+def test_region_parameters_are_validated_once_at_construction():
+    with pytest.raises(InvalidParameterError, match="seed-region"):
+        SeedRegion(seed_region="amygdala")
+    with pytest.raises(InvalidParameterError, match="seed-radius"):
+        SeedRegion(seed_radius_mm=0)
+    with pytest.raises(InvalidParameterError, match="triples"):
+        SeedRegion(seed_coordinates_mm=[(1, 2)])
+    with pytest.raises(InvalidParameterError, match="search-radius"):
+        SearchRegion(search_radius_mm=-1)
+    assert SeedRegion(seed_coordinates_mm=[[1, 2, 3]]).seed_coordinates_mm == ((1.0, 2.0, 3.0),)

@@ -90,11 +90,14 @@ def open_report(browser, path: Path, *, javascript: bool = True, wait_viewer: bo
 @pytest.fixture(scope="module")
 def demo_outputs(short_subject, tmp_path_factory):
     """The demo job on a short generated subject: (result, written paths)."""
-    from tmsnet.targeting.workflow import run_targeting
+    from tmsnet.jobs.target import demo_annotation, run_target
+    from tmsnet.targeting.workflow import TargetingParameters
 
     out = tmp_path_factory.mktemp("report_demo")
-    return run_targeting(short_subject.bold_path, short_subject.confounds_path, out_dir=out,
-                         methods=["cluster", "peak"], truth=short_subject.truth, progress=False)
+    job = run_target(short_subject.bold_path, short_subject.confounds_path,
+                     TargetingParameters(methods=("cluster", "peak")), out_dir=out, progress=False,
+                     annotate=lambda result: demo_annotation(result, short_subject.truth))
+    return job.result, job.written
 
 
 @pytest.fixture(scope="module")
@@ -113,15 +116,15 @@ def test_demo_report_opens_offline_with_working_viewer(demo_page, demo_outputs, 
     target_json = json.loads(written["target_cluster"].read_text())
 
     page, log, elapsed = demo_page
-    viewer = page.locator("#viewer .tmsnet-viewer, .tmsnet-viewer").first
+    viewer = page.locator("#targeting-1 .tmsnet-viewer, .tmsnet-viewer").first
     assert viewer.get_attribute("data-state") == "ready", page.inner_text(".viewer-status")
     assert log.errors == [], log.errors
     assert log.remote == [], log.remote
-    assert page.locator("canvas#viewer-viewer-canvas").is_visible()
-    box = page.locator("canvas#viewer-viewer-canvas").bounding_box()
+    assert page.locator("canvas#targeting-1-viewer-canvas").is_visible()
+    box = page.locator("canvas#targeting-1-viewer-canvas").bounding_box()
     assert box["width"] > 300 and box["height"] > 300
     # The viewer painted the brain: the WebGL canvas is far from one flat colour.
-    shot = Image.open(io.BytesIO(page.locator("canvas#viewer-viewer-canvas").screenshot()))
+    shot = Image.open(io.BytesIO(page.locator("canvas#targeting-1-viewer-canvas").screenshot()))
     assert len(shot.convert("RGB").getcolors(maxcolors=1 << 20)) > 200
 
     card = page.locator("#target-coordinates")
@@ -133,7 +136,7 @@ def test_demo_report_opens_offline_with_working_viewer(demo_page, demo_outputs, 
 
     ready_ms = float(viewer.get_attribute("data-ready-ms"))
     page.screenshot(path=str(tmp_path / "demo_report.png"), full_page=False)
-    page.locator("#viewer").screenshot(path=str(tmp_path / "demo_viewer.png"))
+    page.locator("#targeting-1").screenshot(path=str(tmp_path / "demo_viewer.png"))
     assert (tmp_path / "demo_report.png").stat().st_size > 10_000
     print(f"\nreport {size / 1e6:.2f} MB; viewer ready {ready_ms / 1000:.2f} s after navigation; "
           f"load + viewer {elapsed:.2f} s (wall); screenshots in {tmp_path}")
@@ -143,10 +146,10 @@ def test_clicking_a_target_shows_its_values(demo_page, demo_outputs):
     result, _ = demo_outputs
     page, log, _ = demo_page
     for index, target in enumerate(result.targets):
-        page.click(f"#viewer button.viewer-goto[data-point='{index}']")
+        page.click(f"#targeting-1 button.viewer-goto[data-point='{index}']")
         page.wait_for_function(
-            f"document.querySelector('#viewer-viewer').dataset.selected === 'target ({target.method})'")
-        info = page.inner_text("#viewer-viewer .viewer-info")
+            f"document.querySelector('#targeting-1-viewer').dataset.selected === 'target ({target.method})'")
+        info = page.inner_text("#targeting-1-viewer .viewer-info")
         assert f"target ({target.method})" in info
         assert f"{target.r_at_target:.3f}" in info
         # The map value the viewer reads under the crosshair is the target's r
@@ -162,8 +165,8 @@ def test_report_prints_to_pdf_with_static_images(demo_page, tmp_path):
     page, log, _ = demo_page
     page.emulate_media(media="print")
     try:
-        assert page.locator("#viewer .viewer-fallback img").is_visible()
-        assert not page.locator("canvas#viewer-viewer-canvas").is_visible()
+        assert page.locator("#targeting-1 .viewer-fallback img").is_visible()
+        assert not page.locator("canvas#targeting-1-viewer-canvas").is_visible()
         assert not page.locator("nav.toc").is_visible()
         pdf = page.pdf(format="A4", print_background=True)
     finally:
@@ -177,9 +180,9 @@ def test_report_reads_without_javascript(browser, demo_outputs):
     _, written = demo_outputs
     context, page, log, _ = open_report(browser, written["report"], javascript=False)
     try:
-        fallback = page.locator("#viewer .viewer-fallback img")
+        fallback = page.locator("#targeting-1 .viewer-fallback img")
         assert fallback.is_visible()
-        assert not page.locator("canvas#viewer-viewer-canvas").is_visible()
+        assert not page.locator("canvas#targeting-1-viewer-canvas").is_visible()
         assert page.locator("#target-coordinates").is_visible()
         assert log.remote == []
     finally:

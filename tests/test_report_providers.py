@@ -162,18 +162,18 @@ def test_plain_language_qc_flags(derivatives):
     page = derivatives["report"].html
     assert "Check before use" in page and "Unstable target (cluster)" in page
     # The targeting section shows the bootstrap cloud and how far apart the methods are (4 * sqrt(3) mm).
-    section = page.split('id="targeting-1"', 1)[1].split("<section", 1)[0]
+    section = page.split('id="targeting-1"', 1)[1].split('id="plan-1"', 1)[0]  # the run's sections
     assert 'alt="Bootstrap cloud of targets of each method' in section and "40 block-bootstrap" in section
     assert "Distance between methods" in section and f"<td class=\"num\">{4 * np.sqrt(3):.1f}</td>" in section
 
 
 def test_plan_field_figure_reproduces_the_plan(derivatives):
-    from tmsnet.report.providers.plan import plan_field_patch
+    from tmsnet.navigation.outputs import read_plan_field
 
     path = next(derivatives["root"].glob("sub-01/nibs/*_desc-plan_target.json"))
     plan = json.loads(path.read_text())
-    patch = plan_field_patch(plan)
-    # Rebuilt from the JSON alone, the field at the target is the plan's (same kernel, same placement) ...
+    patch = read_plan_field(str(path).replace("_desc-plan_target.json", "_desc-plan_efield.tsv")).patch
+    # The field written beside the plan: at the target it is the plan's (same kernel, same placement) ...
     assert patch.e_at_target == pytest.approx(plan["e_at_target_v_per_m_per_a_per_us"], rel=1e-6)
     # ... and the half-maximum area is the plan's focality (computed there on a 1.5 mm grid).
     assert patch.half_max_area_cm2 == pytest.approx(plan["focality_cm2"], rel=0.05)

@@ -119,5 +119,9 @@ def test_coordinate_table_and_missing_provider_modules(derivatives, clean_regist
     facts = report.as_dict()
     assert facts["coordinates"][-1] == {"label": "Scalp point", "space": "T1w", "x": -52.1, "y": 38.0,
                                         "z": 60.25, "units": "mm", "source": "plan"}
+    # tmsnet's own provider modules are never optional: a missing one is an error.
     monkeypatch.setattr(subject, "PROVIDER_MODULES", ("tmsnet.report.no_such_module_here",))
+    with pytest.raises(ModuleNotFoundError):
+        subject.section_providers()
+    monkeypatch.setattr(subject, "PROVIDER_MODULES", ("tmsnet_missing_pkg.report_provider",))
     assert [n for n, _ in subject.section_providers()][:1] == ["targeting"]

@@ -12,7 +12,8 @@ import pytest
 
 from tmsnet.cli import main
 from tmsnet.io.provenance import file_sha256
-from tmsnet.targeting.workflow import compute_targets
+from tmsnet.targeting.uncertainty import UncertaintyParameters
+from tmsnet.targeting.workflow import TargetingParameters, compute_targets
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +25,11 @@ def cohort_targets(sample_cohort):
     """
     results = []
     for subject in sample_cohort:
-        result = compute_targets(subject.bold_path, subject.confounds_path,
-                                 methods=["peak", "cluster", "seedmap", "hierarchical"],
-                                 n_bootstrap=0, progress=False)
+        parameters = TargetingParameters(
+            methods=("peak", "cluster", "seedmap", "hierarchical"),
+            uncertainty=UncertaintyParameters(n_bootstrap=0))
+        result = compute_targets(subject.bold_path, subject.confounds_path, parameters,
+                                 progress=False)
         results.append((subject, result))
     return results
 

@@ -7,6 +7,7 @@ from tmsnet.exceptions import EmptyRegionError, InvalidParameterError, UnknownMe
 from tmsnet.targeting import methods as methods_module
 from tmsnet.targeting.connectivity import correlation_with_seed, fisher_z, seed_time_series
 from tmsnet.targeting.methods import (
+    ClusterOptions,
     TargetingContext,
     available_methods,
     get_method,
@@ -83,12 +84,12 @@ def test_peak_picks_most_negative_voxel_never_positive():
 def test_cluster_finds_centroid_of_largest_negative_cluster():
     r = _planted_map()
     context = _context_from_map(r, np.ones(r.shape, dtype=bool))
-    target = run_method("cluster", context, percentile=10.0)
+    target = run_method("cluster", context, ClusterOptions(cluster_percentile=10.0))
     # The planted block (125 voxels) centre is voxel (6, 6, 6) = (12, 12, 12) mm.
     np.testing.assert_allclose(target.coordinate_mm, [12, 12, 12], atol=1.0)
     assert target.details["cluster_size_voxels"] >= 100
     assert target.r_at_target < -0.4
-    weighted = run_method("cluster", context, weighted=True)
+    weighted = run_method("cluster", context, ClusterOptions(weighted_centroid=True))
     np.testing.assert_allclose(weighted.coordinate_mm, [12, 12, 12], atol=1.0)
     assert weighted.parameters["weighted"] is True
 
@@ -103,7 +104,7 @@ def test_cluster_uses_26_connectivity():
         r[6 + k, 1, 1] = -0.8 if k < 3 else 0.1
     r[5, 5, 5] = -0.8
     context = _context_from_map(r, np.ones(r.shape, dtype=bool))
-    target = run_method("cluster", context, percentile=100.0)
+    target = run_method("cluster", context, ClusterOptions(cluster_percentile=100.0))
     assert target.details["cluster_size_voxels"] == 5
     np.testing.assert_allclose(target.coordinate_mm, [6, 6, 6])
 
@@ -123,7 +124,7 @@ def test_no_negative_value_is_an_error_not_a_wrong_target():
         run_method("cluster", context)
     with pytest.raises(InvalidParameterError):
         run_method("cluster", _context_from_map(_planted_map(), np.ones((20,) * 3, bool)),
-                   percentile=0)
+                   ClusterOptions(cluster_percentile=0))
 
 
 def test_unknown_method_and_registry_extension():

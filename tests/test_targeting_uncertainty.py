@@ -15,6 +15,7 @@ from tmsnet.targeting.hierarchical import cluster_region, spearman_matrix
 from tmsnet.targeting.methods import TargetingContext, get_method
 from tmsnet.targeting.seedmap import BUNDLED_SEEDMAP, load_seedmap_weights
 from tmsnet.targeting.uncertainty import (
+    UncertaintyParameters,
     block_bootstrap_indices,
     method_uncertainty,
     scan_length_advice,
@@ -111,7 +112,7 @@ def test_bundled_seedmap_is_in_sample_space_and_refuses_other_space(short_subjec
 
 
 def test_group_seedmap_build_matches_mean_fisher_z(sample_cohort, tmp_path, capsys):
-    from tmsnet.targeting.workflow import compute_targets
+    from tmsnet.targeting.workflow import TargetingParameters, compute_targets
 
     subjects = sample_cohort[:2]
     out = tmp_path / "tpl-MNI152NLin2009cAsym_res-02_desc-test_seedmap.nii.gz"
@@ -126,8 +127,8 @@ def test_group_seedmap_build_matches_mean_fisher_z(sample_cohort, tmp_path, caps
     built = nib.load(out).get_fdata()
     maps = []
     for s in subjects:
-        result = compute_targets(s.bold_path, s.confounds_path, methods=["peak"], n_bootstrap=0,
-                                 progress=False)
+        result = compute_targets(s.bold_path, s.confounds_path, TargetingParameters(
+            methods=("peak",), uncertainty=UncertaintyParameters(n_bootstrap=0)), progress=False)
         maps.append(result.map_image(result.targets[0].connectivity_r).get_fdata())
     expected = np.tanh(np.mean(np.arctanh(np.clip(maps, -0.9999999, 0.9999999)), axis=0))
     inside = maps[0] != 0
@@ -176,8 +177,9 @@ def test_bootstrap_95_radius_covers_the_true_target_for_cluster():
     for repeat in range(20):
         block = simulate_targeting_block(seed=3, repeat=repeat, n_frames=300)
         target = get_method("cluster")(block.context)
-        u = method_uncertainty(block.context, target, t_r=block.t_r, n_resamples=60,
-                               scan_fractions=None, random_seed=repeat)
+        u = method_uncertainty(block.context, target, t_r=block.t_r,
+                               parameters=UncertaintyParameters(
+                                   n_bootstrap=60, scan_length_fractions=None, random_seed=repeat))
         error = np.linalg.norm(target.coordinate_mm - block.target_mm)
         covered.append(error <= u.summary["p95_radius_mm"])
         assert 0 <= u.summary["share_within_10mm"] <= 1
@@ -194,8 +196,10 @@ def test_shorter_scans_are_less_certain_and_advice_rises_as_snr_falls():
         for seed in (0, 1, 2):
             block = simulate_targeting_block(seed=seed, snr=snr, n_frames=300)
             target = get_method("cluster")(block.context)
-            u = method_uncertainty(block.context, target, t_r=block.t_r, n_resamples=40,
-                                   scan_fractions=(0.25, 1.0), random_seed=seed)
+            u = method_uncertainty(block.context, target, t_r=block.t_r,
+                                   parameters=UncertaintyParameters(
+                                       n_bootstrap=40, scan_length_fractions=(0.25, 1.0),
+                                       random_seed=seed))
             curve = u.scan_length.set_index("fraction")
             radii.append((curve.loc[0.25, "p95_radius_mm"], curve.loc[1.0, "p95_radius_mm"]))
             minutes.append(u.advice["required_minutes"])

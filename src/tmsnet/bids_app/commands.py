@@ -22,11 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from tmsnet import __version__
-from tmsnet.exceptions import InvalidParameterError, TmsnetError
+from tmsnet.exceptions import TmsnetError
+from tmsnet.targeting.commands import add_targeting_arguments
+from tmsnet.targeting.methods import resolve_methods
+from tmsnet.targeting.workflow import DEPRECATED_OPTION_NAMES, targeting_parameter_classes
+from tmsnet.utils.params import parameter_specs
 
 __all__ = ["build_parser", "is_bids_app_call", "main"]
 
 LEVELS = ("participant", "group")
+#: Targeting parameters offered as flags (recorded in every job's fingerprint); any other
+#: field goes through ``--option KEY=VALUE``.
+BIDS_APP_FIELDS = frozenset({
+    "cluster_percentile", "weighted_centroid", "confound_strategy", "global_signal_regression",
+    "low_pass_hz", "high_pass_hz", "smoothing_fwhm_mm", "discard_frames", "seed_region",
+    "search_radius_mm", "n_bootstrap", "random_seed",
+})
 
 
 def is_bids_app_call(argv: Sequence[str], subcommands: Sequence[str]) -> bool:
@@ -51,9 +62,6 @@ def _option(text: str) -> tuple[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The BIDS-App argument parser."""
-    from tmsnet.targeting.methods import available_methods
-
-    methods = available_methods()
     p = argparse.ArgumentParser(
         prog="tmsnet",
         usage="tmsnet BIDS_DIR OUTPUT_DIR {participant,group} [options]",
@@ -91,32 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="use only these runs (e.g. 1 or 1 2)")
 
     method = p.add_argument_group("method (see `tmsnet target --help`)")
-    method.add_argument("--method", nargs="+", default=["cluster"], choices=[*methods, "all"],
-                        metavar="METHOD", help=f"targeting method(s): {', '.join(methods)} or all")
-    method.add_argument("--cluster-percentile", type=float, default=10.0,
-                        help="cluster method: share (%%) of the negative r values kept")
-    method.add_argument("--weighted-centroid", action="store_true",
-                        help="cluster method: weight the centroid by |r|")
-    method.add_argument("--confound-strategy", default="simple",
-                        help="confound strategy: simple, scrubbing, minimal or none")
-    method.add_argument("--no-gsr", action="store_true", help="no global signal regression")
-    method.add_argument("--low-pass", type=float, default=0.1, help="low-pass edge (Hz)")
-    method.add_argument("--high-pass", type=float, default=0.01, help="high-pass edge (Hz)")
-    method.add_argument("--smoothing-fwhm", type=float, default=6.0,
-                        help="Gaussian smoothing FWHM in mm (0 = none)")
-    method.add_argument("--discard-frames", type=int, default=0, help="initial frames to drop")
-    method.add_argument("--seed", default="sgacc", choices=["sgacc", "sgacc-bilateral"],
-                        help="built-in seed ROI")
-    method.add_argument("--search-radius", type=float, default=20.0,
-                        help="radius of the standard DLPFC search spheres (mm)")
-    method.add_argument("--n-bootstrap", type=int, default=None,
-                        help="block-bootstrap resamples for the target uncertainty (0 = off; "
-                             "default: compute_targets' default)")
-    method.add_argument("--random-seed", type=int, default=None,
-                        help="seed of every random step (same seed, same result on any backend)")
+    add_targeting_arguments(p, only=BIDS_APP_FIELDS,
+                            groups={name: method for name in ("method", "uncertainty", "cleaning",
+                                                              "regions")})
     method.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                        help="any other keyword of tmsnet.targeting.workflow.compute_targets "
-                             "(VALUE read as JSON, e.g. n_bootstrap=200, random_seed=0); repeatable")
+                        help="any other targeting parameter (a field of the cleaning, region, "
+                             "method or uncertainty parameters, as listed by 'tmsnet target "
+                             "--help' with dashes as underscores; VALUE read as JSON, e.g. "
+                             "scan_length_fractions=null, hierarchical_min_voxels=40); repeatable")
 
     run = p.add_argument_group("execution")
     where = run.add_mutually_exclusive_group()
@@ -136,29 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _targeting_options(args: argparse.Namespace) -> dict[str, Any]:
-    from tmsnet.targeting.methods import available_methods
-
-    if args.smoothing_fwhm < 0:
-        raise InvalidParameterError("--smoothing-fwhm must be >= 0 mm (0 = no smoothing).")
-    methods = list(available_methods()) if "all" in args.method else list(args.method)
-    options: dict[str, Any] = {
-        "methods": methods,
-        "confound_strategy": args.confound_strategy,
-        "global_signal_regression": not args.no_gsr,
-        "low_pass_hz": args.low_pass,
-        "high_pass_hz": args.high_pass,
-        "smoothing_fwhm_mm": args.smoothing_fwhm or None,
-        "discard_frames": args.discard_frames,
-        "seed": args.seed,
-        "search_radius_mm": args.search_radius,
-        "cluster_percentile": args.cluster_percentile,
-        "weighted_centroid": args.weighted_centroid,
-    }
-    if args.n_bootstrap is not None:
-        options["n_bootstrap"] = args.n_bootstrap
-    if args.random_seed is not None:
-        options["random_seed"] = args.random_seed
+    """The targeting options of the run, by field name: the offered flags, then ``--option``."""
+    options: dict[str, Any] = {"methods": resolve_methods(args.methods)}
+    for cls in targeting_parameter_classes():
+        for name, (_field, spec) in parameter_specs(cls).items():
+            if name in BIDS_APP_FIELDS:
+                value = getattr(args, name)
+                options[name] = spec.from_cli(value) if spec.from_cli is not None else value
     for key, value in args.option:
+        if key in DEPRECATED_OPTION_NAMES:
+            print(f"tmsnet: warning: --option {key}=... is deprecated and will be removed in the "
+                  f"next release; use --option {DEPRECATED_OPTION_NAMES[key]}=...", file=sys.stderr)
+            key = DEPRECATED_OPTION_NAMES[key]
         options[key] = value
     return options
 

@@ -18,8 +18,9 @@ metadata" and "Derivatives: file naming") that apply to tmsnet's outputs:
 * tmsnet's own rule: every data file has a JSON sidecar with the same stem,
   and no hidden staging folder is left behind (a run that was killed).
 
-The entity order is the specification's (``rules.entities`` of the BIDS
-schema); the test suite compares it with ``bidsschematools`` when installed.
+The entity order (:data:`tmsnet.io.bids.ENTITY_ORDER`, re-exported here) is the
+specification's (``rules.entities`` of the BIDS schema); the test suite
+compares it with ``bidsschematools`` when installed.
 ``stat`` (a statistic label, BEP041 statistical-model derivatives) is the one
 entity tmsnet uses beyond the released specification; it is accepted just
 before ``desc``.
@@ -32,8 +33,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tmsnet import __version__
 from tmsnet.exceptions import DerivativesValidationError
+from tmsnet.io import bids
+from tmsnet.io.bids import ENTITY_ORDER, INDEX_ENTITIES
 
 __all__ = [
     "ENTITY_ORDER",
@@ -42,16 +44,6 @@ __all__ = [
     "validate_derivatives",
 ]
 
-#: Entity keys in the order BIDS requires them in a file name (BIDS schema
-#: ``rules.entities``), with ``stat`` (BEP041) inserted before ``desc``.
-ENTITY_ORDER: tuple[str, ...] = (
-    "sub", "tpl", "ses", "cohort", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc",
-    "stain", "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi",
-    "space", "split", "recording", "chunk", "atlas", "seg", "scale", "res", "den", "label",
-    "stat", "desc",
-)
-#: Entities whose value is an index (digits) rather than a label.
-INDEX_ENTITIES = frozenset({"run", "echo", "flip", "inv", "split", "chunk"})
 #: Datatype folders of the specification, plus ``nibs`` (BEP037, NIBS-BIDS).
 DATATYPES = frozenset({"anat", "beh", "dwi", "eeg", "emg", "fmap", "func", "ieeg", "meg", "micr",
                        "motion", "mrs", "perf", "pet", "nirs", "nibs"})
@@ -85,24 +77,17 @@ def derivatives_description(
     -------
     dict
         JSON-able description.
+
+    See Also
+    --------
+    tmsnet.io.bids.derivatives_description : the general builder this fills in.
     """
-    description: dict[str, Any] = {
-        "Name": f"{name}: connectivity-guided TMS targets",
-        "BIDSVersion": "1.9.0",
-        "DatasetType": "derivative",
-        "GeneratedBy": [{
-            "Name": "tmsnet",
-            "Version": __version__,
-            "Description": "Personalized sgACC-anticorrelated DLPFC targets from fMRIPrep "
-                           "resting-state outputs (tmsnet BIDS-App).",
-        }],
-    }
-    if source_dirs:
-        description["SourceDatasets"] = [
-            {"URL": Path(path).absolute().as_uri(), "Description": role}
-            for role, path in source_dirs.items()
-        ]
-    return description
+    return bids.derivatives_description(
+        f"{name}: connectivity-guided TMS targets",
+        description="Personalized sgACC-anticorrelated DLPFC targets from fMRIPrep "
+                    "resting-state outputs (tmsnet BIDS-App).",
+        source_dirs=source_dirs,
+    )
 
 
 def _check_description(root: Path, problems: list[str]) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
+from tmsnet.io.bids import parse_bids_name  # the one BIDS name parser (re-exported here)
 
 __all__ = [
     "RunInputs",
@@ -91,41 +92,6 @@ class SessionInputs:
     def label(self) -> str:
         """``sub-01`` or ``sub-01_ses-1``: the name of this unit of work."""
         return f"sub-{self.subject}" + (f"_ses-{self.session}" if self.session else "")
-
-
-def parse_bids_name(name: str) -> tuple[dict[str, str], str, str]:
-    """Split a BIDS file name into entities, suffix and extension.
-
-    Parameters
-    ----------
-    name : str
-        ``sub-01_task-rest_run-1_bold.nii.gz``.
-
-    Returns
-    -------
-    entities : dict
-        ``{"sub": "01", "task": "rest", "run": "1"}`` in file-name order.
-    suffix : str
-        ``bold``.
-    extension : str
-        ``.nii.gz`` (everything from the first dot).
-
-    Raises
-    ------
-    ValueError
-        If a part before the suffix is not a ``key-value`` pair.
-    """
-    stem, dot, rest = name.partition(".")
-    extension = dot + rest
-    parts = stem.split("_")
-    suffix = parts[-1]
-    entities: dict[str, str] = {}
-    for part in parts[:-1]:
-        key, sep, value = part.partition("-")
-        if not sep or not key or not value:
-            raise ValueError(f"{name!r}: {part!r} is not a key-value entity.")
-        entities[key] = value
-    return entities, suffix, extension
 
 
 def normalize_labels(labels: Iterable[str] | None, prefix: str) -> list[str] | None:

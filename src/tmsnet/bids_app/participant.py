@@ -1,6 +1,6 @@
 """The participant level: one targeting job per participant and session.
 
-A job (:class:`ParticipantJob`) wraps :func:`tmsnet.targeting.workflow.run_targeting`
+A job (:class:`ParticipantJob`) wraps :func:`tmsnet.jobs.target.run_target`
 for the runs of one session and is a pure function of its inputs, so
 :mod:`tmsnet.parallel` may run it anywhere. Its guarantees:
 
@@ -23,13 +23,11 @@ for the runs of one session and is a pure function of its inputs, so
   bit-identical whether the job runs serially, on local processes or on Dask.
 
 Runs of one session are either concatenated after per-run cleaning
-(``runs="concat"``, when the installed targeting accepts lists of runs) or
-targeted one by one (``runs="each"``); ``run_labels`` selects runs.
+(``runs="concat"``) or targeted one by one (``runs="each"``); ``run_labels`` selects runs.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -50,10 +48,12 @@ from tmsnet.bids_app.layout import (
     normalize_labels,
     resolve_fmriprep_dir,
 )
-from tmsnet.exceptions import InvalidParameterError, OutputNotWritableError, TmsnetError
+from tmsnet.exceptions import InvalidParameterError, TmsnetError
 from tmsnet.io.atomic import atomic_write_json, atomic_write_text, ensure_output_dir, json_compatible
+from tmsnet.io.bids import write_dataset_description
 from tmsnet.io.provenance import file_sha256, make_sidecar
 from tmsnet.parallel import Backend, TaskResult, map_tasks
+from tmsnet.targeting.workflow import TargetingParameters
 
 __all__ = [
     "ParticipantJob",
@@ -62,13 +62,14 @@ __all__ = [
     "recover_staging",
     "run_participant_job",
     "run_participants",
-    "supports_run_lists",
 ]
 
 #: Name of the hidden staging folder inside OUTPUT_DIR.
 STAGING_DIR = ".tmsnet-work"
 RUN_POLICIES = ("concat", "each")
-_RESERVED_OPTIONS = frozenset({"bold", "confounds", "progress", "out_dir", "report", "truth"})
+#: Options recorded under the names of earlier releases, so that a participant finished
+#: before a rename (same results) is still recognised as up to date.
+_RECORDED_NAMES = {"seed_region": "seed"}
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,9 @@ class ParticipantJob:
     output_dir : Path
         The derivatives dataset root (``OUTPUT_DIR``).
     options : dict
-        Keyword arguments of :func:`tmsnet.targeting.workflow.compute_targets`
-        (methods, cleaning, regions...), passed through unchanged.
+        Targeting options by field name (``methods`` and any field of the
+        parameter objects; see
+        :meth:`tmsnet.targeting.workflow.TargetingParameters.from_options`).
     runs : {"concat", "each"}
         Concatenate the runs after per-run cleaning, or target each run.
     report : bool
@@ -152,33 +154,9 @@ class ParticipantOutcome:
     provenance: Path | None = None
 
 
-def supports_run_lists() -> bool:
-    """Whether the installed :func:`compute_targets` takes a list of runs for ``bold``."""
-    from tmsnet.targeting.workflow import compute_targets
-
-    annotation = str(inspect.signature(compute_targets).parameters["bold"].annotation)
-    return any(word in annotation for word in ("Sequence", "list", "Iterable"))
-
-
-def check_options(options: dict[str, Any]) -> None:
-    """Fail fast on options :func:`compute_targets` does not take, or unknown methods.
-
-    Raises
-    ------
-    InvalidParameterError, UnknownMethodError
-    """
-    from tmsnet.targeting.methods import get_method
-    from tmsnet.targeting.workflow import compute_targets
-
-    accepted = set(inspect.signature(compute_targets).parameters) - _RESERVED_OPTIONS
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise InvalidParameterError(
-            f"Unknown targeting option(s) {', '.join(unknown)}. This version of compute_targets "
-            f"takes: {', '.join(sorted(accepted))}."
-        )
-    for method in options.get("methods", ()):
-        get_method(method)
+def _recorded_options(options: dict[str, Any], *, sort: bool = False) -> dict[str, Any]:
+    """The options as recorded in the provenance (given order) or the fingerprint (sorted)."""
+    return {_RECORDED_NAMES.get(k, k): options[k] for k in (sorted(options) if sort else options)}
 
 
 def job_fingerprint(job: ParticipantJob) -> dict[str, Any]:
@@ -199,7 +177,7 @@ def job_fingerprint(job: ParticipantJob) -> dict[str, Any]:
         "space": job.inputs.space,
         "runs": job.runs,
         "report": job.report,
-        "parameters": {k: job.options[k] for k in sorted(job.options)},
+        "parameters": _recorded_options(job.options, sort=True),
         "inputs": inputs,
     })
 
@@ -218,11 +196,6 @@ def _run_groups(job: ParticipantJob) -> list[tuple[Any, Any]]:
     runs = job.inputs.runs
     if job.runs == "each" or len(runs) == 1:
         return [(run.bold, run.confounds) for run in runs]
-    if not supports_run_lists():
-        raise InvalidParameterError(
-            f"{job.label} has {len(runs)} runs and this tmsnet version targets one run at a time: "
-            "use --runs each (one target per run) or choose one run with --run-label."
-        )
     return [([run.bold for run in runs], [run.confounds for run in runs])]
 
 
@@ -278,7 +251,7 @@ def recover_staging(output_dir: str | Path) -> list[Path]:
 def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Path:
     from threadpoolctl import threadpool_limits
 
-    from tmsnet.targeting.workflow import result_summary, run_targeting
+    from tmsnet.jobs.target import run_target
 
     work = job.output_dir / STAGING_DIR
     work.mkdir(parents=True, exist_ok=True)
@@ -288,16 +261,16 @@ def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Pat
         stage.mkdir()
         staged_unit = stage / job.unit_dir.relative_to(job.output_dir)
         results = []
+        parameters = TargetingParameters.from_options(job.options)
         with threadpool_limits(limits=job.n_threads):
             for bold, confounds in _run_groups(job):
-                options = {"n_threads": job.n_threads, **job.options}
-                result, written = run_targeting(bold, confounds, out_dir=stage, report=job.report,
-                                                progress=False, **options)
-                results.append((result, written))
+                done = run_target(bold, confounds, parameters, out_dir=stage, report=job.report,
+                                  n_jobs=job.n_threads, progress=False)
+                results.append((done.result, done.written, done.summary))
         staged_unit.mkdir(parents=True, exist_ok=True)
         outputs: list[str] = []
         summaries = []
-        for result, written in results:
+        for result, written, run_summary in results:
             paths = {}
             for role, path in written.items():
                 if role == "dataset_description":
@@ -311,7 +284,7 @@ def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Pat
                 else:
                     outputs.append(str(path.relative_to(stage)))
                 paths[role] = str(path.relative_to(stage))
-            summary = result_summary(result)
+            summary = dict(run_summary)
             summary["entities"] = dict(result.entities)
             summary["space"] = result.space
             summary["outputs"] = paths
@@ -326,8 +299,8 @@ def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Pat
         provenance = make_sidecar(
             description=(f"tmsnet participant-level job {job.label} (task-{job.inputs.task}): "
                          "fingerprint, outputs and target summaries."),
-            parameters={"options": job.options, "runs": job.runs, "report": job.report,
-                        "n_threads": job.n_threads},
+            parameters={"options": _recorded_options(job.options), "runs": job.runs,
+                        "report": job.report, "n_threads": job.n_threads},
             inputs=inputs, space=job.inputs.space,
             extra={"Fingerprint": fingerprint,
                    "Participant": {"subject": job.inputs.subject, "session": job.inputs.session,
@@ -357,7 +330,8 @@ def write_crash_file(job: ParticipantJob, error: str, trace: str | None) -> Path
         "Traceback": trace,
         "Inputs": [{"run": r.run, "bold": str(r.bold), "confounds": str(r.confounds)}
                    for r in job.inputs.runs],
-        "Parameters": {"options": job.options, "runs": job.runs, "report": job.report},
+        "Parameters": {"options": _recorded_options(job.options), "runs": job.runs,
+                       "report": job.report},
         "GeneratedBy": [{"Name": "tmsnet", "Version": __version__}],
         "Hint": "Fix the input or parameter named in Error, then run the participant level "
                 "again: finished participants are skipped, this one is computed.",
@@ -402,22 +376,6 @@ class _LayoutFailure:
     error: str
 
 
-def _write_description(out: Path, sources: dict[str, Path]) -> None:
-    path = out / "dataset_description.json"
-    if path.is_file():
-        try:
-            existing = json.loads(path.read_text(encoding="utf-8"))
-            names = [g.get("Name") for g in existing.get("GeneratedBy", [])]
-        except (ValueError, AttributeError):
-            names = []
-        if names and "tmsnet" not in names:
-            raise OutputNotWritableError(
-                f"{out} holds another dataset (GeneratedBy {names}); tmsnet will not write into "
-                "it. Choose an empty folder or a previous tmsnet output folder."
-            )
-    atomic_write_json(path, derivatives_description(source_dirs=sources))
-
-
 def plan_jobs(
     bids_dir: str | Path,
     output_dir: str | Path,
@@ -441,7 +399,7 @@ def plan_jobs(
     if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
         raise InvalidParameterError(f"n_threads must be an integer >= 1, got {n_threads!r}.")
     options = dict(options or {})
-    check_options(options)
+    TargetingParameters.from_options(options)  # fail fast on unknown options and bad values
     fmriprep = resolve_fmriprep_dir(bids_dir, fmriprep_dir)
     out = Path(output_dir).expanduser().absolute()
     for source in (Path(bids_dir).expanduser().absolute(), fmriprep):
@@ -469,11 +427,6 @@ def plan_jobs(
         for inputs in found:
             jobs.append(ParticipantJob(inputs=inputs, output_dir=out, options=options, runs=runs,
                                        report=report, force=force, n_threads=n_threads))
-    if runs == "concat" and any(len(j.inputs.runs) > 1 for j in jobs) and not supports_run_lists():
-        raise InvalidParameterError(
-            "Some sessions have several runs and this tmsnet version targets one run at a time: "
-            "use --runs each (one target per run) or choose a run with --run-label."
-        )
     return jobs, failures, fmriprep
 
 
@@ -513,7 +466,9 @@ def run_participants(
     """
     jobs, failures, fmriprep = plan_jobs(bids_dir, output_dir, **plan)
     out = ensure_output_dir(output_dir)
-    _write_description(out, {"raw": Path(bids_dir), "fmriprep": fmriprep})
+    write_dataset_description(
+        out, derivatives_description(source_dirs={"raw": Path(bids_dir), "fmriprep": fmriprep}),
+        overwrite=True, refuse_foreign=True)
     recover_staging(out)
     outcomes: list[ParticipantOutcome] = []
     for failure in failures:

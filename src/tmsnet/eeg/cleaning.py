@@ -34,7 +34,7 @@ import tracemalloc
 import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,8 @@ from tmsnet.eeg.ica_rules import (
 )
 from tmsnet.eeg.pulse import interpolate_pulse_window, remove_decay
 from tmsnet.exceptions import EEGDataError, InvalidParameterError
+from tmsnet.utils.check import validate_type
+from tmsnet.utils.params import Parameters, param
 
 __all__ = [
     "CleaningParameters",
@@ -60,78 +62,97 @@ __all__ = [
 ]
 
 
-@dataclass
-class CleaningParameters:
+_INTERPOLATIONS = ("cubic", "linear", "window", "constant")
+
+
+@dataclass(frozen=True)
+class CleaningParameters(Parameters):
     """Every parameter of the chain (defaults after TESA's reference pipeline).
 
     Times in seconds, frequencies in Hz. Set a step's switch to False (or
-    ``decay=None``) to skip it.
+    ``decay=None``) to skip it. Frozen and validated at construction
+    (:class:`tmsnet.utils.params.Parameters`); ``tmsnet tep`` builds its
+    cleaning flags from these fields.
     """
 
-    tmin: float = -1.0
-    tmax: float = 1.0
-    cut1: tuple[float, float] = (-0.002, 0.010)
-    flank1: tuple[float, float] = (0.001, 0.001)
-    interpolation: str = "cubic"
-    decay: str | None = None
-    decay_window: tuple[float, float] = (0.011, 0.500)
-    resample_sfreq: float | None = 1000.0
-    bad_channels: bool = True
-    bad_channel_z: float = 5.0
-    bad_trials: bool = True
-    bad_trial_z: float = 5.0
-    ica1: bool = True
-    ica1_rules: tuple[str, ...] = ("tms_muscle",)
-    cut2: tuple[float, float] = (-0.002, 0.015)
-    flank2: tuple[float, float] = (0.005, 0.005)
-    l_freq: float | None = 1.0
-    h_freq: float | None = 100.0
-    line_freq: float | None = 50.0
-    notch_half_width: float = 2.0
-    sound: bool = False
-    sound_lambda: float = 0.1
-    sound_iterations: int = 5
-    sspsir: bool = False
-    sspsir_components: int = 2
-    sspsir_window: tuple[float, float] = (0.005, 0.050)
-    ica2: bool = True
-    ica2_rules: tuple[str, ...] = ROUND2_RULES
-    ica_n_components: int = 15
-    ica_method: str = "fastica"
-    ica_max_iter: int = 400
-    rules: ComponentRules = field(default_factory=ComponentRules)
-    reference: str | None = "average"
-    baseline: tuple[float, float] | None = (-0.5, -0.005)
-    seed: int = 0
+    tmin: float = param(-1.0, help="epoch start relative to the pulse", units="s", cli=False)
+    tmax: float = param(1.0, help="epoch end relative to the pulse", units="s", cli=False)
+    cut1: tuple[float, float] = param((-0.002, 0.010), help="first pulse cut (start, end)", units="s",
+                                      item_kind="float", cli=False)
+    flank1: tuple[float, float] = param((0.001, 0.001), help="flanks of the first interpolation",
+                                        units="s", item_kind="float", low=0, cli=False)
+    interpolation: str = param("cubic", help="pulse-window interpolation", choices=_INTERPOLATIONS)
+    decay: str | None = param(None, kind="str", choices=("none", "exp", "double"),
+                              help="decay artifact fit: none, exponential or double exponential")
+    decay_window: tuple[float, float] = param((0.011, 0.500), help="window of the decay fit",
+                                              units="s", item_kind="float", cli=False)
+    resample_sfreq: float | None = param(1000.0, flag="--resample", units="Hz", low=0,
+                                         low_inclusive=False, allow_none=True,
+                                         help="sampling rate after cleaning")
+    bad_channels: bool = param(True, help="detect bad channels", cli=False)
+    bad_channel_z: float = param(5.0, help="robust z of a bad channel's log variance", low=0,
+                                 low_inclusive=False, cli=False)
+    bad_trials: bool = param(True, help="detect bad trials", cli=False)
+    bad_trial_z: float = param(5.0, help="robust z of a bad trial's log variance", low=0,
+                               low_inclusive=False, cli=False)
+    ica1: bool = param(True, flag="--no-ica1", help="ICA round 1 (TMS-evoked muscle)")
+    ica1_rules: tuple[str, ...] = param(("tms_muscle",), help="component rules of ICA round 1",
+                                        item_kind="str", choices=ALL_RULES, cli=False)
+    cut2: tuple[float, float] = param((-0.002, 0.015), help="second pulse cut (start, end)",
+                                      units="s", item_kind="float", cli=False)
+    flank2: tuple[float, float] = param((0.005, 0.005), help="flanks of the second interpolation",
+                                        units="s", item_kind="float", low=0, cli=False)
+    l_freq: float | None = param(1.0, help="high-pass edge", units="Hz", low=0, allow_none=True)
+    h_freq: float | None = param(100.0, help="low-pass edge", units="Hz", low=0, allow_none=True)
+    line_freq: float | None = param(50.0, help="line frequency for the band-stop", units="Hz", low=0,
+                                    allow_none=True)
+    notch_half_width: float = param(2.0, help="half width of the band-stop", units="Hz", low=0,
+                                    low_inclusive=False, cli=False)
+    sound: bool = param(False, help="SOUND (mne-denoise) after filtering")
+    sound_lambda: float = param(0.1, help="SOUND regularization", low=0, cli=False)
+    sound_iterations: int = param(5, help="SOUND iterations", low=1, cli=False)
+    sspsir: bool = param(False, help="SSP-SIR (mne-denoise) after filtering")
+    sspsir_components: int = param(2, help="SSP-SIR components", low=1, cli=False)
+    sspsir_window: tuple[float, float] = param((0.005, 0.050), help="SSP-SIR artifact window",
+                                               units="s", item_kind="float", cli=False)
+    ica2: bool = param(True, flag="--no-ica2", help="ICA round 2 (blink, eye, muscle, noise)")
+    ica2_rules: tuple[str, ...] = param(ROUND2_RULES, help="component rules of ICA round 2",
+                                        item_kind="str", choices=ALL_RULES, cli=False)
+    ica_n_components: int = param(15, flag="--ica-components", low=2, help="ICA components per round")
+    ica_method: str = param("fastica", choices=("fastica", "picard", "infomax"), help="ICA algorithm")
+    ica_max_iter: int = param(400, help="ICA iterations at most", low=1, cli=False)
+    rules: ComponentRules = param(help="thresholds of the component rules", kind="any", cli=False,
+                                  default_factory=ComponentRules)
+    reference: str | None = param("average", help="EEG reference", allow_none=True, cli=False)
+    baseline: tuple[float, float] | None = param((-0.5, -0.005), help="baseline correction window",
+                                                 units="s", item_kind="float", allow_none=True,
+                                                 cli=False)
+    random_seed: int = param(0, help="seed of ICA (and of the demo)", low=0,
+                             deprecated_flags=("--seed",))
 
-    def validate(self) -> None:
-        """Raise :class:`InvalidParameterError` for inconsistent values."""
+    def check(self) -> None:
+        """Cross-field rules (epoch span, cut windows, band edges, rule thresholds)."""
+        if self.decay == "none":  # the command line's spelling of "no decay fit"
+            object.__setattr__(self, "decay", None)
         if not self.tmin < -0.1 < 0.3 < self.tmax:
             raise InvalidParameterError("Epochs must span at least -0.1 to 0.3 s around the pulse.")
         for name in ("cut1", "cut2"):
             a, b = getattr(self, name)
             if not (self.tmin < a < b < self.tmax):
                 raise InvalidParameterError(f"{name} must satisfy tmin < start < end < tmax, got {(a, b)}.")
-        if self.interpolation not in ("cubic", "linear", "window", "constant"):
-            raise InvalidParameterError(
-                f"interpolation must be cubic, linear, window or constant, got {self.interpolation!r}.")
-        if self.decay not in (None, "exp", "double"):
-            raise InvalidParameterError(f"decay must be None, 'exp' or 'double', got {self.decay!r}.")
-        if self.ica_method not in ("fastica", "picard", "infomax"):
-            raise InvalidParameterError(f"ica_method must be fastica, picard or infomax, got "
-                                        f"{self.ica_method!r}.")
-        if self.ica_n_components < 2:
-            raise InvalidParameterError("ica_n_components must be >= 2.")
-        for rule in (*self.ica1_rules, *self.ica2_rules):
-            if rule not in ALL_RULES:
-                raise InvalidParameterError(f"Unknown ICA rule {rule!r}; choose from {list(ALL_RULES)}.")
+        validate_type(self.rules, ComponentRules, "rules", "a ComponentRules")
         if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
-            raise InvalidParameterError("l_freq must be below h_freq.")
+            raise InvalidParameterError("--l-freq (l_freq) must be below --h-freq (h_freq).")
 
     def as_dict(self) -> dict[str, Any]:
-        """All parameters as plain data (for sidecars)."""
-        d = asdict(self)
+        """All parameters as plain data (for sidecars).
+
+        The random seed is recorded under its historical key ``seed``, so
+        the sidecars of earlier releases and of this one compare equal.
+        """
+        d = super().as_dict()
         d["rules"] = self.rules.as_dict()
+        d["seed"] = d.pop("random_seed")
         return d
 
 
@@ -270,7 +291,8 @@ def _run_ica(epochs, params: CleaningParameters, apply_rules: Sequence[str], rnd
             raise InvalidParameterError("ica_method='picard' needs python-picard: pip install "
                                         "python-picard, or use fastica.") from exc
         fit_params = {"ortho": True, "extended": True}
-    ica = ICA(n_components=n_comp, method=method, random_state=params.seed, max_iter=params.ica_max_iter,
+    ica = ICA(n_components=n_comp, method=method, random_state=params.random_seed,
+              max_iter=params.ica_max_iter,
               fit_params=fit_params, verbose=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -302,7 +324,6 @@ def clean_tms_eeg(raw, events: np.ndarray, params: CleaningParameters | None = N
     CleaningResult
     """
     params = params or CleaningParameters()
-    params.validate()
     steps: list[dict[str, Any]] = []
     tables: list[pd.DataFrame] = []
     icas: dict[int, Any] = {}
@@ -326,6 +347,45 @@ def clean_tms_eeg(raw, events: np.ndarray, params: CleaningParameters | None = N
     if params.resample_sfreq and epochs.info["sfreq"] > params.resample_sfreq:
         with _step(steps, "resample", {"sfreq": params.resample_sfreq, "method": "polyphase"}):
             epochs.resample(params.resample_sfreq, method="polyphase", verbose=False)
+    bad_channels, bad_trials = _reject_bad(epochs, params, steps, original_index)
+    if params.ica1:
+        _ica_round(epochs, params, 1, steps, icas, tables)
+    with _step(steps, "interpolate_pulse_2", {"cut_s": params.cut2, "flank_s": params.flank2,
+                                               "method": params.interpolation}):
+        interpolate_pulse_window(epochs, cut=params.cut2, flank_s=params.flank2,
+                                 method=params.interpolation)
+    if params.l_freq is not None or params.h_freq is not None or params.line_freq:
+        _filter(epochs, params, steps)
+    if params.sspsir:
+        with _step(steps, "ssp_sir", {"n_components": params.sspsir_components,
+                                      "art_window_s": params.sspsir_window, "package": "mne-denoise"}):
+            epochs = _apply_denoise(epochs, "sspsir", params)
+    if params.sound:
+        with _step(steps, "sound", {"lambda": params.sound_lambda, "iterations": params.sound_iterations,
+                                    "package": "mne-denoise"}):
+            epochs = _apply_denoise(epochs, "sound", params)
+    if params.ica2:
+        _ica_round(epochs, params, 2, steps, icas, tables)
+    with _step(steps, "interpolate_channels_reference", {"reference": params.reference,
+                                                         "baseline_s": params.baseline}) as d:
+        if epochs.info["bads"]:
+            d["interpolated"] = list(epochs.info["bads"])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                epochs.interpolate_bads(reset_bads=True, verbose=False)
+        if params.reference == "average":
+            epochs.set_eeg_reference("average", projection=False, verbose=False)
+        if params.baseline is not None:
+            epochs.apply_baseline(params.baseline, verbose=False)
+    components = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return CleaningResult(epochs=epochs, steps=steps, components=components,
+                          bad_channels=bad_channels, bad_trials=bad_trials, parameters=params,
+                          icas=icas, decay_fit=decay_fit)
+
+
+def _reject_bad(epochs, params: CleaningParameters, steps: list[dict[str, Any]],
+                original_index: np.ndarray) -> tuple[list[str], list[int]]:
+    """Mark bad channels and drop bad trials (in place); their names / original indices."""
     bad_channels: list[str] = []
     if params.bad_channels:
         with _step(steps, "bad_channels", {"robust_z": params.bad_channel_z}) as d:
@@ -346,70 +406,43 @@ def clean_tms_eeg(raw, events: np.ndarray, params: CleaningParameters | None = N
             bad_trials = [int(original_index[i]) for i in drop]
             if drop:
                 epochs.drop(drop, reason="tmsnet bad trial", verbose=False)
-                original_index = np.delete(original_index, drop)
             d["bad_trials"] = bad_trials
-    if params.ica1:
-        with _step(steps, "ica_round_1", {"rules": list(params.ica1_rules),
-                                          "n_components": params.ica_n_components,
-                                          "method": params.ica_method}) as d:
+    return bad_channels, bad_trials
+
+
+def _ica_round(epochs, params: CleaningParameters, rnd: int, steps: list[dict[str, Any]],
+               icas: dict[int, Any], tables: list[pd.DataFrame]) -> None:
+    """ICA round ``rnd`` (1: TMS-evoked muscle, after demeaning; 2: the other rules), in place."""
+    rules = params.ica1_rules if rnd == 1 else params.ica2_rules
+    with _step(steps, f"ica_round_{rnd}", {"rules": list(rules),
+                                           "n_components": params.ica_n_components,
+                                           "method": params.ica_method}) as d:
+        if rnd == 1:
             epochs.apply_baseline(None, verbose=False)  # demean each epoch (TESA)
-            icas[1], table = _run_ica(epochs, params, params.ica1_rules, 1)
-            tables.append(table)
-            d["iterations"] = int(icas[1].n_iter_)
-            d["converged"] = bool(icas[1].n_iter_ < params.ica_max_iter)
-            d["removed"] = table.loc[table["label"] != "keep", ["component", "label"]].to_dict("records")
-    with _step(steps, "interpolate_pulse_2", {"cut_s": params.cut2, "flank_s": params.flank2,
-                                               "method": params.interpolation}):
-        interpolate_pulse_window(epochs, cut=params.cut2, flank_s=params.flank2,
-                                 method=params.interpolation)
-    if params.l_freq is not None or params.h_freq is not None or params.line_freq:
-        with _step(steps, "filter", {"l_freq": params.l_freq, "h_freq": params.h_freq,
-                                     "line_freq": params.line_freq,
-                                     "notch_half_width": params.notch_half_width,
-                                     "design": "Butterworth order 4, zero phase (sos)"}):
-            iir = {"order": 4, "ftype": "butter", "output": "sos"}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                if params.l_freq is not None or params.h_freq is not None:
-                    epochs.filter(params.l_freq, params.h_freq, method="iir", iir_params=iir,
-                                  phase="zero", verbose=False)
-                if params.line_freq and params.line_freq + params.notch_half_width < epochs.info[
-                        "sfreq"] / 2:
-                    epochs.filter(params.line_freq + params.notch_half_width,
-                                  params.line_freq - params.notch_half_width, method="iir",
-                                  iir_params=iir, phase="zero", verbose=False)
-    if params.sspsir:
-        with _step(steps, "ssp_sir", {"n_components": params.sspsir_components,
-                                      "art_window_s": params.sspsir_window, "package": "mne-denoise"}):
-            epochs = _apply_denoise(epochs, "sspsir", params)
-    if params.sound:
-        with _step(steps, "sound", {"lambda": params.sound_lambda, "iterations": params.sound_iterations,
-                                    "package": "mne-denoise"}):
-            epochs = _apply_denoise(epochs, "sound", params)
-    if params.ica2:
-        with _step(steps, "ica_round_2", {"rules": list(params.ica2_rules),
-                                          "n_components": params.ica_n_components,
-                                          "method": params.ica_method}) as d:
-            icas[2], table = _run_ica(epochs, params, params.ica2_rules, 2)
-            tables.append(table)
-            d["iterations"] = int(icas[2].n_iter_)
-            d["converged"] = bool(icas[2].n_iter_ < params.ica_max_iter)
-            d["removed"] = table.loc[table["label"] != "keep", ["component", "label"]].to_dict("records")
-    with _step(steps, "interpolate_channels_reference", {"reference": params.reference,
-                                                         "baseline_s": params.baseline}) as d:
-        if epochs.info["bads"]:
-            d["interpolated"] = list(epochs.info["bads"])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                epochs.interpolate_bads(reset_bads=True, verbose=False)
-        if params.reference == "average":
-            epochs.set_eeg_reference("average", projection=False, verbose=False)
-        if params.baseline is not None:
-            epochs.apply_baseline(params.baseline, verbose=False)
-    components = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    return CleaningResult(epochs=epochs, steps=steps, components=components,
-                          bad_channels=bad_channels, bad_trials=bad_trials, parameters=params,
-                          icas=icas, decay_fit=decay_fit)
+        icas[rnd], table = _run_ica(epochs, params, rules, rnd)
+        tables.append(table)
+        d["iterations"] = int(icas[rnd].n_iter_)
+        d["converged"] = bool(icas[rnd].n_iter_ < params.ica_max_iter)
+        d["removed"] = table.loc[table["label"] != "keep", ["component", "label"]].to_dict("records")
+
+
+def _filter(epochs, params: CleaningParameters, steps: list[dict[str, Any]]) -> None:
+    """Band-pass and line band-stop (TESA ``tesa_filtbutter``), in place."""
+    with _step(steps, "filter", {"l_freq": params.l_freq, "h_freq": params.h_freq,
+                                 "line_freq": params.line_freq,
+                                 "notch_half_width": params.notch_half_width,
+                                 "design": "Butterworth order 4, zero phase (sos)"}):
+        iir = {"order": 4, "ftype": "butter", "output": "sos"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if params.l_freq is not None or params.h_freq is not None:
+                epochs.filter(params.l_freq, params.h_freq, method="iir", iir_params=iir,
+                              phase="zero", verbose=False)
+            if params.line_freq and params.line_freq + params.notch_half_width < epochs.info[
+                    "sfreq"] / 2:
+                epochs.filter(params.line_freq + params.notch_half_width,
+                              params.line_freq - params.notch_half_width, method="iir",
+                              iir_params=iir, phase="zero", verbose=False)
 
 
 def _apply_denoise(epochs, which: str, params: CleaningParameters):
@@ -427,7 +460,7 @@ def _apply_denoise(epochs, which: str, params: CleaningParameters):
         warnings.simplefilter("ignore")
         if which == "sound":
             model = Model(lambda_=params.sound_lambda, n_iter=params.sound_iterations,
-                          reference="best", random_state=params.seed)
+                          reference="best", random_state=params.random_seed)
         else:
             model = Model(n_components=params.sspsir_components, art_window=params.sspsir_window)
         good = [c for c in epochs.ch_names if c not in epochs.info["bads"]]

@@ -15,21 +15,66 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from tmsnet.exceptions import EEGDataError, InputFileNotFoundError, InvalidParameterError
+from tmsnet.utils.params import Parameters, param
 
 __all__ = [
+    "RecordingParameters",
     "detect_pulses",
     "ensure_positions",
     "find_pulses",
     "read_eeg",
     "read_events_file",
+    "standard_montage",
 ]
 
 _BIDS_NAME = re.compile(r"sub-[A-Za-z0-9]+.*_eeg\.(vhdr|edf|bdf|set|fif)$")
+
+
+@dataclass(frozen=True)
+class RecordingParameters(Parameters):
+    """How a recording is read and where its pulses come from (``tmsnet tep``).
+
+    The pulses come from the first source that has them
+    (:func:`find_pulses`): an events file, annotations matching
+    ``annotation``, the stimulus channel, or detection from the artifact.
+    """
+
+    montage: str = param("auto", help="'auto' (file positions, else standard 10-05), a built-in "
+                                      "montage or a file")
+    annotation: str = param("TMS", help="regular expression matching the annotation descriptions "
+                                        "of the pulses")
+    stim_channel: str | None = param(None, kind="str", help="stimulus channel with the pulse triggers")
+    detect_pulses: bool = param(False, help="detect pulses from the artifact (slope rule) even if "
+                                            "events exist")
+    refractory_s: float = param(0.5, flag="--refractory", units="s", low=0, low_inclusive=False,
+                                help="minimum interval between detected pulses")
+
+    def pulse_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`find_pulses` (without the events file)."""
+        return {"annotation": self.annotation, "stim_channel": self.stim_channel,
+                "detect": True if self.detect_pulses else None, "refractory_s": self.refractory_s}
+
+
+def standard_montage():
+    """The standard 10-05 montage (``colin27_1005``, formerly ``standard_1005``).
+
+    Returns
+    -------
+    mne.channels.DigMontage
+        Positions in metres (MNE head coordinates).
+    """
+    import mne
+
+    available = mne.channels.get_builtin_montages()
+    name = "colin27_1005" if "colin27_1005" in available else "standard_1005"
+    return mne.channels.make_standard_montage(name)
 
 
 def read_eeg(path, *, bids: bool | None = None, montage: str | None = "auto"):
@@ -120,8 +165,6 @@ def ensure_positions(raw, *, montage: str = "auto"):
         EEG channels that still have no position.
     """
     import mne
-
-    from tmsnet.simulate.eeg import standard_montage
 
     eeg = [raw.ch_names[i] for i in mne.pick_types(raw.info, eeg=True, exclude=[])]
 

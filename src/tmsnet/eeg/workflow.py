@@ -10,8 +10,7 @@ no half-written result.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,58 @@ from tmsnet.eeg.propagation import Propagation, propagation
 from tmsnet.eeg.synchrony import synchrony_pre_post
 from tmsnet.eeg.teps import DEFAULT_WINDOWS_MS, gmfp, peak_table
 from tmsnet.exceptions import InvalidParameterError
-from tmsnet.io.atomic import atomic_write_json, atomic_write_text, atomic_write_tsv, atomic_write_with
+from tmsnet.io.atomic import atomic_write_json, atomic_write_tsv, atomic_write_with
+from tmsnet.io.bids import (
+    DERIVATIVES_NAME,
+    derivatives_description,
+    entity_prefix,
+    parse_entities,
+    subject_folder,
+    write_dataset_description,
+)
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
+from tmsnet.utils.params import Parameters, param
 
-__all__ = ["TepAnalysis", "analyze_tep", "entities_from_path", "tep_summary", "write_tep_outputs"]
+__all__ = [
+    "TEP_SIDECAR_SPACE",
+    "TepAnalysis",
+    "TepMeasureParameters",
+    "analyze_tep",
+    "entities_from_path",
+    "tep_summary",
+    "write_tep_outputs",
+]
 
 DEFAULT_ROI: tuple[str, ...] = ("C3", "FC1", "CP1", "C1", "FC3", "CP3")
+#: The ``Space`` of every TMS-EEG sidecar.
+TEP_SIDECAR_SPACE = "CapTrak-like head coordinates (EEG channel positions), m"
+#: Entities of a recording whose file name does not say.
+TEP_DEFAULT_ENTITIES: dict[str, str] = {"sub": "01", "task": "tms"}
+
+
+@dataclass(frozen=True)
+class TepMeasureParameters(Parameters):
+    """Parameters of the TMS-EEG measures (peaks, ROI, PCIst) of :func:`analyze_tep`."""
+
+    windows_ms: Mapping[str, tuple[float, float]] = param(
+        help="peak windows by component", units="ms", kind="any", cli=False,
+        default_factory=lambda: dict(DEFAULT_WINDOWS_MS))
+    roi: tuple[str, ...] | None = param(
+        None, kind="tuple", item_kind="str", allow_none=True, nargs="+",
+        help="channels over the stimulated area (None: those of C3, FC1, CP1, C1, FC3, CP3 present, "
+             "else the 4 channels of largest post-pulse amplitude)")
+    pcist_sfreq: float = param(1000.0, units="Hz", low=0, low_inclusive=False, cli=False,
+                               help="PCIst is computed at this rate (the evoked is resampled if needed)")
+    pcist_convention: str = param("reference", choices=("reference", "inclusive"),
+                                  help="PCIst window convention: reference Python (w0 <= t < w1) or "
+                                       "MATLAB (inclusive)")
+
+    def check(self) -> None:
+        """Every peak window is a (start, end) pair in ms with start < end."""
+        for name, window in self.windows_ms.items():
+            if len(tuple(window)) != 2 or not float(window[0]) < float(window[1]):
+                raise InvalidParameterError(
+                    f"Peak window {name!r} must be (start, end) in ms with start < end, got {window!r}.")
 
 
 @dataclass
@@ -57,10 +102,7 @@ def analyze_tep(
     events: np.ndarray,
     *,
     cleaning: CleaningParameters | None = None,
-    windows_ms: Mapping[str, Sequence[float]] = DEFAULT_WINDOWS_MS,
-    roi: Sequence[str] | None = None,
-    pcist_sfreq: float = 1000.0,
-    pcist_convention: str = "reference",
+    measures: TepMeasureParameters | None = None,
     pulse_source: str = "",
 ) -> TepAnalysis:
     """Clean a recording and compute every TMS-EEG measure.
@@ -72,25 +114,25 @@ def analyze_tep(
     events : ndarray
         Pulse events.
     cleaning : CleaningParameters, optional
-        Cleaning chain parameters.
-    windows_ms : mapping
-        Peak windows (ms).
-    roi : sequence of str, optional
-        Channels over the stimulated area (default: those of
-        ``C3, FC1, CP1, C1, FC3, CP3`` present; else the 4 channels of largest
-        GMFP-peak amplitude).
-    pcist_sfreq : float
-        PCIst is computed at this rate (the evoked is resampled if needed).
-    pcist_convention : {"reference", "inclusive"}
-        Window convention of PCIst.
+        Cleaning chain parameters (default: TESA's).
+    measures : TepMeasureParameters, optional
+        Peak windows (ms), ROI channels and PCIst options.
     pulse_source : str
         Where the pulses came from (recorded).
 
     Returns
     -------
     TepAnalysis
+
+    Raises
+    ------
+    InvalidParameterError
+        If an ROI channel is not in the data.
     """
     cleaning = cleaning or CleaningParameters()
+    measures = measures or TepMeasureParameters()
+    windows_ms, roi = measures.windows_ms, measures.roi
+    pcist_sfreq, pcist_convention = measures.pcist_sfreq, measures.pcist_convention
     result = clean_tms_eeg(raw, events, cleaning)
     epochs = result.epochs
     evoked = epochs.average()
@@ -130,17 +172,19 @@ def analyze_tep(
 
 
 def entities_from_path(path: str | Path | None) -> dict[str, str]:
-    """BIDS entities (sub, ses, task, run) found in a file name; defaults sub-01, task-tms."""
-    ent: dict[str, str] = {}
-    if path is not None:
-        name = Path(path).name
-        for key in ("sub", "ses", "task", "acq", "run"):
-            m = re.search(rf"(?:^|_){key}-([A-Za-z0-9]+)", name)
-            if m:
-                ent[key] = m.group(1)
-    ent.setdefault("sub", "01")
-    ent.setdefault("task", "tms")
-    return ent
+    """BIDS entities (sub, ses, task, acq, run) of a recording's file name.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        The recording (only its file name is read).
+
+    Returns
+    -------
+    dict of str to str
+        Entities found, with defaults ``sub-01`` and ``task-tms``.
+    """
+    return parse_entities(path, defaults=TEP_DEFAULT_ENTITIES)
 
 
 def tep_summary(analysis: TepAnalysis) -> dict[str, Any]:
@@ -172,40 +216,42 @@ def write_tep_outputs(
     *,
     entities: Mapping[str, str],
     inputs: Mapping[str, str | Path | None],
-    report: bool = True,
 ) -> dict[str, Path]:
-    """Write epochs, evoked (FIF), peaks TSV, components TSV, measures JSON, report; each with a sidecar.
+    """Write epochs, evoked (FIF), peaks TSV, components TSV and measures JSON, each with a sidecar.
+
+    Parameters
+    ----------
+    analysis : TepAnalysis
+        What :func:`analyze_tep` computed.
+    out_dir : str or Path
+        Derivatives root; files go to ``out_dir/sub-<label>[/ses-<label>]/eeg``
+        (the report is drawn from these files by :mod:`tmsnet.jobs.tep`).
+    entities : mapping
+        BIDS entities of the recording (:func:`entities_from_path`).
+    inputs : mapping
+        Input files by role (hashed into the sidecars).
 
     Returns
     -------
     dict of str to Path
         Written files by role.
     """
-    from tmsnet.targeting.outputs import dataset_description, output_prefix, subject_folder
-
     out = Path(out_dir)
-    folder = subject_folder(out, dict(entities)) / "eeg"
+    folder = subject_folder(out, entities, "eeg")
     folder.mkdir(parents=True, exist_ok=True)
-    prefix = output_prefix(dict(entities))
+    prefix = entity_prefix(entities)
     params = analysis.parameters
     summary = tep_summary(analysis)
 
     def side(description: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return make_sidecar(description=description, parameters=params, inputs=inputs,
-                            space="CapTrak-like head coordinates (EEG channel positions), m",
+                            space=TEP_SIDECAR_SPACE,
                             extra=extra)
 
-    html = None
-    if report:
-        from tmsnet.eeg.report import tep_report_html
-
-        html = tep_report_html(analysis, title=f"TMS-EEG report: {prefix}")
     components = analysis.cleaning.components
     written: dict[str, Path] = {}
-    desc_path = out / "dataset_description.json"
-    if not desc_path.exists():
-        atomic_write_json(desc_path, dataset_description())
-    written["dataset_description"] = desc_path
+    written["dataset_description"] = write_dataset_description(
+        out, derivatives_description(DERIVATIVES_NAME))
 
     epo = folder / f"{prefix}_desc-clean_epo.fif"
     atomic_write_with(epo, lambda tmp: analysis.cleaning.epochs.save(tmp, overwrite=True, verbose=False),
@@ -228,17 +274,12 @@ def write_tep_outputs(
                                         {"CleaningSteps": analysis.cleaning.steps}),
                                  "Measures": summary})
     written["measures"] = measures
-    if html is not None:
-        rep = out / f"{prefix}_desc-tep_report.html"
-        atomic_write_text(rep, html)
-        written["report"] = rep
     descriptions = {
         "epochs": "Cleaned TMS-EEG epochs (volts, average reference), MNE FIF.",
         "evoked": "TMS-evoked potential: trial average of the cleaned epochs (volts), MNE FIF.",
         "peaks": "TEP peaks per window: GMFP (positive peaks) and ROI (N/P polarity); latency in ms, "
                  "amplitude in microvolts.",
         "components": "ICA components of both rounds: rule features, label and reason.",
-        "report": "TMS-EEG report (self-contained HTML).",
     }
     for role, path in written.items():
         if role in ("dataset_description", "measures"):

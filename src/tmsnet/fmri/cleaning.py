@@ -93,6 +93,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -109,9 +110,12 @@ from tmsnet.exceptions import (
     UnknownMethodError,
 )
 from tmsnet.io.fmriprep import MIN_DURATION_MIN, MIN_FRAMES, BoldData, check_scan_length
+from tmsnet.utils.check import validate_type
+from tmsnet.utils.params import Parameters, param
 
 __all__ = [
     "CONFOUND_STRATEGIES",
+    "BoldCleaningParameters",
     "DEFAULT_STD_DVARS_THRESHOLD",
     "SCRUB_MIN_SEGMENT",
     "STRATEGY_DESCRIPTIONS",
@@ -346,6 +350,13 @@ def select_confounds(
     names = [c for part in ("motion", "WM/CSF", "global signal") for c in wanted[part]]
     if not names:
         return None, [], sample_mask
+    return _confound_values(table, names, sample_mask), names, sample_mask
+
+
+def _confound_values(table: pd.DataFrame, names: list[str],
+                     sample_mask: np.ndarray | None) -> np.ndarray:
+    """The regressors as float64, first-row NaN filled (nilearn), demeaned over kept frames."""
+    n = len(table)
     try:
         values = table[names].apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
     except (ValueError, TypeError) as exc:
@@ -367,7 +378,7 @@ def select_confounds(
         )
     kept = slice(None) if sample_mask is None or sample_mask.size == 0 else sample_mask
     values -= values[kept].mean(axis=0)
-    return values, names, sample_mask
+    return values
 
 
 # --------------------------------------------------------------------------- smoothing
@@ -395,9 +406,9 @@ def fwhm_to_sigma_voxels(fwhm_mm: float, affine: np.ndarray) -> np.ndarray:
     return float(fwhm_mm) / (math.sqrt(8.0 * math.log(2.0)) * vox)
 
 
-def _n_threads(n_threads: int | None) -> int:
-    if n_threads is not None:
-        return max(1, int(n_threads))
+def _n_workers(n_jobs: int | None) -> int:
+    if n_jobs is not None:
+        return max(1, int(n_jobs))
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - non-Linux
@@ -414,7 +425,7 @@ def smooth_in_mask(
     rows: np.ndarray | None = None,
     out: np.ndarray | None = None,
     out_rows: np.ndarray | None = None,
-    n_threads: int | None = None,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """Gaussian smoothing of in-mask time series, frame by frame, in float32.
 
@@ -442,7 +453,7 @@ def smooth_in_mask(
     out_rows : ndarray of int, optional
         Row of ``out`` receiving each smoothed row (default
         ``range(len(rows))``).
-    n_threads : int, optional
+    n_jobs : int, optional
         Worker threads (default: available CPUs, at most 8).
 
     Returns
@@ -489,7 +500,7 @@ def smooth_in_mask(
             np.take(flat, idx, out=row)
             row *= inv_weight
 
-    blocks = np.array_split(np.arange(rows.size), min(_n_threads(n_threads), rows.size))
+    blocks = np.array_split(np.arange(rows.size), min(_n_workers(n_jobs), rows.size))
     if len(blocks) == 1:
         work(blocks[0])
     else:
@@ -624,24 +635,15 @@ class _TemporalPipeline:
         return y
 
 
-def _check_band(low_pass: float | None, high_pass: float | None, t_r: float) -> None:
+def _check_nyquist(low_pass: float | None, high_pass: float | None, t_r: float) -> None:
+    """Band edges below the Nyquist frequency of this scan (the rest is checked by the parameters)."""
     nyquist = 0.5 / t_r
     for name, value in (("low_pass_hz", low_pass), ("high_pass_hz", high_pass)):
-        if value is None:
-            continue
-        if not (math.isfinite(value) and value > 0):
-            raise InvalidParameterError(f"{name} must be a positive frequency in Hz or None, "
-                                        f"got {value!r}.")
-        if value >= nyquist:
+        if value is not None and value >= nyquist:
             raise InvalidParameterError(
                 f"{name}={value:g} Hz is at or above the Nyquist frequency {nyquist:g} Hz of "
                 f"this scan (TR {t_r:g} s); lower it or pass None to skip that edge."
             )
-    if low_pass is not None and high_pass is not None and high_pass >= low_pass:
-        raise InvalidParameterError(
-            f"high_pass_hz ({high_pass:g}) must be below low_pass_hz ({low_pass:g}) for a "
-            "band-pass (typical: 0.01-0.1 Hz)."
-        )
 
 
 def _normalise_standardize(standardize: Any) -> str | None:
@@ -656,23 +658,214 @@ def _normalise_standardize(standardize: Any) -> str | None:
     )
 
 
+def _no_smoothing_if_zero(value: float | None) -> float | None:
+    """``--smoothing-fwhm 0`` means no smoothing (None)."""
+    return value or None
+
+
+@dataclass(frozen=True)
+class BoldCleaningParameters(Parameters):
+    """Every choice of :func:`clean_bold`, validated once (defaults declared here only).
+
+    The same object serves the targeting job, group seedmaps and connectomes,
+    so the cleaning of an individual map and of the maps it is compared with
+    cannot drift apart.
+    """
+
+    confound_strategy: str = param(
+        "simple", help="confound strategy: simple, scrubbing, minimal or none",
+        kind="str")
+    global_signal_regression: bool = param(
+        True, flag="--no-gsr",
+        help="regress the global signal (recorded in every sidecar)")
+    low_pass_hz: float | None = param(0.1, flag="--low-pass", help="low-pass edge", units="Hz",
+                                      allow_none=True, low=0, low_inclusive=False)
+    high_pass_hz: float | None = param(0.01, flag="--high-pass", help="high-pass edge", units="Hz",
+                                       allow_none=True, low=0, low_inclusive=False)
+    smoothing_fwhm_mm: float | None = param(
+        6.0, flag="--smoothing-fwhm", help="Gaussian smoothing FWHM, 0 = none", units="mm",
+        low=0, allow_none=True, from_cli=_no_smoothing_if_zero)
+    discard_frames: int = param(0, help="initial frames to drop (non-steady state)", low=0)
+    detrend: bool = param(True, cli=False,
+                          help="remove mean and linear trend before filtering")
+    standardize: str | None = param("zscore_sample", cli=False, kind="any", allow_none=True,
+                                    help="final scaling of each voxel's time series "
+                                         "('zscore_sample' or None)")
+    fd_threshold_mm: float = param(0.5, cli=False, units="mm", low=0, low_inclusive=False,
+                                   help="scrubbing: censor frames with framewise displacement "
+                                        "above this")
+    std_dvars_threshold: float | None = param(
+        None, cli=False, allow_none=True, kind="any",
+        help="scrubbing: censor frames with std_dvars above this (None = nilearn's 1.5; "
+             "inf = FD only)")
+    min_frames: int = param(MIN_FRAMES, cli=False, low=1,
+                            help="fewest frames left after discarding and censoring")
+    min_duration_min: float = param(MIN_DURATION_MIN, cli=False, units="min", low=0,
+                                    help="shortest duration of the frames left")
+
+    def check(self) -> None:
+        """Known strategy, ``standardize`` value, and a band with high below low."""
+        _check_strategy(self.confound_strategy)
+        object.__setattr__(self, "standardize", _normalise_standardize(self.standardize))
+        dvars = self.std_dvars_threshold
+        if dvars is not None and (isinstance(dvars, bool) or not isinstance(dvars, int | float)
+                                  or not dvars > 0):
+            raise InvalidParameterError(
+                f"std_dvars_threshold must be > 0 (math.inf: censor on FD only) or None, "
+                f"got {dvars!r}.")
+        if self.smoothing_fwhm_mm == 0:
+            object.__setattr__(self, "smoothing_fwhm_mm", None)
+        low, high = self.low_pass_hz, self.high_pass_hz
+        if low is not None and high is not None and high >= low:
+            raise InvalidParameterError(
+                f"high_pass_hz ({high:g}) must be below low_pass_hz ({low:g}) for a "
+                "band-pass (typical: 0.01-0.1 Hz)."
+            )
+
+    @property
+    def dvars_threshold(self) -> float:
+        """The std_dvars censoring threshold in effect (nilearn's 1.5 when unset)."""
+        return (DEFAULT_STD_DVARS_THRESHOLD if self.std_dvars_threshold is None
+                else float(self.std_dvars_threshold))
+
+
+def _check_discard(discard_frames: int, n_total: int) -> int:
+    if not 0 <= discard_frames < n_total:
+        raise InvalidParameterError(
+            f"discard_frames must be an integer from 0 to {n_total - 1} (the run has {n_total} "
+            f"frames), got {discard_frames!r}."
+        )
+    return int(discard_frames)
+
+
+def _confounds_and_censoring(
+    confounds_table: pd.DataFrame | None, n_total: int, discard: int,
+    params: BoldCleaningParameters,
+) -> tuple[np.ndarray | None, list[str], np.ndarray | None, dict[str, Any]]:
+    """Steps 1-2: regressors, kept frames and censoring facts on the frames after ``discard``."""
+    strategy, global_signal = params.confound_strategy, params.global_signal_regression
+    if confounds_table is None:
+        if strategy != "none" or global_signal:
+            raise ConfoundsError(
+                f"Strategy {strategy!r}{' with global signal regression' if global_signal else ''}"
+                " needs the fMRIPrep confounds table (*_desc-confounds_timeseries.tsv); give it, "
+                "or use strategy 'none' with global_signal=False (--no-gsr)."
+            )
+        return None, [], None, {}
+    if len(confounds_table) != n_total:
+        raise ConfoundsError(
+            f"The confounds table has {len(confounds_table)} rows but the BOLD has "
+            f"{n_total} frames; use the confounds file fMRIPrep wrote for this run."
+        )
+    table = confounds_table.iloc[discard:].reset_index(drop=True)
+    confounds, names, sample_mask = select_confounds(
+        table, strategy=strategy, global_signal=global_signal,
+        fd_threshold_mm=params.fd_threshold_mm, std_dvars_threshold=params.std_dvars_threshold,
+    )
+    _, censor_details = _censored_frames(
+        table, scrub=strategy == "scrubbing", fd_threshold_mm=params.fd_threshold_mm,
+        std_dvars_threshold=params.dvars_threshold, min_segment=SCRUB_MIN_SEGMENT,
+    )
+    return confounds, names, sample_mask, censor_details
+
+
+def _cleaning_record(
+    params: BoldCleaningParameters, *, names: list[str], cleaner: _TemporalPipeline,
+    discard: int, censored_abs: list[int], censor_details: dict[str, Any], n_total: int,
+    n_kept: int, t_r: float, affine: np.ndarray,
+) -> dict[str, Any]:
+    """Every choice made and fact found, for the provenance sidecar."""
+    strategy = params.confound_strategy
+    scrub = strategy == "scrubbing"
+    low, high = params.low_pass_hz, params.high_pass_hz
+    fwhm = params.smoothing_fwhm_mm or 0.0
+    return {
+        "confound_strategy": strategy,
+        "strategy_definition": STRATEGY_DESCRIPTIONS[strategy],
+        "global_signal": bool(params.global_signal_regression),
+        "confound_columns": list(names),
+        "n_confounds": len(names),
+        "n_confounds_independent": 0 if cleaner.q is None else int(cleaner.q.shape[1]),
+        "fd_threshold_mm": float(params.fd_threshold_mm) if scrub else None,
+        "std_dvars_threshold": params.dvars_threshold if scrub else None,
+        "scrub_min_segment": SCRUB_MIN_SEGMENT if scrub else None,
+        "discarded_frames": discard,
+        "censored_frames": censored_abs,
+        "n_censored_frames": len(censored_abs),
+        "non_steady_state_frames": [discard + i for i in
+                                    censor_details.get("non_steady_state_frames", [])],
+        "n_frames_total": n_total,
+        "n_frames_kept": int(n_kept),
+        "kept_duration_min": round(n_kept * t_r / 60.0, 3),
+        "censored_frame_handling": (
+            "interior censored frames interpolated (cubic spline) before filtering, then "
+            "removed; censored frames at the start/end dropped" if censored_abs else None
+        ),
+        "t_r_s": t_r,
+        "filter": "butterworth" if (low or high) else None,
+        "filter_order": BUTTERWORTH_ORDER if (low or high) else None,
+        "high_pass_hz": high,
+        "low_pass_hz": low,
+        "detrend": bool(params.detrend),
+        "standardize": params.standardize,
+        "standardize_confounds": True,
+        "smoothing_fwhm_mm": fwhm if fwhm > 0 else None,
+        "smoothing_sigma_voxels": (
+            [round(float(s), 6) for s in fwhm_to_sigma_voxels(fwhm, affine)] if fwhm > 0 else None
+        ),
+        "smoothing_method": (
+            "Gaussian, 3 separable passes truncated at 4 sigma (as nilearn.image.smooth_img), "
+            "within the brain mask (normalised convolution)" if fwhm > 0 else None
+        ),
+        "implementation": (
+            "steps and order of nilearn.signal.clean (interpolate censored frames, detrend, "
+            "nilearn.signal.butterworth, censor, QR confound projection, z-score), composed "
+            "into one linear operator applied to every voxel"
+        ),
+    }
+
+
+def _smooth_and_filter(
+    bold: BoldData, window: np.ndarray, kept: np.ndarray, confounds: np.ndarray | None,
+    params: BoldCleaningParameters, *, t_r: float, n_jobs: int | None,
+    lap: Any,
+) -> tuple[np.ndarray, _TemporalPipeline]:
+    """Steps 3-4: smoothing of the kept frames, then the temporal operator, block by block."""
+    fwhm = params.smoothing_fwhm_mm or 0.0
+    n_vox = bold.data.shape[1]
+    if fwhm > 0:  # kept frames only: censored ones are interpolated or dropped
+        work = np.empty((window.size, n_vox), dtype=np.float32)
+        work[np.setdiff1d(np.arange(window.size), kept)] = 0.0  # interpolated later
+        smooth_in_mask(bold.data, bold.mask, bold.reference.affine, fwhm,
+                       rows=window[kept], out=work, out_rows=kept, n_jobs=n_jobs)
+        source = work
+        result = work[: kept.size]
+    else:
+        source = bold.data[window[0] : window[-1] + 1]
+        result = np.empty((kept.size, n_vox), dtype=np.float32)
+    lap("smoothing")
+    cleaner = _TemporalPipeline(
+        n_window=window.size, kept=kept, t_r=t_r, low_pass=params.low_pass_hz,
+        high_pass=params.high_pass_hz, detrend=params.detrend, standardize=params.standardize,
+        confounds=confounds,
+    )
+    lap("temporal_operator")
+    # One matrix product per block (BLAS is multi-threaded); writing the
+    # result into ``source``'s own rows is safe as each product is complete
+    # before it is stored.
+    for start in range(0, n_vox, _VOXEL_BLOCK):
+        block = slice(start, min(start + _VOXEL_BLOCK, n_vox))
+        result[:, block] = cleaner(source[:, block])
+    lap("temporal")
+    return result, cleaner
+
+
 def clean_bold(
     bold: BoldData,
     confounds_table: pd.DataFrame | None,
+    parameters: BoldCleaningParameters | None = None,
     *,
-    strategy: str = "simple",
-    global_signal: bool = True,
-    low_pass_hz: float | None = 0.1,
-    high_pass_hz: float | None = 0.01,
-    smoothing_fwhm_mm: float | None = 6.0,
-    discard_frames: int = 0,
-    detrend: bool = True,
-    standardize: str | None = "zscore_sample",
-    fd_threshold_mm: float = 0.5,
-    std_dvars_threshold: float | None = None,
-    min_frames: int = MIN_FRAMES,
-    min_duration_min: float = MIN_DURATION_MIN,
-    n_threads: int | None = None,
+    n_jobs: int | None = None,
     timings: dict[str, float] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Denoise a BOLD run: smooth, censor, detrend, band-pass, regress, z-score.
@@ -682,31 +875,16 @@ def clean_bold(
     bold : BoldData
         From :func:`tmsnet.io.fmriprep.load_bold` (not modified).
     confounds_table : pandas.DataFrame or None
-        fMRIPrep confounds (one row per frame); None only with
-        ``strategy="none"`` and ``global_signal=False``.
-    strategy : {"simple", "scrubbing", "minimal", "none"}
-        Confound strategy (module docstring).
-    global_signal : bool
-        Regress the global signal (default True; recorded).
-    low_pass_hz, high_pass_hz : float or None
-        Butterworth band edges (Hz); None skips an edge. Default 0.01-0.1 Hz.
-    smoothing_fwhm_mm : float or None
-        Gaussian smoothing FWHM (mm); None or 0 for none. Default 6 mm.
-    discard_frames : int
-        Initial frames dropped from data and confounds (non-steady state).
-    detrend : bool
-        Remove mean and linear trend (data and confounds) before filtering.
-    standardize : {"zscore_sample", None}
-        Final scaling of each voxel's time series.
-    fd_threshold_mm, std_dvars_threshold : float
-        Censoring thresholds of the "scrubbing" strategy (see
-        :func:`select_confounds`).
-    min_frames : int
-        Fewest frames that must remain after discarding and censoring.
-    min_duration_min : float
-        Shortest duration (min) of the remaining frames.
-    n_threads : int, optional
-        Worker threads (default: available CPUs, at most 8).
+        fMRIPrep confounds (one row per frame); None only with strategy
+        ``"none"`` and no global signal regression.
+    parameters : BoldCleaningParameters, optional
+        The fMRI cleaning: confound strategy, global signal regression,
+        band-pass edges (Hz), smoothing FWHM (mm), discarded frames, censoring
+        thresholds, floors on the frames left (default: its defaults, i.e.
+        "simple", GSR on, 0.01-0.1 Hz, 6 mm).
+    n_jobs : int, optional
+        Smoothing threads (default: available CPUs, at most 8); results do not
+        depend on it.
     timings : dict, optional
         If given, filled with the wall time (s) of each stage.
 
@@ -721,15 +899,15 @@ def clean_bold(
 
     Raises
     ------
-    UnknownMethodError
-        Unknown strategy.
     InvalidParameterError
-        Invalid band, FWHM, ``discard_frames`` or ``standardize``.
+        A band edge at or above Nyquist, or ``discard_frames`` beyond the run.
     ConfoundsError
         Missing table or columns, or a row count different from the BOLD.
     ScanTooShortError
         Too few frames left after discarding and censoring.
     """
+    params = BoldCleaningParameters() if parameters is None else parameters
+    validate_type(params, BoldCleaningParameters, "parameters")
     stamp = time.perf_counter()
     clock: dict[str, float] = {}
 
@@ -739,49 +917,14 @@ def clean_bold(
         clock[stage] = now - stamp
         stamp = now
 
-    _check_strategy(strategy)
-    standardize = _normalise_standardize(standardize)
     t_r = float(bold.t_r)
-    _check_band(low_pass_hz, high_pass_hz, t_r)
-    fwhm = 0.0 if smoothing_fwhm_mm is None else float(smoothing_fwhm_mm)
-    if not (math.isfinite(fwhm) and fwhm >= 0):
-        raise InvalidParameterError(
-            f"smoothing_fwhm_mm must be >= 0 mm or None (no smoothing), got {smoothing_fwhm_mm!r}."
-        )
+    _check_nyquist(params.low_pass_hz, params.high_pass_hz, t_r)
     n_total = int(bold.data.shape[0])
-    if int(discard_frames) != discard_frames or not 0 <= discard_frames < n_total:
-        raise InvalidParameterError(
-            f"discard_frames must be an integer from 0 to {n_total - 1} (the run has {n_total} "
-            f"frames), got {discard_frames!r}."
-        )
-    discard = int(discard_frames)
+    discard = _check_discard(params.discard_frames, n_total)
 
     # 1-2. confounds and censoring on the frames after the discarded ones
-    if confounds_table is None:
-        if strategy != "none" or global_signal:
-            raise ConfoundsError(
-                f"Strategy {strategy!r}{' with global signal regression' if global_signal else ''}"
-                " needs the fMRIPrep confounds table (*_desc-confounds_timeseries.tsv); give it, "
-                "or use strategy 'none' with global_signal=False (--no-gsr)."
-            )
-        confounds, names, sample_mask, censor_details = None, [], None, {}
-    else:
-        if len(confounds_table) != n_total:
-            raise ConfoundsError(
-                f"The confounds table has {len(confounds_table)} rows but the BOLD has "
-                f"{n_total} frames; use the confounds file fMRIPrep wrote for this run."
-            )
-        table = confounds_table.iloc[discard:].reset_index(drop=True)
-        confounds, names, sample_mask = select_confounds(
-            table, strategy=strategy, global_signal=global_signal,
-            fd_threshold_mm=fd_threshold_mm, std_dvars_threshold=std_dvars_threshold,
-        )
-        dvars = (DEFAULT_STD_DVARS_THRESHOLD if std_dvars_threshold is None
-                 else float(std_dvars_threshold))
-        _, censor_details = _censored_frames(
-            table, scrub=strategy == "scrubbing", fd_threshold_mm=fd_threshold_mm,
-            std_dvars_threshold=dvars, min_segment=SCRUB_MIN_SEGMENT,
-        )
+    confounds, names, sample_mask, censor_details = _confounds_and_censoring(
+        confounds_table, n_total, discard, params)
     n_used = n_total - discard
     kept_rel = np.arange(n_used) if sample_mask is None else np.asarray(sample_mask)
     censored_rel = np.setdiff1d(np.arange(n_used), kept_rel)
@@ -792,8 +935,8 @@ def clean_bold(
             f"{what} has no frame left (all {n_used} frames censored). Check head motion "
             "(framewise_displacement), raise fd_threshold_mm, or use strategy 'simple'."
         )
-    check_scan_length(kept_rel.size, t_r, min_frames=min_frames,
-                      min_duration_min=min_duration_min, what=what)
+    check_scan_length(kept_rel.size, t_r, min_frames=params.min_frames,
+                      min_duration_min=params.min_duration_min, what=what)
     # Censored frames before the first / after the last kept frame are dropped
     # (nilearn extrapolate=False); interior ones are interpolated before filtering.
     first, last = int(kept_rel[0]), int(kept_rel[-1])
@@ -803,84 +946,14 @@ def clean_bold(
         confounds = confounds[first : last + 1]
     lap("confounds")
 
-    # 3. smoothing (kept frames only: censored ones are interpolated or dropped)
-    n_vox = bold.data.shape[1]
-    if fwhm > 0:
-        work = np.empty((window.size, n_vox), dtype=np.float32)
-        work[np.setdiff1d(np.arange(window.size), kept)] = 0.0  # interpolated later
-        smooth_in_mask(bold.data, bold.mask, bold.reference.affine, fwhm,
-                       rows=window[kept], out=work, out_rows=kept, n_threads=n_threads)
-        source = work
-        result = work[: kept.size]
-    else:
-        source = bold.data[window[0] : window[-1] + 1]
-        result = np.empty((kept.size, n_vox), dtype=np.float32)
-    lap("smoothing")
+    result, cleaner = _smooth_and_filter(bold, window, kept, confounds, params, t_r=t_r,
+                                         n_jobs=n_jobs, lap=lap)
 
-    # 4. temporal cleaning, voxel block by voxel block
-    cleaner = _TemporalPipeline(
-        n_window=window.size, kept=kept, t_r=t_r, low_pass=low_pass_hz, high_pass=high_pass_hz,
-        detrend=detrend, standardize=standardize, confounds=confounds,
+    record = _cleaning_record(
+        params, names=names, cleaner=cleaner, discard=discard,
+        censored_abs=(discard + censored_rel).tolist(), censor_details=censor_details,
+        n_total=n_total, n_kept=kept.size, t_r=t_r, affine=bold.reference.affine,
     )
-
-    lap("temporal_operator")
-    # One matrix product per block (BLAS is multi-threaded); writing the
-    # result into ``source``'s own rows is safe as each product is complete
-    # before it is stored.
-    for start in range(0, n_vox, _VOXEL_BLOCK):
-        block = slice(start, min(start + _VOXEL_BLOCK, n_vox))
-        result[:, block] = cleaner(source[:, block])
-    lap("temporal")
-
-    censored_abs = (discard + censored_rel).tolist()
-    parameters: dict[str, Any] = {
-        "confound_strategy": strategy,
-        "strategy_definition": STRATEGY_DESCRIPTIONS[strategy],
-        "global_signal": bool(global_signal),
-        "confound_columns": list(names),
-        "n_confounds": len(names),
-        "n_confounds_independent": 0 if cleaner.q is None else int(cleaner.q.shape[1]),
-        "fd_threshold_mm": float(fd_threshold_mm) if strategy == "scrubbing" else None,
-        "std_dvars_threshold": (
-            (DEFAULT_STD_DVARS_THRESHOLD if std_dvars_threshold is None
-             else float(std_dvars_threshold)) if strategy == "scrubbing" else None
-        ),
-        "scrub_min_segment": SCRUB_MIN_SEGMENT if strategy == "scrubbing" else None,
-        "discarded_frames": discard,
-        "censored_frames": censored_abs,
-        "n_censored_frames": len(censored_abs),
-        "non_steady_state_frames": [discard + i for i in
-                                    censor_details.get("non_steady_state_frames", [])],
-        "n_frames_total": n_total,
-        "n_frames_kept": int(kept.size),
-        "kept_duration_min": round(kept.size * t_r / 60.0, 3),
-        "censored_frame_handling": (
-            "interior censored frames interpolated (cubic spline) before filtering, then "
-            "removed; censored frames at the start/end dropped" if censored_rel.size else None
-        ),
-        "t_r_s": t_r,
-        "filter": "butterworth" if (low_pass_hz or high_pass_hz) else None,
-        "filter_order": BUTTERWORTH_ORDER if (low_pass_hz or high_pass_hz) else None,
-        "high_pass_hz": high_pass_hz,
-        "low_pass_hz": low_pass_hz,
-        "detrend": bool(detrend),
-        "standardize": standardize,
-        "standardize_confounds": True,
-        "smoothing_fwhm_mm": fwhm if fwhm > 0 else None,
-        "smoothing_sigma_voxels": (
-            [round(float(s), 6) for s in fwhm_to_sigma_voxels(fwhm, bold.reference.affine)]
-            if fwhm > 0 else None
-        ),
-        "smoothing_method": (
-            "Gaussian, 3 separable passes truncated at 4 sigma (as nilearn.image.smooth_img), "
-            "within the brain mask (normalised convolution)" if fwhm > 0 else None
-        ),
-        "implementation": (
-            "steps and order of nilearn.signal.clean (interpolate censored frames, detrend, "
-            "nilearn.signal.butterworth, censor, QR confound projection, z-score), composed "
-            "into one linear operator applied to every voxel"
-        ),
-    }
     if timings is not None:
         timings.update(clock)
-    return result, parameters
+    return result, record

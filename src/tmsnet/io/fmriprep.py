@@ -55,6 +55,7 @@ __all__ = [
     "MIN_DURATION_MIN",
     "MIN_FRAMES",
     "BoldData",
+    "BrainGrid",
     "check_scan_length",
     "find_brain_mask",
     "load_bold",
@@ -74,6 +75,51 @@ AFFINE_TOLERANCE_MM = 1e-3
 _NIFTI_EXT = re.compile(r"\.nii(\.gz)?$")
 _TIME_UNIT_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 _READ_ERRORS = (OSError, EOFError, zlib.error, ValueError)
+
+
+@dataclass(frozen=True, eq=False)
+class BrainGrid:
+    """A voxel grid and the brain voxels on it: what every in-mask array is laid out on.
+
+    The columns of an ``(n_frames, n_voxels)`` matrix (:class:`BoldData`,
+    cleaned data, connectivity maps) are the ``True`` voxels of ``mask`` in the
+    C order of ``mask.nonzero()``.
+
+    Attributes
+    ----------
+    reference : nibabel.Nifti1Image
+        3D image holding the grid (shape, affine, header).
+    mask : ndarray of bool, shape (X, Y, Z)
+        The brain voxels.
+    """
+
+    reference: nib.Nifti1Image
+    mask: np.ndarray
+
+    @property
+    def affine(self) -> np.ndarray:
+        """Voxel-to-mm affine of the grid."""
+        return self.reference.affine
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Grid shape (3D)."""
+        return tuple(int(v) for v in self.mask.shape)
+
+    @property
+    def n_voxels(self) -> int:
+        """Number of brain voxels."""
+        return int(self.mask.sum())
+
+    def map_image(self, values: np.ndarray) -> nib.Nifti1Image:
+        """A 3D float32 image of per-brain-voxel ``values`` (0 outside the brain)."""
+        volume = np.zeros(self.mask.shape, dtype=np.float32)
+        volume[self.mask] = values
+        return nib.Nifti1Image(volume, self.reference.affine)
+
+    def mask_image(self, mask: np.ndarray) -> nib.Nifti1Image:
+        """A 3D uint8 image of a boolean mask on this grid."""
+        return nib.Nifti1Image(mask.astype(np.uint8), self.reference.affine)
 
 
 @dataclass
@@ -120,6 +166,11 @@ class BoldData:
     mask_path: Path | None
     mask_source: str = "given"
     t_r_source: str = "header"
+
+    @property
+    def grid(self) -> BrainGrid:
+        """The grid and brain mask the columns of ``data`` belong to."""
+        return BrainGrid(self.reference, self.mask)
 
     @property
     def n_voxels(self) -> int:
@@ -534,6 +585,48 @@ def _compact_columns(data: np.ndarray, keep: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------- public API
 
 
+def _brain_mask(path: Path, given_mask: Path | None, img: Any,
+                shape: tuple[int, ...]) -> tuple[Path | None, str, np.ndarray]:
+    """The mask file used (or None), how it was found, and the mask itself."""
+    if given_mask is None:
+        found = find_brain_mask(path)
+        mask_source = "fmriprep" if found is not None else "nonzero-variance"
+    else:
+        found, mask_source = given_mask, "given"
+    if found is not None:
+        return found, mask_source, _load_mask(found, img, path)
+    warnings.warn(
+        f"No brain mask given or found beside {path.name}; using every voxel whose signal "
+        "varies over time. Pass fMRIPrep's *_desc-brain_mask.nii.gz for a brain-only "
+        "analysis.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return None, mask_source, np.ones(shape[:3], dtype=bool)
+
+
+def _usable_voxels(img: Any, mask: np.ndarray, path: Path,
+                   count_constant: bool) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """In-mask data without NaN/inf and constant voxels, the mask that matches, and the counts."""
+    data, nonfinite, constant = _read_in_mask(img, mask, path)
+    keep = ~(nonfinite | constant)
+    n_nonfinite = int(nonfinite.sum())
+    n_constant = int(constant.sum()) if count_constant else 0
+    if not keep.any():
+        raise EmptyRegionError(
+            f"No voxel of {path.name} inside the brain mask has a usable signal "
+            f"({n_nonfinite} with NaN/inf values, {int(constant.sum())} constant over time). "
+            "Check that the BOLD and mask belong to the same run and that the BOLD is not "
+            "empty."
+        )
+    if not keep.all():
+        data = _compact_columns(data, keep)
+        new_mask = np.zeros_like(mask)
+        new_mask[tuple(a[keep] for a in np.nonzero(mask))] = True
+        mask = new_mask
+    return data, mask, n_nonfinite, n_constant
+
+
 def load_bold(
     bold_path: str | Path,
     *,
@@ -613,39 +706,8 @@ def load_bold(
         )
     check_scan_length(shape[3], tr, min_frames=min_frames, min_duration_min=min_duration_min)
 
-    if given_mask is None:
-        found = find_brain_mask(path)
-        mask_source = "fmriprep" if found is not None else "nonzero-variance"
-    else:
-        found, mask_source = given_mask, "given"
-    if found is not None:
-        mask = _load_mask(found, img, path)
-    else:
-        warnings.warn(
-            f"No brain mask given or found beside {path.name}; using every voxel whose signal "
-            "varies over time. Pass fMRIPrep's *_desc-brain_mask.nii.gz for a brain-only "
-            "analysis.",
-            UserWarning,
-            stacklevel=2,
-        )
-        mask = np.ones(shape[:3], dtype=bool)
-
-    data, nonfinite, constant = _read_in_mask(img, mask, path)
-    keep = ~(nonfinite | constant)
-    n_nonfinite = int(nonfinite.sum())
-    n_constant = int(constant.sum()) if found is not None else 0
-    if not keep.any():
-        raise EmptyRegionError(
-            f"No voxel of {path.name} inside the brain mask has a usable signal "
-            f"({n_nonfinite} with NaN/inf values, {int(constant.sum())} constant over time). "
-            "Check that the BOLD and mask belong to the same run and that the BOLD is not "
-            "empty."
-        )
-    if not keep.all():
-        data = _compact_columns(data, keep)
-        new_mask = np.zeros_like(mask)
-        new_mask[tuple(a[keep] for a in np.nonzero(mask))] = True
-        mask = new_mask
+    found, mask_source, mask = _brain_mask(path, given_mask, img, shape)
+    data, mask, n_nonfinite, n_constant = _usable_voxels(img, mask, path, found is not None)
     return BoldData(
         path=path,
         reference=_reference_image(img),

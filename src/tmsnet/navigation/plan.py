@@ -1,7 +1,7 @@
-"""Treatment plan: from a target to scalp point, coil orientation, depth, dose, files.
+"""Treatment plan: from a target to scalp point, coil orientation, depth, dose.
 
 :func:`compute_plan` composes the steps (``../shared/REFERENCES.md`` section 1
-"Target -> treatment" and section 3):
+"Target -> treatment" and section 3); nothing is written:
 
 1. space: a template target is mapped to T1w with fMRIPrep's transform when a
    T1w image (and the transform) are given; otherwise the plan stays on the
@@ -9,21 +9,23 @@
 2. scalp point above the target (and above M1), scalp-to-cortex distance
    (with a brain mask; otherwise the scalp-to-coordinate distance, stated);
 3. coil orientation maximizing the sphere-model |E| at the target, the field
-   per A/µs and the focality (:func:`tmsnet.physics.placement.optimize_placement`);
+   per A/µs and the focality (:func:`tmsnet.physics.placement.optimize_placement`),
+   and the field on the sphere through the target
+   (:func:`tmsnet.physics.placement.field_patch`, the report's figure);
 4. nearest 10-10 electrode (MNI);
 5. dose: Stokes depth-adjusted threshold and the E-field-matched output
-   from the motor threshold (:mod:`tmsnet.physics.dose`);
+   from the motor threshold (:func:`tmsnet.physics.dose.compute_dose`);
 6. protocol fields (iTBS or 10 Hz presets).
 
-:func:`plan_from_target` also writes the plan (JSON + one-page HTML, each
-with a provenance sidecar) and the neuronavigation files
-(:mod:`tmsnet.navigation.exports`). It is what ``tmsnet plan`` calls and
-what ``tmsnet target --plan`` can call with the target it found.
+The parameters travel in one object, :class:`PlanParameters` (with its
+:class:`~tmsnet.physics.dose.DoseParameters`). The plan is written by
+:func:`tmsnet.navigation.outputs.write_plan` and composed with its report by
+:func:`tmsnet.jobs.plan.plan` (what ``tmsnet plan`` and ``tmsnet target
+--plan`` call).
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,15 +33,18 @@ from typing import Any
 import numpy as np
 
 from tmsnet.exceptions import InvalidParameterError, SpaceError
-from tmsnet.physics.coils import load_coil
-from tmsnet.physics.dose import STOKES_SLOPE_2005, efield_matched_dose, stokes_adjusted_threshold
-from tmsnet.physics.placement import Placement, optimize_placement
+from tmsnet.physics.coils import Coil, check_coil, coil_param, load_coil
+from tmsnet.physics.dose import DEFAULT_M1_MNI, DoseParameters, compute_dose
+from tmsnet.physics.placement import (
+    DEFAULT_ANGLE_STEP_DEG,
+    FieldPatch,
+    Placement,
+    field_patch,
+    optimize_placement,
+)
+from tmsnet.utils.params import Parameters, param
 
-__all__ = ["DEFAULT_M1_MNI", "PROTOCOLS", "TreatmentPlan", "compute_plan", "plan_from_target",
-           "render_plan_html"]
-
-#: Left M1 hand area, MNI (Mayka et al. 2006, NeuroImage 31:1453, M1 centroid).
-DEFAULT_M1_MNI = (-37.0, -21.0, 58.0)
+__all__ = ["DEFAULT_M1_MNI", "DISCLAIMER", "PROTOCOLS", "PlanParameters", "TreatmentPlan", "compute_plan"]
 
 #: Protocol presets (intensity in % of the depth-adjusted motor threshold).
 PROTOCOLS: dict[str, dict[str, Any]] = {
@@ -56,12 +61,52 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
 }
 
 _TEMPLATES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym")
-_DISCLAIMER = (
+#: What every plan says about itself (in the plan JSON and on its page).
+DISCLAIMER = (
     "Decision support only. This plan is computed from a spherical head model and template or "
     "registered coordinates; the treating operator must check the target, the coil position and "
     "orientation on the neuronavigation system, and set the dose from the measured motor threshold "
     "within the local safety rules. tmsnet does not predict treatment response."
 )
+
+
+@dataclass(frozen=True)
+class PlanParameters(Parameters):
+    """Parameters of a treatment plan (``tmsnet plan``, ``tmsnet target --plan``).
+
+    Attributes
+    ----------
+    coil : str
+        Bundled coil name or SimNIBS ``.ccd`` path.
+    protocol : {"itbs", "10hz"}
+        Protocol preset (:data:`PROTOCOLS`).
+    coil_distance_mm : float
+        Scalp-to-coil gap (hair, cap), mm.
+    projection : {"nearest", "centre"}
+        Scalp projection: nearest scalp point, or along the line from the head centre.
+    angle_step_deg : float
+        Step of the coil orientation sweep (degrees, in (0, 180]).
+    dose : DoseParameters
+        Motor threshold, Stokes slope and motor hotspot.
+    """
+
+    coil: str = coil_param()
+    protocol: str = param("itbs", choices=tuple(PROTOCOLS), help="protocol preset")
+    coil_distance_mm: float = param(0.0, flag="--coil-distance", units="mm", low=0,
+                                    help="scalp-to-coil gap (hair, cap)")
+    projection: str = param("nearest", choices=("nearest", "centre"),
+                            help="scalp projection: nearest scalp point or along the line from the head "
+                                 "centre")
+    angle_step_deg: float = param(DEFAULT_ANGLE_STEP_DEG, flag="--angle-step", units="deg", low=0,
+                                  low_inclusive=False, high=180, help="step of the coil orientation sweep")
+    dose: DoseParameters = param(default_factory=DoseParameters, kind="any", cli=False,
+                                 help="motor threshold, Stokes slope and motor hotspot")
+
+    def check(self) -> None:
+        """The coil is a name or a path; ``dose`` is a :class:`DoseParameters`."""
+        object.__setattr__(self, "coil", check_coil(self.coil))
+        if not isinstance(self.dose, DoseParameters):
+            raise InvalidParameterError(f"dose must be DoseParameters, got {type(self.dose).__name__}.")
 
 
 @dataclass
@@ -77,7 +122,9 @@ class TreatmentPlan:
     input_space : str
         Space the target was given in.
     placement : Placement
-        Scalp point, coil axes, field, focality.
+        Scalp point, coil axes, field, focality, orientation sweep.
+    m1_placement : Placement or None
+        The placement over M1 (with a motor threshold).
     depth_target_mm, depth_m1_mm : float
         Scalp-to-cortex (or scalp-to-coordinate, see ``depth_method``) distances.
     depth_method : str
@@ -92,12 +139,14 @@ class TreatmentPlan:
         Protocol fields with the session intensity when a threshold is known.
     head_source : str
         Where the head surface came from.
+    field_patch : FieldPatch or None
+        |E| of the planned coil on the sphere through the target.
     warnings : list of str
         Plain-language warnings.
     inputs : dict
         Input files by role.
     parameters : dict
-        Parameters used.
+        Parameters used (provenance form: the hotspot as given and its space).
     """
 
     space: str
@@ -114,6 +163,7 @@ class TreatmentPlan:
     dose: dict[str, Any]
     protocol: dict[str, Any]
     head_source: str
+    field_patch: FieldPatch | None = None
     warnings: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -143,7 +193,7 @@ class TreatmentPlan:
             "protocol": self.protocol,
             "head_surface": self.head_source,
             "warnings": list(self.warnings),
-            "disclaimer": _DISCLAIMER,
+            "disclaimer": DISCLAIMER,
         }
 
 
@@ -154,22 +204,143 @@ def _as_point(value: Any, name: str) -> np.ndarray:
     return p
 
 
+def _check_inputs(space: str, t1w: Any, xfm: Any) -> None:
+    if space not in (*_TEMPLATES, "T1w"):
+        raise SpaceError(f"Unknown space {space!r}; use one of {', '.join((*_TEMPLATES, 'T1w'))}.")
+    if xfm is not None and t1w is None:
+        raise InvalidParameterError(
+            "--xfm maps the target to the T1w, but the plan also needs that T1w image for the head "
+            "surface: give --t1w too (or drop --xfm to plan on the template head)."
+        )
+    if space == "T1w" and t1w is None:
+        raise InvalidParameterError("A T1w-space target needs the T1w image (--t1w) for the head surface.")
+
+
+def _to_work(point: np.ndarray, point_space: str, *, native: bool, xfm: Any) -> np.ndarray:
+    """A point in the plan's working space (T1w when ``native``, else the template)."""
+    from tmsnet.navigation.transforms import mni_to_t1w
+
+    if not native or point_space == "T1w":
+        if point_space == "T1w" and not native:
+            raise SpaceError("A T1w point cannot be used on the template head.")
+        return point
+    if xfm is None:
+        raise InvalidParameterError(
+            f"The point is in {point_space} but the plan works in T1w: give --xfm (fMRIPrep's "
+            "*_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5)."
+        )
+    return mni_to_t1w(point, xfm)
+
+
+def _head_and_mask(space: str, t1w: Any, brain_mask: Any, warnings: list[str]) -> tuple[Any, Any]:
+    """The head surface and the brain mask (or None) of the working space."""
+    import nibabel as nib
+
+    from tmsnet.navigation import scalp as scalp_mod
+
+    if t1w is not None:
+        head = scalp_mod.head_surface_from_t1w(t1w, space="T1w")
+        return head, (nib.load(str(brain_mask)) if brain_mask is not None else None)
+    head = scalp_mod.template_head_surface()
+    if brain_mask is not None:
+        mask_img = nib.load(str(brain_mask))
+    else:
+        from tmsnet.data import load_brain_mask
+
+        mask_img = load_brain_mask(1)
+    if space == "MNI152NLin6Asym":
+        warnings.append("The template head is MNI152 (2009c-like); MNI152NLin6Asym coordinates are used "
+                        "as-is (templates differ by a few mm).")
+    return head, mask_img
+
+
+def _depth(scalp_point: np.ndarray, point: np.ndarray, mask_img: Any) -> float:
+    """Scalp-to-cortex distance with a brain mask, else scalp-to-coordinate (mm)."""
+    from tmsnet.navigation import scalp as scalp_mod
+
+    if mask_img is not None:
+        return scalp_mod.scalp_to_cortex_distance(scalp_point, point, mask_img)
+    return float(np.linalg.norm(point - scalp_point))
+
+
+def _electrode(scalp_point: np.ndarray, work_space: str, xfm: Any) -> dict[str, Any]:
+    """Nearest 10-10 label (positions are MNI)."""
+    from tmsnet.navigation import scalp as scalp_mod
+    from tmsnet.navigation.transforms import t1w_to_mni
+
+    if work_space in _TEMPLATES:
+        scalp_mni = scalp_point
+    elif xfm is not None:
+        scalp_mni = t1w_to_mni(scalp_point, xfm)
+    else:
+        scalp_mni = None
+    if scalp_mni is None:
+        return {"label": None, "distance_mm": None,
+                "note": "needs --xfm to compare with MNI electrode positions"}
+    return scalp_mod.nearest_electrode(scalp_mni)
+
+
+@dataclass
+class _Site:
+    """What the dose needs of the plan's working geometry."""
+
+    head: Any
+    surface_points: np.ndarray
+    mask_img: Any
+    work_space: str
+    placement: Placement
+    depth_target_mm: float
+
+
+def _plan_dose(params: PlanParameters, coil_model: Coil, m1: np.ndarray, site: _Site,
+               warnings: list[str]) -> tuple[dict[str, Any], dict[str, Any], Placement | None, float | None]:
+    """Dose dict, protocol dict, M1 placement and M1 depth (empty / None without a threshold)."""
+    from tmsnet.navigation import scalp as scalp_mod
+
+    proto = dict(PROTOCOLS[params.protocol])
+    mt_percent = params.dose.mt_percent
+    if mt_percent is None:
+        warnings.append("No motor threshold given (--mt): no dose computed.")
+        return {}, proto, None, None
+    m1_scalp = scalp_mod.project_to_scalp(site.head, m1, method=params.projection)
+    m1_placement = optimize_placement(coil_model, m1, m1_scalp, site.surface_points,
+                                      coil_distance_mm=params.coil_distance_mm,
+                                      angle_step_deg=params.angle_step_deg, focality=False)
+    depth_m1 = _depth(m1_scalp, m1, site.mask_img)
+    result = compute_dose(mt_percent, depth_target_mm=site.depth_target_mm, depth_m1_mm=depth_m1,
+                          e_target=site.placement.e_at_target, e_m1=m1_placement.e_at_target,
+                          stokes_slope=params.dose.stokes_slope,
+                          didt_max_a_per_us=coil_model.didt_max_a_per_us)
+    stokes, matched = result.stokes_percent, result.efield_matched_percent
+    dose = {
+        "mt_percent": result.mt_percent,
+        "stokes_slope_percent_per_mm": result.stokes_slope,
+        "stokes_adjusted_mt_percent": stokes,
+        "efield_matched_mt_percent": matched,
+        "e_m1_v_per_m_per_a_per_us": result.e_m1,
+        "e_target_v_per_m_per_a_per_us": result.e_target,
+        "m1_mm": m1.tolist(),
+        "m1_space": site.work_space,
+        "e_m1_at_threshold_v_per_m": result.e_m1_at_threshold_v_per_m,
+    }
+    session = proto["intensity_percent_of_mt"] / 100.0
+    proto["session_intensity_percent_mso_stokes"] = stokes * session
+    proto["session_intensity_percent_mso_efield_matched"] = matched * session
+    for label, value in (("Stokes-adjusted", stokes * session), ("E-field-matched", matched * session)):
+        if value > 100:
+            warnings.append(f"The {label} session intensity ({value:.0f} %MSO) exceeds the stimulator's "
+                            "maximum; the target is too deep for this coil at this protocol.")
+    return dose, proto, m1_placement, depth_m1
+
+
 def compute_plan(
     target_mm: Any,
     space: str,
+    params: PlanParameters | None = None,
     *,
     t1w: str | Path | None = None,
     xfm: str | Path | None = None,
     brain_mask: str | Path | None = None,
-    mt_percent: float | None = None,
-    coil: str | Path = "fig8-70mm",
-    m1_mm: Any = DEFAULT_M1_MNI,
-    m1_space: str | None = None,
-    stokes_slope: float = STOKES_SLOPE_2005,
-    coil_distance_mm: float = 0.0,
-    projection: str = "nearest",
-    protocol: str = "itbs",
-    angle_step_deg: float = 5.0,
 ) -> TreatmentPlan:
     """Compute a treatment plan for one target (nothing written).
 
@@ -179,6 +350,9 @@ def compute_plan(
         Target (mm) in ``space``.
     space : str
         ``MNI152NLin2009cAsym``, ``MNI152NLin6Asym`` or ``T1w``.
+    params : PlanParameters, optional
+        Coil, protocol, projection, orientation sweep and dose (default: the
+        defaults, no motor threshold).
     t1w : path, optional
         The subject's T1w image (not skull-stripped), for the head surface.
         Needed when ``space`` is ``T1w``.
@@ -189,317 +363,48 @@ def compute_plan(
     brain_mask : path, optional
         Brain mask in the placement space, for scalp-to-cortex distances
         (template: nilearn's MNI152 brain mask by default).
-    mt_percent : float, optional
-        Resting motor threshold (%MSO) for the dose.
-    coil : str or path
-        Bundled coil name or ``.ccd`` file.
-    m1_mm : sequence of 3 floats
-        Motor hotspot used for the dose (default: MNI hand area, Mayka 2006).
-    m1_space : str, optional
-        Space of ``m1_mm`` (default: MNI152NLin2009cAsym for the default
-        coordinate, else ``space``).
-    stokes_slope : float
-        %MSO per mm (3.0 Stokes 2005; 2.8 Stokes 2007).
-    coil_distance_mm : float
-        Scalp-to-coil gap (hair, cap), mm.
-    projection : {"nearest", "centre"}
-        Scalp projection method.
-    protocol : {"itbs", "10hz"}
-        Protocol preset.
-    angle_step_deg : float
-        Orientation sweep step.
 
     Returns
     -------
     TreatmentPlan
     """
-    import nibabel as nib
-
     from tmsnet.navigation import scalp as scalp_mod
-    from tmsnet.navigation.transforms import mni_to_t1w, t1w_to_mni
 
+    params = params or PlanParameters()
     target_in = _as_point(target_mm, "target_mm")
-    if space not in (*_TEMPLATES, "T1w"):
-        raise SpaceError(f"Unknown space {space!r}; use one of {', '.join((*_TEMPLATES, 'T1w'))}.")
-    if protocol not in PROTOCOLS:
-        raise InvalidParameterError(f"Unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}.")
-    if xfm is not None and t1w is None:
-        raise InvalidParameterError(
-            "--xfm maps the target to the T1w, but the plan also needs that T1w image for the head "
-            "surface: give --t1w too (or drop --xfm to plan on the template head)."
-        )
-    if space == "T1w" and t1w is None:
-        raise InvalidParameterError("A T1w-space target needs the T1w image (--t1w) for the head surface.")
-    m1_default = m1_space is None and tuple(float(v) for v in np.ravel(m1_mm)) == DEFAULT_M1_MNI
-    m1_in = _as_point(m1_mm, "m1_mm")
-    m1_in_space = "MNI152NLin2009cAsym" if m1_default else (m1_space or space)
+    _check_inputs(space, t1w, xfm)
+    m1_in = _as_point(params.dose.m1_mm, "m1_mm")
+    m1_in_space = "MNI152NLin2009cAsym" if params.dose.m1_is_default else (params.dose.m1_space or space)
     warnings: list[str] = []
-    to_native = t1w is not None
-
-    def to_work(point: np.ndarray, point_space: str) -> np.ndarray:
-        if not to_native or point_space == "T1w":
-            if point_space == "T1w" and not to_native:
-                raise SpaceError("A T1w point cannot be used on the template head.")
-            return point
-        if xfm is None:
-            raise InvalidParameterError(
-                f"The point is in {point_space} but the plan works in T1w: give --xfm (fMRIPrep's "
-                "*_from-MNI152NLin2009cAsym_to-T1w_mode-image_xfm.h5)."
-            )
-        return mni_to_t1w(point, xfm)
-
-    work_space = "T1w" if to_native else space
-    target = to_work(target_in, space)
-    m1 = to_work(m1_in, m1_in_space)
-    if to_native:
-        head = scalp_mod.head_surface_from_t1w(t1w, space="T1w")
-        mask_img = nib.load(str(brain_mask)) if brain_mask is not None else None
-    else:
-        head = scalp_mod.template_head_surface()
-        if brain_mask is not None:
-            mask_img = nib.load(str(brain_mask))
-        else:
-            from tmsnet.data import load_brain_mask
-
-            mask_img = load_brain_mask(1)
-        if space == "MNI152NLin6Asym":
-            warnings.append("The template head is MNI152 (2009c-like); MNI152NLin6Asym coordinates are used "
-                            "as-is (templates differ by a few mm).")
-    coil_model = load_coil(coil)
+    native = t1w is not None
+    work_space = "T1w" if native else space
+    target = _to_work(target_in, space, native=native, xfm=xfm)
+    m1 = _to_work(m1_in, m1_in_space, native=native, xfm=xfm)
+    head, mask_img = _head_and_mask(space, t1w, brain_mask, warnings)
+    coil_model = load_coil(params.coil)
     surface_points = head.sample_points(2.0)
-    scalp_point = scalp_mod.project_to_scalp(head, target, method=projection)
+    scalp_point = scalp_mod.project_to_scalp(head, target, method=params.projection)
     placement = optimize_placement(coil_model, target, scalp_point, surface_points,
-                                   coil_distance_mm=coil_distance_mm, angle_step_deg=angle_step_deg)
-    if mask_img is not None:
-        depth_method = "brain-mask"
-        depth_t = scalp_mod.scalp_to_cortex_distance(scalp_point, target, mask_img)
-    else:
-        depth_method = "coordinate"
-        depth_t = float(np.linalg.norm(target - scalp_point))
+                                   coil_distance_mm=params.coil_distance_mm,
+                                   angle_step_deg=params.angle_step_deg)
+    depth_method = "brain-mask" if mask_img is not None else "coordinate"
+    depth_t = _depth(scalp_point, target, mask_img)
+    if mask_img is None:
         warnings.append("No brain mask: depths are scalp-to-coordinate distances, not scalp-to-cortex.")
-    # Nearest 10-10 label (positions are MNI).
-    if work_space in _TEMPLATES:
-        scalp_mni = scalp_point
-    elif xfm is not None:
-        scalp_mni = t1w_to_mni(scalp_point, xfm)
-    else:
-        scalp_mni = None
-    electrode = scalp_mod.nearest_electrode(scalp_mni) if scalp_mni is not None else {
-        "label": None, "distance_mm": None, "note": "needs --xfm to compare with MNI electrode positions"}
-
-    dose: dict[str, Any] = {}
-    m1_placement = None
-    depth_m1 = None
-    proto = dict(PROTOCOLS[protocol])
-    if mt_percent is not None:
-        m1_scalp = scalp_mod.project_to_scalp(head, m1, method=projection)
-        m1_placement = optimize_placement(coil_model, m1, m1_scalp, surface_points,
-                                          coil_distance_mm=coil_distance_mm,
-                                          angle_step_deg=angle_step_deg, focality=False)
-        if depth_method == "brain-mask":
-            depth_m1 = scalp_mod.scalp_to_cortex_distance(m1_scalp, m1, mask_img)
-        else:
-            depth_m1 = float(np.linalg.norm(m1 - m1_scalp))
-        stokes = stokes_adjusted_threshold(mt_percent, depth_t, depth_m1, slope=stokes_slope)
-        matched = efield_matched_dose(mt_percent, m1_placement.e_at_target, placement.e_at_target)
-        didt = coil_model.didt_max_a_per_us
-        dose = {
-            "mt_percent": float(mt_percent),
-            "stokes_slope_percent_per_mm": stokes_slope,
-            "stokes_adjusted_mt_percent": stokes,
-            "efield_matched_mt_percent": matched,
-            "e_m1_v_per_m_per_a_per_us": m1_placement.e_at_target,
-            "e_target_v_per_m_per_a_per_us": placement.e_at_target,
-            "m1_mm": m1.tolist(),
-            "m1_space": work_space,
-            "e_m1_at_threshold_v_per_m": (m1_placement.e_at_target * didt * mt_percent / 100.0
-                                          if didt else None),
-        }
-        session = proto["intensity_percent_of_mt"] / 100.0
-        proto["session_intensity_percent_mso_stokes"] = stokes * session
-        proto["session_intensity_percent_mso_efield_matched"] = matched * session
-        for label, value in (("Stokes-adjusted", stokes * session), ("E-field-matched", matched * session)):
-            if value > 100:
-                warnings.append(f"The {label} session intensity ({value:.0f} %MSO) exceeds the stimulator's "
-                                "maximum; the target is too deep for this coil at this protocol.")
-    else:
-        warnings.append("No motor threshold given (--mt): no dose computed.")
+    electrode = _electrode(scalp_point, work_space, xfm)
+    site = _Site(head, surface_points, mask_img, work_space, placement, depth_t)
+    dose, proto, m1_placement, depth_m1 = _plan_dose(params, coil_model, m1, site, warnings)
     return TreatmentPlan(
         space=work_space, target_mm=target, target_input_mm=target_in, input_space=space,
         placement=placement, m1_placement=m1_placement, depth_target_mm=float(depth_t),
         depth_m1_mm=depth_m1, depth_method=depth_method, electrode=electrode,
         coil=coil_model.summary(), dose=dose, protocol=proto, head_source=head.source,
-        warnings=warnings,
+        field_patch=field_patch(coil_model, placement), warnings=warnings,
         inputs={"t1w": t1w, "xfm": xfm, "brain_mask": brain_mask,
-                "coil_file": coil if Path(str(coil)).is_file() else None},
-        parameters={"coil": str(coil), "projection": projection, "stokes_slope": stokes_slope,
-                    "coil_distance_mm": coil_distance_mm, "angle_step_deg": angle_step_deg,
-                    "m1_input_mm": m1_in.tolist(), "m1_input_space": m1_in_space, "protocol": protocol,
-                    "mt_percent": mt_percent},
+                "coil_file": params.coil if Path(params.coil).is_file() else None},
+        parameters={"coil": params.coil, "projection": params.projection,
+                    "stokes_slope": params.dose.stokes_slope, "coil_distance_mm": params.coil_distance_mm,
+                    "angle_step_deg": params.angle_step_deg, "m1_input_mm": m1_in.tolist(),
+                    "m1_input_space": m1_in_space, "protocol": params.protocol,
+                    "mt_percent": params.dose.mt_percent},
     )
-
-
-def _fmt(v: Any, digits: int = 1) -> str:
-    if v is None:
-        return "\u2013"
-    if isinstance(v, list | tuple | np.ndarray):
-        return "(" + ", ".join(f"{float(x):.{digits}f}" for x in v) + ")"
-    return f"{float(v):.{digits}f}"
-
-
-def _sweep_figure(plan: TreatmentPlan) -> str:
-    from matplotlib.figure import Figure
-
-    from tmsnet.report.html import figure_html, figure_to_base64_png
-
-    fig = Figure(figsize=(5.0, 2.4))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.plot(plan.placement.sweep_angles_deg, plan.placement.sweep_e, color="#1f4e79")
-    ax.axvline(plan.placement.angle_deg, color="#b7791f", linestyle="--")
-    ax.set_xlabel("coil angle (deg, 0 = coil y axis anterior)")
-    ax.set_ylabel("|E| at target\n(V/m per A/µs)")
-    fig.tight_layout()
-    return figure_html(figure_to_base64_png(fig), alt="Field at the target versus coil angle",
-                       caption="Orientation sweep: sphere-model |E| at the target for each coil angle; "
-                               "dashed: chosen angle.")
-
-
-def render_plan_html(plan: TreatmentPlan, *, title: str = "TMS treatment plan") -> str:
-    """The one-page treatment plan (self-contained HTML, printable to PDF).
-
-    Parameters
-    ----------
-    plan : TreatmentPlan
-        The plan.
-    title : str
-        Page title.
-
-    Returns
-    -------
-    str
-    """
-    from tmsnet.report.html import ReportSection, details_json, key_value_table, render_report
-
-    s = plan.summary()
-    esc = html.escape
-    dose = s["dose"]
-    rows = [
-        ("Target", f"{_fmt(s['target_mm'])} mm, {s['space']}"),
-        ("Target as given", f"{_fmt(s['target_input_mm'])} mm, {s['input_space']}"),
-        ("Scalp point (coil centre)", f"{_fmt(s['scalp_point_mm'])} mm, {s['space']}"),
-        ("Nearest 10-10 electrode", f"{s['nearest_electrode_1010'].get('label') or '–'}"
-         + (f" ({s['nearest_electrode_1010']['distance_mm']:.0f} mm away)"
-            if s['nearest_electrode_1010'].get('distance_mm') is not None else "")),
-        ("Coil", f"{s['coil']['name']}, angle {s['coil_angle_deg']:.0f}° (coil y axis "
-                 f"{_fmt(s['coil_axes']['y'], 2)})"),
-        ("Scalp-to-cortex depth", f"{_fmt(s['depth_target_mm'])} mm ({s['depth_method']})"),
-    ]
-    if dose:
-        rows += [
-            ("Motor threshold", f"{dose['mt_percent']:.0f} %MSO"),
-            ("Depth-adjusted threshold (Stokes)", f"{dose['stokes_adjusted_mt_percent']:.0f} %MSO"),
-            ("E-field-matched threshold", f"{dose['efield_matched_mt_percent']:.0f} %MSO"),
-        ]
-    proto = s["protocol"]
-    rows.append(("Protocol", f"{proto['name']}, {proto['pulses_per_session']} pulses, "
-                             f"{proto['intensity_percent_of_mt']:.0f} % of threshold"))
-    if "session_intensity_percent_mso_stokes" in proto:
-        rows.append(("Session intensity",
-                     f"{proto['session_intensity_percent_mso_stokes']:.0f} %MSO (Stokes); "
-                                          f"{proto['session_intensity_percent_mso_efield_matched']:.0f} %MSO "
-                                          "(E-field matched)"))
-    summary_html = "<dl>" + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows) + "</dl>"
-    if s["warnings"]:
-        summary_html += '<div class="warnings"><ul>' + "".join(
-            f"<li>{esc(w)}</li>" for w in s["warnings"]) + "</ul></div>"
-    summary_html += f'<p class="disclaimer"><strong>{esc(_DISCLAIMER)}</strong></p>'
-    field_rows = {
-        "e_at_target_v_per_m_per_a_per_us": s["e_at_target_v_per_m_per_a_per_us"],
-        "focality_cm2": s["focality_cm2"],
-        "scalp_to_target_mm": s["scalp_to_target_mm"],
-        "local_sphere_radius_mm": s["local_sphere"]["radius_mm"],
-        "induced_field_direction": [round(v, 3) for v in s["induced_field_direction"]],
-        "coil_x_axis": [round(v, 3) for v in s["coil_axes"]["x"]],
-        "coil_z_axis (into head)": [round(v, 3) for v in s["coil_axes"]["z"]],
-    }
-    sections = [
-        ReportSection("Coil placement and field", key_value_table(field_rows, caption=(
-            "Sphere model fitted to the scalp around the scalp point; field per A/µs of coil current "
-            "slope; focality = area above half maximum on the sphere through the target."))
-            + _sweep_figure(plan),
-            "placement"),
-        ReportSection("Protocol and dose details", key_value_table({**proto, **dose}), "dose"),
-        ReportSection("All values", details_json(s, summary="Plan as JSON"), "values"),
-    ]
-    footer = ("tmsnet treatment plan. Head surface: " + esc(plan.head_source)
-              + ". Dose: Stokes et al. 2005/2007; "
-              "E-field: Heller &amp; van Hulsteyn 1992 sphere model.")
-    return render_report(title=title, summary_html=summary_html, sections=sections, footer_html=footer,
-                         subtitle="Decision support to be checked by the operator")
-
-
-def plan_from_target(  # noqa: D417 - shared parameters are documented in compute_plan
-    target_mm: Any,
-    space: str,
-    out_dir: str | Path,
-    *,
-    t1w: str | Path | None = None,
-    xfm: str | Path | None = None,
-    mt_percent: float | None = None,
-    coil: str | Path = "fig8-70mm",
-    brain_mask: str | Path | None = None,
-    subject: str = "01",
-    name: str = "target",
-    protocol: str = "itbs",
-    stokes_slope: float = STOKES_SLOPE_2005,
-    coil_distance_mm: float = 0.0,
-    projection: str = "nearest",
-    m1_mm: Any = DEFAULT_M1_MNI,
-) -> tuple[TreatmentPlan, dict[str, Path]]:
-    """Compute the plan and write it (JSON, HTML, navigation files), each with a sidecar.
-
-    Parameters
-    ----------
-    target_mm, space, t1w, xfm, mt_percent, coil, brain_mask, protocol, stokes_slope,
-    coil_distance_mm, projection, m1_mm
-        As in :func:`compute_plan`.
-    out_dir : str or Path
-        Output folder (created if needed).
-    subject : str
-        BIDS subject label of the file names.
-    name : str
-        Marker name in the navigation files.
-
-    Returns
-    -------
-    plan : TreatmentPlan
-    written : dict
-        Paths by role: ``plan_json``, ``plan_html``, ``brainsight``,
-        ``localite``, ``markers``, ``coordsystem``.
-    """
-    from tmsnet.io.atomic import atomic_write_json, atomic_write_text, ensure_output_dir
-    from tmsnet.io.provenance import make_sidecar, sidecar_path_for
-    from tmsnet.navigation.exports import NavigationTarget, write_navigation_files
-
-    out = ensure_output_dir(out_dir)
-    plan = compute_plan(target_mm, space, t1w=t1w, xfm=xfm, brain_mask=brain_mask, mt_percent=mt_percent,
-                        coil=coil, m1_mm=m1_mm, stokes_slope=stokes_slope,
-                        coil_distance_mm=coil_distance_mm, projection=projection, protocol=protocol)
-    sidecar = make_sidecar(
-        description="TMS treatment plan (scalp point, coil orientation, depth, dose); decision support.",
-        parameters=plan.parameters, inputs=plan.inputs, space=plan.space,
-        extra={"Summary": plan.summary()},
-    )
-    nibs = out / f"sub-{subject}" / "nibs"
-    nibs.mkdir(parents=True, exist_ok=True)
-    prefix = f"sub-{subject}_space-{plan.space}"
-    html_text = render_plan_html(plan)
-    written: dict[str, Path] = {}
-    written["plan_json"] = atomic_write_json(nibs / f"{prefix}_desc-plan_target.json",
-                                             {**plan.summary(), "Provenance": sidecar})
-    written["plan_html"] = atomic_write_text(out / f"sub-{subject}_desc-treatment_plan.html", html_text)
-    atomic_write_json(sidecar_path_for(written["plan_html"]), sidecar)
-    nav = NavigationTarget(name=name, scalp_point_mm=plan.placement.scalp_point_mm,
-                           rotation=plan.placement.rotation, target_mm=plan.target_mm, space=plan.space)
-    written.update(write_navigation_files([nav], nibs, prefix, sidecar=sidecar))
-    return plan, written

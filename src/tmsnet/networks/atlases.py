@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import as_file, files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nibabel as nib
 import numpy as np
@@ -32,10 +33,14 @@ from tmsnet.exceptions import (
     InvalidParameterError,
 )
 
+if TYPE_CHECKING:
+    from tmsnet.networks.parameters import AtlasParameters
+
 __all__ = [
     "NETWORK_DESCRIPTIONS",
     "SCHAEFER_NETWORKS",
     "Atlas",
+    "atlas_from_parameters",
     "load_atlas",
     "load_schaefer100",
     "region_at_coordinate",
@@ -245,6 +250,24 @@ def load_schaefer100() -> Atlas:
         path=base.path,
         networks_order=base.networks_order,
     )
+
+
+def atlas_from_parameters(parameters: AtlasParameters | None = None) -> Atlas:
+    """The atlas chosen by an :class:`~tmsnet.networks.parameters.AtlasParameters`.
+
+    Parameters
+    ----------
+    parameters : AtlasParameters, optional
+        ``atlas_image`` + ``atlas_labels`` (+ ``atlas_space``) for your own
+        parcellation; None or no image gives :func:`load_schaefer100`.
+
+    Returns
+    -------
+    Atlas
+    """
+    if parameters is None or parameters.atlas_image is None:
+        return load_schaefer100()
+    return load_atlas(parameters.atlas_image, parameters.atlas_labels, space=parameters.atlas_space)
 
 
 def region_at_coordinate(

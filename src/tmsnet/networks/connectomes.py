@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +45,10 @@ from tmsnet.exceptions import (
     InvalidParameterError,
     UnknownMethodError,
 )
-from tmsnet.fmri.cleaning import CONFOUND_STRATEGIES, clean_bold
-from tmsnet.io.fmriprep import MIN_DURATION_MIN, MIN_FRAMES, BoldData, load_bold, load_confounds_table
+from tmsnet.fmri.cleaning import BoldCleaningParameters, clean_bold
+from tmsnet.io.fmriprep import BoldData, load_bold, load_confounds_table
 from tmsnet.networks.atlases import Atlas
+from tmsnet.networks.results import Connectome
 
 __all__ = [
     "CONNECTIVITY_KINDS",
@@ -67,37 +67,6 @@ __all__ = [
 #: Connectivity kinds (nilearn ``ConnectivityMeasure``).
 CONNECTIVITY_KINDS: tuple[str, ...] = ("correlation", "partial correlation", "tangent")
 _COV_ESTIMATORS = ("ledoit-wolf", "empirical")
-
-
-@dataclass
-class Connectome:
-    """One subject's connectivity matrix and how it was made.
-
-    Attributes
-    ----------
-    matrix : ndarray, shape (n_regions, n_regions)
-        Symmetric connectivity (r for correlation kinds, tangent values).
-    kind : str
-        One of :data:`CONNECTIVITY_KINDS`.
-    labels : list of str
-        Region names.
-    networks : ndarray of str
-        Network of each region.
-    parameters : dict
-        Cleaning and connectivity parameters (for the sidecar).
-    space : str or None
-        Space of the atlas / data.
-    inputs : dict
-        Input files by role (for the sidecar hashes).
-    """
-
-    matrix: np.ndarray
-    kind: str
-    labels: list[str]
-    networks: np.ndarray
-    parameters: dict[str, Any] = field(default_factory=dict)
-    space: str | None = None
-    inputs: dict[str, Path | None] = field(default_factory=dict)
 
 
 def _check_kind(kind: str) -> str:
@@ -172,15 +141,8 @@ def clean_roi_timeseries(
     confounds: pd.DataFrame | None,
     *,
     t_r: float,
-    strategy: str = "simple",
-    global_signal: bool = True,
-    confound_columns: list[str] | None = None,
-    low_pass_hz: float | None = 0.1,
-    high_pass_hz: float | None = 0.01,
-    discard_frames: int = 0,
-    fd_threshold_mm: float = 0.5,
-    min_frames: int = MIN_FRAMES,
-    min_duration_min: float = MIN_DURATION_MIN,
+    cleaning: BoldCleaningParameters | None = None,
+    confound_columns: list[str] | tuple[str, ...] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Denoise region time series with the targeting pipeline's cleaning.
 
@@ -193,22 +155,16 @@ def clean_roi_timeseries(
         ``confound_columns`` is given).
     t_r : float
         Repetition time (s).
-    strategy : {"simple", "scrubbing", "minimal", "none"}
-        fMRIPrep confound strategy of :func:`tmsnet.fmri.cleaning.select_confounds`.
-    global_signal : bool
-        Regress ``global_signal`` (strategies only).
+    cleaning : BoldCleaningParameters, optional
+        The targeting pipeline's cleaning (confound strategy, global signal
+        regression, band-pass edges in Hz, discarded frames, censoring,
+        shortest scan); default its defaults. No smoothing is applied (its
+        ``smoothing_fwhm_mm`` is not used: regions are averages already).
     confound_columns : list of str, optional
         Regress exactly these columns instead of a strategy (for tables that
         are not fMRIPrep's); cleaned with ``nilearn.signal.clean``
-        (detrend, Butterworth band-pass, confounds standardised, z-score).
-    low_pass_hz, high_pass_hz : float or None
-        Band edges (Hz).
-    discard_frames : int
-        Initial frames dropped.
-    fd_threshold_mm : float
-        Censoring threshold of the ``scrubbing`` strategy.
-    min_frames, min_duration_min : int, float
-        Shortest usable scan (see :func:`tmsnet.io.fmriprep.check_scan_length`).
+        (detrend, Butterworth band-pass, confounds standardised, z-score);
+        the band, discarded frames and shortest scan come from ``cleaning``.
 
     Returns
     -------
@@ -229,29 +185,24 @@ def clean_roi_timeseries(
         raise InvalidParameterError(
             f"timeseries must be a 2D (frames x regions) array with >= 2 regions, got shape {values.shape}."
         )
-    if confound_columns is None:
-        if strategy not in CONFOUND_STRATEGIES:
-            raise UnknownMethodError(
-                f"Unknown confound strategy {strategy!r}; choose one of {', '.join(CONFOUND_STRATEGIES)} "
-                "or name the columns to regress (confound_columns / --confound-columns)."
-            )
-        bold = _as_bold(values, t_r, None)
-        cleaned, params = clean_bold(
-            bold,
-            confounds,
-            strategy=strategy,
-            global_signal=global_signal,
-            low_pass_hz=low_pass_hz,
-            high_pass_hz=high_pass_hz,
-            smoothing_fwhm_mm=None,
-            discard_frames=discard_frames,
-            fd_threshold_mm=fd_threshold_mm,
-            min_frames=min_frames,
-            min_duration_min=min_duration_min,
-        )
-        params.pop("smoothing_sigma_voxels", None)
-        return cleaned.astype(np.float64), params
+    cleaning = (cleaning or BoldCleaningParameters()).replace(smoothing_fwhm_mm=None)
+    if confound_columns is not None:
+        return _clean_with_columns(values, confounds, list(confound_columns), t_r=t_r, cleaning=cleaning)
+    bold = _as_bold(values, t_r, None)
+    cleaned, params = clean_bold(bold, confounds, cleaning)
+    params.pop("smoothing_sigma_voxels", None)
+    return cleaned.astype(np.float64), params
 
+
+def _clean_with_columns(
+    values: np.ndarray,
+    confounds: pd.DataFrame | None,
+    confound_columns: list[str],
+    *,
+    t_r: float,
+    cleaning: BoldCleaningParameters,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """:func:`clean_roi_timeseries` with named confound columns (``nilearn.signal.clean``)."""
     from nilearn.signal import clean
 
     from tmsnet.io.fmriprep import check_scan_length
@@ -268,6 +219,8 @@ def clean_roi_timeseries(
         raise ConfoundsError(
             f"Confound columns {missing} are not in the table (it has {list(confounds.columns)[:20]}...)."
         )
+    low_pass_hz, high_pass_hz = cleaning.low_pass_hz, cleaning.high_pass_hz
+    discard_frames = cleaning.discard_frames
     if not 0 <= discard_frames < values.shape[0]:
         raise InvalidParameterError(f"discard_frames must be in 0..{values.shape[0] - 1}.")
     conf = confounds[confound_columns].iloc[discard_frames:].to_numpy(dtype=float)
@@ -277,7 +230,8 @@ def clean_roi_timeseries(
             "frames; discard more frames or choose other columns."
         )
     data = values[discard_frames:]
-    check_scan_length(data.shape[0], t_r, min_frames=min_frames, min_duration_min=min_duration_min)
+    check_scan_length(data.shape[0], t_r, min_frames=cleaning.min_frames,
+                      min_duration_min=cleaning.min_duration_min)
     cleaned = clean(
         data,
         confounds=conf,
@@ -463,20 +417,15 @@ def connectome_from_bold(
     mask_path: str | Path | None = None,
     space: str | None = None,
     t_r: float | None = None,
-    strategy: str = "simple",
-    global_signal: bool = True,
-    low_pass_hz: float | None = 0.1,
-    high_pass_hz: float | None = 0.01,
-    discard_frames: int = 0,
-    fd_threshold_mm: float = 0.5,
+    cleaning: BoldCleaningParameters | None = None,
 ) -> tuple[Connectome, np.ndarray]:
     """A subject's parcellated connectome from an fMRIPrep BOLD run.
 
     Parameters
     ----------
     bold_path, confounds_path : path
-        fMRIPrep BOLD (4D) and its confounds TSV (None only with strategy
-        ``none`` and no GSR).
+        fMRIPrep BOLD (4D) and its confounds TSV (None only with
+        ``confound_strategy="none"`` and no GSR).
     atlas : Atlas
         Parcellation (e.g. :func:`tmsnet.networks.atlases.load_schaefer100`).
     kind : str
@@ -486,8 +435,10 @@ def connectome_from_bold(
         Covariance estimator.
     mask_path, space, t_r :
         As :func:`tmsnet.io.fmriprep.load_bold`.
-    strategy, global_signal, low_pass_hz, high_pass_hz, discard_frames, fd_threshold_mm :
-        As :func:`tmsnet.fmri.cleaning.clean_bold` (no smoothing is applied).
+    cleaning : BoldCleaningParameters, optional
+        The targeting pipeline's cleaning (default its defaults), applied
+        without smoothing and without the final z-scoring (each region's mean
+        series is z-scored instead).
 
     Returns
     -------
@@ -498,18 +449,8 @@ def connectome_from_bold(
     kind = _check_kind(kind)
     bold = load_bold(bold_path, mask_path=mask_path, space=space, t_r=t_r)
     table = None if confounds_path is None else load_confounds_table(confounds_path, n_frames=bold.n_frames)
-    cleaned, params = clean_bold(
-        bold,
-        table,
-        strategy=strategy,
-        global_signal=global_signal,
-        low_pass_hz=low_pass_hz,
-        high_pass_hz=high_pass_hz,
-        smoothing_fwhm_mm=None,
-        discard_frames=discard_frames,
-        standardize=None,
-        fd_threshold_mm=fd_threshold_mm,
-    )
+    cleaning = (cleaning or BoldCleaningParameters()).replace(smoothing_fwhm_mm=None, standardize=None)
+    cleaned, params = clean_bold(bold, table, cleaning)
     series, region_info = region_timeseries_from_bold(bold, atlas, cleaned)
     del cleaned
     series = (series - series.mean(0)) / series.std(0, ddof=1)

@@ -230,6 +230,43 @@ def _batch_null(
     return best
 
 
+def _observed_components(
+    observed: np.ndarray,
+    i: np.ndarray,
+    j: np.ndarray,
+    n_regions: int,
+    threshold: float,
+    tail: str,
+    null_max: np.ndarray,
+) -> list[NBSComponent]:
+    """Connected components of the supra-threshold edges, largest first, with FWER p-values."""
+    components: list[NBSComponent] = []
+    for sign in (1, -1):
+        if (tail == "positive" and sign < 0) or (tail == "negative" and sign > 0):
+            continue
+        supra = observed * sign > threshold
+        if not supra.any():
+            continue
+        labels, counts, _ = _component_sizes(supra, i, j, n_regions)
+        edge_comp = labels[i[supra]]
+        for comp in np.flatnonzero(counts):
+            sel = edge_comp == comp
+            ei, ej = i[supra][sel], j[supra][sel]
+            size = int(counts[comp])
+            p = (1.0 + np.count_nonzero(null_max >= size)) / (1.0 + null_max.size)
+            components.append(
+                NBSComponent(
+                    sign=sign,
+                    n_edges=size,
+                    nodes=sorted(set(ei.tolist()) | set(ej.tolist())),
+                    edges=list(zip(ei.tolist(), ej.tolist(), strict=True)),
+                    p_fwer=float(p),
+                )
+            )
+    components.sort(key=lambda c: (-c.n_edges, c.p_fwer))
+    return components
+
+
 def network_based_statistic(
     edges: np.ndarray,
     design: Design,
@@ -238,7 +275,7 @@ def network_based_statistic(
     threshold: float = 3.0,
     tail: str = "both",
     n_permutations: int = 5000,
-    seed: int = 0,
+    random_seed: int = 0,
     n_jobs: int = 1,
     batch_size: int = 250,
 ) -> NBSResult:
@@ -260,8 +297,8 @@ def network_based_statistic(
         Effect direction(s) tested.
     n_permutations : int
         Random permutations (sign flips for paired designs).
-    seed : int
-        Seed of the permutation generator.
+    random_seed : int
+        Seed of the permutation generator (recorded as ``seed``).
     n_jobs : int
         Parallel joblib workers over permutation batches (1 = in process).
     batch_size : int
@@ -294,7 +331,7 @@ def network_based_statistic(
         raise InvalidParameterError("edges hold NaN or infinite values; check the input connectomes.")
     i, j = np.triu_indices(n_regions, 1)
     engine = _PermutationEngine(Y, design.X, design.kind)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_seed)
     if design.kind == "paired":
         transforms = rng.choice(np.array([-1.0, 1.0]), size=(n_permutations, n))
         observed = engine.t(np.ones((1, n)))[0]
@@ -313,36 +350,13 @@ def network_based_statistic(
         )
     null_max = np.concatenate(parts)
 
-    components: list[NBSComponent] = []
-    for sign in (1, -1):
-        if (tail == "positive" and sign < 0) or (tail == "negative" and sign > 0):
-            continue
-        supra = observed * sign > threshold
-        if not supra.any():
-            continue
-        labels, counts, _ = _component_sizes(supra, i, j, n_regions)
-        edge_comp = labels[i[supra]]
-        for comp in np.flatnonzero(counts):
-            sel = edge_comp == comp
-            ei, ej = i[supra][sel], j[supra][sel]
-            size = int(counts[comp])
-            p = (1.0 + np.count_nonzero(null_max >= size)) / (1.0 + n_permutations)
-            components.append(
-                NBSComponent(
-                    sign=sign,
-                    n_edges=size,
-                    nodes=sorted(set(ei.tolist()) | set(ej.tolist())),
-                    edges=list(zip(ei.tolist(), ej.tolist(), strict=True)),
-                    p_fwer=float(p),
-                )
-            )
-    components.sort(key=lambda c: (-c.n_edges, c.p_fwer))
+    components = _observed_components(observed, i, j, n_regions, threshold, tail, null_max)
     parameters = {
         "method": "Network-Based Statistic (Zalesky et al. 2010), component extent = number of edges",
         "threshold_t": float(threshold),
         "tail": tail,
         "n_permutations": int(n_permutations),
-        "seed": int(seed),
+        "seed": int(random_seed),
         "permutation_scheme": (
             "Freedman-Lane sign flipping of nuisance-model residuals"
             if design.kind == "paired"

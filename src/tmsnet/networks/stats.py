@@ -124,6 +124,44 @@ def _covariate_columns(table: pd.DataFrame, covariates: list[str]) -> tuple[np.n
     return np.hstack(blocks), names
 
 
+def _two_sample_columns(
+    table: pd.DataFrame,
+    group_column: str,
+    contrast: tuple[str, str] | None,
+    cov: np.ndarray,
+    cov_names: list[str],
+) -> tuple[np.ndarray, list[str], dict[str, int], tuple[str, str]]:
+    """Design matrix, column names, group sizes and contrast of a two-sample comparison."""
+    if group_column not in table.columns:
+        raise InvalidParameterError(
+            f"participants.tsv has no column {group_column!r}; name the group column (--group-column)."
+        )
+    groups = table[group_column].astype(str)
+    if contrast is None:
+        levels = sorted(groups.unique())
+        if len(levels) != 2:
+            raise InvalidParameterError(
+                f"Column {group_column!r} has groups {levels}; give the two to compare (--contrast A B)."
+            )
+        contrast = (levels[0], levels[1])
+    a, b = contrast
+    for g in (a, b):
+        if (groups == g).sum() < 2:
+            raise InvalidParameterError(
+                f"Group {g!r} has {(groups == g).sum()} subjects in column {group_column!r}; each "
+                "group needs at least 2."
+            )
+    if not groups.isin([a, b]).all():
+        raise InvalidParameterError(
+            f"Rows with groups other than {a!r}/{b!r} must be removed before building the design."
+        )
+    g = (groups == a).to_numpy(float)
+    X = np.column_stack([g, np.ones(len(table)), cov])
+    names = [f"{group_column}[{a}-{b}]", "intercept", *cov_names]
+    n_per = {a: int(g.sum()), b: int((1 - g).sum())}
+    return X, names, n_per, (a, b)
+
+
 def make_design(
     participants: pd.DataFrame,
     *,
@@ -172,33 +210,8 @@ def make_design(
     )
     cov, cov_names = _covariate_columns(table, covariates)
     if kind == "two-sample":
-        if group_column not in table.columns:
-            raise InvalidParameterError(
-                f"participants.tsv has no column {group_column!r}; name the group column (--group-column)."
-            )
-        groups = table[group_column].astype(str)
-        if contrast is None:
-            levels = sorted(groups.unique())
-            if len(levels) != 2:
-                raise InvalidParameterError(
-                    f"Column {group_column!r} has groups {levels}; give the two to compare (--contrast A B)."
-                )
-            contrast = (levels[0], levels[1])
+        X, names, n_per, contrast = _two_sample_columns(table, group_column, contrast, cov, cov_names)
         a, b = contrast
-        for g in (a, b):
-            if (groups == g).sum() < 2:
-                raise InvalidParameterError(
-                    f"Group {g!r} has {(groups == g).sum()} subjects in column {group_column!r}; each "
-                    "group needs at least 2."
-                )
-        if not groups.isin([a, b]).all():
-            raise InvalidParameterError(
-                f"Rows with groups other than {a!r}/{b!r} must be removed before building the design."
-            )
-        g = (groups == a).to_numpy(float)
-        X = np.column_stack([g, np.ones(len(table)), cov])
-        names = [f"{group_column}[{a}-{b}]", "intercept", *cov_names]
-        n_per = {a: int(g.sum()), b: int((1 - g).sum())}
         description = f"{a} - {b} (adjusted for {', '.join(covariates) or 'nothing'})"
     elif kind == "paired":
         contrast = contrast or ("first", "second")

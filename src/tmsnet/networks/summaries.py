@@ -4,7 +4,8 @@
   triangle of the diagonal block, self-connections excluded) and between each
   pair of networks (whole off-diagonal block).
 * :func:`within_between` -- per network, mean within vs mean to all other
-  networks.
+  networks; :func:`mean_within_between` -- the same over the whole matrix
+  (all same-network pairs vs all different-network pairs).
 * :func:`region_profile` -- one region's (e.g. the stimulation target's) mean
   connectivity to each network and to chosen regions (e.g. the sgACC).
 * :func:`graph_measures` -- node strength (positive and negative), the
@@ -32,6 +33,7 @@ from tmsnet.exceptions import InvalidParameterError
 
 __all__ = [
     "graph_measures",
+    "mean_within_between",
     "network_blocks",
     "participation_coefficient",
     "region_profile",
@@ -136,6 +138,31 @@ def within_between(
     return pd.DataFrame(rows)
 
 
+def mean_within_between(matrix: np.ndarray, networks: np.ndarray) -> tuple[float, float]:
+    """Mean edge value over all distinct same-network pairs and over all different-network pairs.
+
+    Parameters
+    ----------
+    matrix : ndarray, shape (n, n)
+        Symmetric connectome.
+    networks : array of str, shape (n,)
+        Network of each region.
+
+    Returns
+    -------
+    within, between : float
+        NaN when there is no such pair.
+    """
+    m = _check_square(matrix, networks)
+    nets = np.asarray(networks).astype(str)
+    iu = np.triu_indices(m.shape[0], 1)
+    same = nets[iu[0]] == nets[iu[1]]
+    values = m[iu]
+    within = float(values[same].mean()) if same.any() else float("nan")
+    between = float(values[~same].mean()) if (~same).any() else float("nan")
+    return within, between
+
+
 def region_profile(
     matrix: np.ndarray,
     networks: np.ndarray,
@@ -231,7 +258,7 @@ def graph_measures(
     networks: np.ndarray,
     *,
     labels: list[str] | None = None,
-    seed: int = 0,
+    random_seed: int = 0,
     resolution: float = 1.0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Standard weighted graph measures of a functional connectome.
@@ -246,8 +273,8 @@ def graph_measures(
         A-priori network of each region.
     labels : list of str, optional
         Region names.
-    seed : int
-        Seed of the Louvain algorithm.
+    random_seed : int
+        Seed of the Louvain algorithm (recorded as ``louvain_seed``).
     resolution : float
         Louvain / modularity resolution (1 = Newman's Q).
 
@@ -272,7 +299,8 @@ def graph_measures(
     nets = np.asarray(networks).astype(str)
     partition = [set(np.flatnonzero(nets == name).tolist()) for name in dict.fromkeys(nets.tolist())]
     q_networks = nx.community.modularity(graph, partition, weight="weight", resolution=resolution)
-    louvain = nx.community.louvain_communities(graph, weight="weight", resolution=resolution, seed=seed)
+    louvain = nx.community.louvain_communities(graph, weight="weight", resolution=resolution,
+                                              seed=random_seed)
     module = np.empty(n, dtype=int)
     for k, members in enumerate(sorted(louvain, key=lambda s: min(s))):
         module[list(members)] = k
@@ -291,7 +319,7 @@ def graph_measures(
         "modularity_networks": float(q_networks),
         "modularity_louvain": float(q_louvain),
         "n_louvain_modules": len(louvain),
-        "louvain_seed": int(seed),
+        "louvain_seed": int(random_seed),
         "resolution": resolution,
         "weights": "positive edges only",
     }

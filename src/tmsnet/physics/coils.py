@@ -35,12 +35,16 @@ from typing import Any
 import numpy as np
 
 from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
+from tmsnet.utils.params import param
 
 __all__ = [
+    "DEFAULT_COIL",
     "Coil",
     "bundled_coil_names",
     "bundled_coil_parameters",
+    "check_coil",
     "coil_from_parameters",
+    "coil_param",
     "figure8_coil",
     "load_coil",
     "read_ccd",
@@ -53,6 +57,8 @@ __all__ = [
 #: (order of magnitude of MagStim/MagVenture stimulators at 100 % MSO; *unverified*,
 #: REFERENCES.md section 3: "coil-specific"). Always shown where it is used.
 DEFAULT_DIDT_MAX_A_PER_US = 100.0
+#: The coil of ``tmsnet efield`` and ``tmsnet plan`` when none is named.
+DEFAULT_COIL = "fig8-70mm"
 
 
 @dataclass
@@ -434,6 +440,24 @@ def bundled_coil_parameters() -> dict[str, dict[str, Any]]:
 def bundled_coil_names() -> list[str]:
     """Names accepted by :func:`load_coil` besides file paths."""
     return sorted(_BUNDLED)
+
+
+def coil_param() -> Any:
+    """The ``coil`` field of a parameter object (``--coil``; default :data:`DEFAULT_COIL`).
+
+    Validate it in the class's ``check`` with :func:`check_coil`.
+    """
+    return param(DEFAULT_COIL, kind="any",
+                 help=f"bundled coil ({', '.join(bundled_coil_names())}) or a SimNIBS .ccd file")
+
+
+def check_coil(value: Any, name: str = "--coil (coil)") -> str:
+    """A coil given as a bundled name or a ``.ccd`` path, as text (the file is checked on loading)."""
+    if isinstance(value, Path):
+        return str(value)
+    if not isinstance(value, str) or not value:
+        raise InvalidParameterError(f"{name} must be a bundled coil name or a .ccd path, got {value!r}.")
+    return value
 
 
 def coil_from_parameters(name: str, parameters: dict[str, Any]) -> Coil:

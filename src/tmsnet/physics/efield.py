@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -420,6 +421,60 @@ def transform_dipoles(
     )
 
 
+def _placement_inputs(points_m: Any, dipole_positions_m: Any, dipole_moments: Any, rotations: Any,
+                      translations_m: Any) -> tuple[Any, ...]:
+    """Checked arrays of :func:`efield_placements` (rotations, translations, dipoles, point sets)."""
+    rots = np.asarray(rotations, dtype=np.float64)
+    if rots.ndim == 2:
+        rots = rots[None]
+    if rots.ndim != 3 or rots.shape[1:] != (3, 3):
+        raise InvalidParameterError(f"rotations must be a (p, 3, 3) array, got shape {rots.shape}.")
+    trans = np.asarray(translations_m, dtype=np.float64).reshape(-1, 3)
+    if rots.shape[0] != trans.shape[0]:
+        raise InvalidParameterError(
+            f"{rots.shape[0]} rotations but {trans.shape[0]} translations; give one of each "
+            "per placement."
+        )
+    if not (np.all(np.isfinite(rots)) and np.all(np.isfinite(trans))):
+        raise InvalidParameterError("rotations or translations_m hold NaN or infinite values.")
+    pos = _as_xyz(dipole_positions_m, "dipole_positions_m")
+    mom = _as_xyz(dipole_moments, "dipole_moments")
+    if pos.shape != mom.shape:
+        raise InvalidParameterError(
+            f"dipole_positions_m {pos.shape} and dipole_moments {mom.shape} must have the same shape."
+        )
+    pts = np.asarray(points_m, dtype=np.float64)
+    per_placement = pts.ndim == 3
+    if per_placement:
+        if pts.shape[0] != rots.shape[0]:
+            raise InvalidParameterError(
+                f"points_m holds {pts.shape[0]} point sets for {rots.shape[0]} placements."
+            )
+        if pts.shape[-1] != 3:
+            raise InvalidParameterError(
+                f"points_m must be an (n, 3) or (p, n, 3) array of x, y, z values, got shape {pts.shape}."
+            )
+        sets = _as_xyz(pts.reshape(-1, 3), "points_m").reshape(pts.shape)
+    else:
+        sets = _as_xyz(pts, "points_m")[None]
+    return rots, trans, pos, mom, sets, per_placement
+
+
+def _check_placed_outside(placed_pos: np.ndarray, r_lim: Any, b0: int, per_placement: bool) -> None:
+    """Refuse a placement with a dipole inside the sphere of its field points."""
+    r0_min = np.sqrt(np.min(np.einsum("pmk,pmk->pm", placed_pos, placed_pos), axis=1))
+    bad = np.flatnonzero(r0_min <= r_lim)
+    if bad.size:
+        k = int(bad[0])
+        limit = float(r_lim[k] if per_placement else r_lim)
+        raise InvalidParameterError(
+            "The sphere-model formula needs every dipole farther from the sphere centre than "
+            f"every field point (placement {b0 + k}: closest dipole at {r0_min[k] * 1e3:.1f} mm, "
+            f"farthest point at {limit * 1e3:.1f} mm from the centre). Move the coil out of "
+            "the head or drop the field points outside the conductor."
+        )
+
+
 def efield_placements(
     points_m: np.ndarray,
     dipole_positions_m: np.ndarray,
@@ -474,39 +529,8 @@ def efield_placements(
         some placement inside the sphere of its field points, or an
         unavailable backend.
     """
-    rots = np.asarray(rotations, dtype=np.float64)
-    if rots.ndim == 2:
-        rots = rots[None]
-    if rots.ndim != 3 or rots.shape[1:] != (3, 3):
-        raise InvalidParameterError(f"rotations must be a (p, 3, 3) array, got shape {rots.shape}.")
-    trans = np.asarray(translations_m, dtype=np.float64).reshape(-1, 3)
-    if rots.shape[0] != trans.shape[0]:
-        raise InvalidParameterError(
-            f"{rots.shape[0]} rotations but {trans.shape[0]} translations; give one of each "
-            "per placement."
-        )
-    if not (np.all(np.isfinite(rots)) and np.all(np.isfinite(trans))):
-        raise InvalidParameterError("rotations or translations_m hold NaN or infinite values.")
-    pos = _as_xyz(dipole_positions_m, "dipole_positions_m")
-    mom = _as_xyz(dipole_moments, "dipole_moments")
-    if pos.shape != mom.shape:
-        raise InvalidParameterError(
-            f"dipole_positions_m {pos.shape} and dipole_moments {mom.shape} must have the same shape."
-        )
-    pts = np.asarray(points_m, dtype=np.float64)
-    per_placement = pts.ndim == 3
-    if per_placement:
-        if pts.shape[0] != rots.shape[0]:
-            raise InvalidParameterError(
-                f"points_m holds {pts.shape[0]} point sets for {rots.shape[0]} placements."
-            )
-        if pts.shape[-1] != 3:
-            raise InvalidParameterError(
-                f"points_m must be an (n, 3) or (p, n, 3) array of x, y, z values, got shape {pts.shape}."
-            )
-        sets = _as_xyz(pts.reshape(-1, 3), "points_m").reshape(pts.shape)
-    else:
-        sets = _as_xyz(pts, "points_m")[None]
+    rots, trans, pos, mom, sets, per_placement = _placement_inputs(
+        points_m, dipole_positions_m, dipole_moments, rotations, translations_m)
     n_pl, n = rots.shape[0], sets.shape[1]
     backend = _resolve_backend(backend, n_pl * n * pos.shape[0])
     scale = MU0_OVER_4PI * _PER_MICROSECOND * float(didt_a_per_us)
@@ -522,18 +546,8 @@ def efield_placements(
         placed_pos = np.matmul(pos, rot_t) + trans[b0:b0 + batch, None, :]  # R p + t per placement
         placed_mom = np.matmul(mom, rot_t)
         if pos.shape[0] and n:
-            r0_min = np.sqrt(np.min(np.einsum("pmk,pmk->pm", placed_pos, placed_pos), axis=1))
             r_lim = r_max[b0:b0 + batch] if per_placement else r_max[0]
-            bad = np.flatnonzero(r0_min <= r_lim)
-            if bad.size:
-                k = int(bad[0])
-                limit = float(r_lim[k] if per_placement else r_lim)
-                raise InvalidParameterError(
-                    "The sphere-model formula needs every dipole farther from the sphere centre than "
-                    f"every field point (placement {b0 + k}: closest dipole at {r0_min[k] * 1e3:.1f} mm, "
-                    f"farthest point at {limit * 1e3:.1f} mm from the centre). Move the coil out of "
-                    "the head or drop the field points outside the conductor."
-                )
+            _check_placed_outside(placed_pos, r_lim, b0, per_placement)
         set_b = sets[b0:b0 + batch] if per_placement else sets
         if backend == "numba":
             out[b0:b0 + batch] = _run_numba(set_b, placed_pos, placed_mom, scale)

@@ -26,15 +26,18 @@ a coil outside the sphere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tmsnet.exceptions import InvalidParameterError
-from tmsnet.physics.coils import Coil
+from tmsnet.physics.coils import Coil, check_coil, coil_param
 from tmsnet.physics.efield import efield, transform_dipoles
+from tmsnet.utils.params import Parameters, param
 
-__all__ = ["DENG_2013_TABLE", "DengMetrics", "deng_metrics", "plot_brain_surface_field"]
+__all__ = ["DENG_2013_TABLE", "DengMetrics", "EfieldParameters", "coil_metrics", "deng_metrics",
+           "plot_brain_surface_field"]
 
 #: Published d½ (cm) and S½ (cm²) from Deng et al. 2013 (REFERENCES.md section 3).
 DENG_2013_TABLE: dict[str, dict[str, Any]] = {
@@ -105,6 +108,48 @@ def _sphere_points(u_mm: np.ndarray, v_mm: np.ndarray, radius_mm: float) -> np.n
     return np.stack([st * np.cos(phi), st * np.sin(phi), np.cos(theta)], axis=-1)
 
 
+def _surface_scan(field_norm: Any, coil_name: str, r_brain: float,
+                  grid_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """|E| on the brain surface, growing the window until the half-max region lies inside it."""
+    half_width = 60.0
+    max_width = 0.5 * np.pi * r_brain
+    while True:
+        k = int(np.ceil(half_width / grid_mm))
+        axis = np.arange(-k, k + 1) * grid_mm
+        uu, vv = np.meshgrid(axis, axis, indexing="ij")
+        dirs = _sphere_points(uu, vv, r_brain)
+        surf = field_norm(dirs * r_brain)
+        e_max = float(surf.max())
+        border = np.concatenate([surf[0], surf[-1], surf[:, 0], surf[:, -1]])
+        if border.max() < e_max / 2 or half_width >= max_width:
+            break
+        half_width = min(half_width * 1.5, max_width)
+    if border.max() >= e_max / 2:
+        raise InvalidParameterError(
+            f"Coil {coil_name!r}: the half-maximum field reaches beyond a quarter of the sphere; "
+            "the Deng metrics are not defined for so unfocal a field on this sphere."
+        )
+    return uu, vv, dirs, surf
+
+
+def _half_max_radii(field_norm: Any, coil_name: str, lines: np.ndarray, r_brain: float, e_max: float,
+                    max_depth_cm: float, depth_tol_mm: float) -> np.ndarray:
+    """Radius (mm) where |E| falls to ``e_max / 2`` along each direction (bisection)."""
+    lo = np.full(len(lines), r_brain - max_depth_cm * 10.0)  # below threshold (checked)
+    hi = np.full(len(lines), r_brain)  # at or above threshold
+    if len(lines) and np.any(field_norm(lines * lo[:, None]) >= e_max / 2):
+        raise InvalidParameterError(
+            f"Coil {coil_name!r}: |E| stays above half maximum deeper than max_depth_cm="
+            f"{max_depth_cm}; raise max_depth_cm."
+        )
+    while np.max(hi - lo, initial=0.0) > depth_tol_mm:
+        mid = 0.5 * (lo + hi)
+        ok = field_norm(lines * mid[:, None]) >= e_max / 2
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def deng_metrics(
     coil: Coil,
     *,
@@ -155,40 +200,10 @@ def deng_metrics(
         e = efield(points_mm.reshape(-1, 3) * 1e-3, pos, mom, backend=backend)
         return np.linalg.norm(e, axis=1).reshape(points_mm.shape[:-1])
 
-    # Surface scan, growing the window until the half-max region lies inside it.
-    half_width = 60.0
-    max_width = 0.5 * np.pi * r_brain
-    while True:
-        k = int(np.ceil(half_width / grid_mm))
-        axis = np.arange(-k, k + 1) * grid_mm
-        uu, vv = np.meshgrid(axis, axis, indexing="ij")
-        dirs = _sphere_points(uu, vv, r_brain)
-        surf = field_norm(dirs * r_brain)
-        e_max = float(surf.max())
-        border = np.concatenate([surf[0], surf[-1], surf[:, 0], surf[:, -1]])
-        if border.max() < e_max / 2 or half_width >= max_width:
-            break
-        half_width = min(half_width * 1.5, max_width)
-    if border.max() >= e_max / 2:
-        raise InvalidParameterError(
-            f"Coil {coil.name!r}: the half-maximum field reaches beyond a quarter of the sphere; "
-            "the Deng metrics are not defined for so unfocal a field on this sphere."
-        )
+    uu, vv, dirs, surf = _surface_scan(field_norm, coil.name, r_brain, grid_mm)
+    e_max = float(surf.max())
     above = surf >= e_max / 2
-    lines = dirs[above]
-    lo = np.full(len(lines), r_brain - max_depth_cm * 10.0)  # below threshold (checked)
-    hi = np.full(len(lines), r_brain)  # at or above threshold
-    if len(lines) and np.any(field_norm(lines * lo[:, None]) >= e_max / 2):
-        raise InvalidParameterError(
-            f"Coil {coil.name!r}: |E| stays above half maximum deeper than max_depth_cm="
-            f"{max_depth_cm}; raise max_depth_cm."
-        )
-    while np.max(hi - lo, initial=0.0) > depth_tol_mm:
-        mid = 0.5 * (lo + hi)
-        ok = field_norm(lines * mid[:, None]) >= e_max / 2
-        hi = np.where(ok, mid, hi)
-        lo = np.where(ok, lo, mid)
-    r_min = 0.5 * (lo + hi)
+    r_min = _half_max_radii(field_norm, coil.name, dirs[above], r_brain, e_max, max_depth_cm, depth_tol_mm)
     rho = np.hypot(uu, vv)[above]
     theta = rho / r_brain
     # Solid angle per sample of the azimuthal-equidistant grid: sin(theta)/(R rho) du dv.
@@ -249,3 +264,59 @@ def plot_brain_surface_field(metrics: DengMetrics, *, ax: Any = None) -> Any:
     )
     fig.colorbar(mesh, ax=ax, label="|E| (V/m per A/µs)")
     return fig
+
+
+@dataclass(frozen=True)
+class EfieldParameters(Parameters):
+    """Options of ``tmsnet efield`` (:func:`coil_metrics`).
+
+    Attributes
+    ----------
+    coil : str
+        Bundled coil name or SimNIBS ``.ccd`` path.
+    metrics : {"deng"}
+        Metric set (Deng et al. 2013 sphere).
+    grid_mm : float
+        Brain-surface sampling step (mm of arc).
+    """
+
+    coil: str = coil_param()
+    metrics: str = param("deng", choices=("deng",), help="metric set")
+    grid_mm: float = param(1.0, units="mm", low=0, low_inclusive=False, help="brain-surface sampling step")
+
+    def check(self) -> None:
+        """The coil is a name or a path."""
+        object.__setattr__(self, "coil", check_coil(self.coil))
+
+
+def coil_metrics(params: EfieldParameters | None = None, *,
+                 figure: str | Path | None = None) -> dict[str, Any]:
+    """Deng 2013 metrics of a coil, JSON-ready, and optionally the brain-surface figure.
+
+    Parameters
+    ----------
+    params : EfieldParameters, optional
+        Coil, metric set and grid (default: the defaults).
+    figure : path, optional
+        Write a PNG of |E| on the brain surface there (atomically).
+
+    Returns
+    -------
+    dict
+        :meth:`DengMetrics.as_dict` plus ``n_dipoles``, ``units`` and
+        ``figure`` (when written).
+    """
+    from tmsnet.io.atomic import atomic_write_with
+    from tmsnet.physics.coils import load_coil
+
+    params = params or EfieldParameters()
+    coil = load_coil(params.coil)
+    metrics = deng_metrics(coil, grid_mm=params.grid_mm)
+    result = metrics.as_dict()
+    result["n_dipoles"] = coil.n_dipoles
+    result["units"] = {"e_max": "V/m per A/us", "d_half": "cm", "s_half": "cm2", "v_half": "cm3"}
+    if figure is not None:
+        fig = plot_brain_surface_field(metrics)
+        atomic_write_with(figure, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=".tmp.png")
+        result["figure"] = str(figure)
+    return result

@@ -28,7 +28,11 @@ from tmsnet.exceptions import InvalidParameterError
 from tmsnet.physics.coils import Coil
 from tmsnet.physics.efield import efield, efield_placements, transform_dipoles
 
-__all__ = ["Placement", "coil_rotation", "fit_sphere", "focality_area_cm2", "optimize_placement"]
+__all__ = ["DEFAULT_ANGLE_STEP_DEG", "FieldPatch", "Placement", "coil_rotation", "field_patch", "fit_sphere",
+           "focality_area_cm2", "optimize_placement"]
+
+#: Step of the coil orientation sweep (degrees) unless one is given.
+DEFAULT_ANGLE_STEP_DEG = 5.0
 
 
 def fit_sphere(points_mm: np.ndarray) -> tuple[np.ndarray, float]:
@@ -104,6 +108,34 @@ def coil_rotation(
     return rot[0] if np.ndim(angle_deg) == 0 else rot
 
 
+def _sphere_patch(axis_dir: np.ndarray, e1: np.ndarray, radius_mm: float, grid_mm: float,
+                  half_width_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Azimuthal-equidistant grid on a sphere around ``axis_dir``.
+
+    Returns ``u, v`` (mm of arc along ``e1`` and ``axis_dir x e1``), the unit
+    directions of the samples, shape ``(k, k, 3)``, and the area element of
+    each sample relative to ``grid_mm**2`` (the Jacobian ``R sin(theta) / rho``).
+    """
+    e2 = np.cross(axis_dir, e1)
+    k = int(np.ceil(half_width_mm / grid_mm))
+    ax = np.arange(-k, k + 1) * grid_mm
+    uu, vv = np.meshgrid(ax, ax, indexing="ij")
+    rho = np.hypot(uu, vv)
+    theta = rho / radius_mm
+    phi = np.arctan2(vv, uu)
+    dirs = (np.cos(theta)[..., None] * axis_dir
+            + (np.sin(theta) * np.cos(phi))[..., None] * e1
+            + (np.sin(theta) * np.sin(phi))[..., None] * e2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        jac = np.where(rho > 0, radius_mm * np.sin(theta) / np.where(rho > 0, rho, 1.0), 1.0)
+    return uu, vv, dirs, jac
+
+
+def _half_max_area_cm2(e: np.ndarray, jac: np.ndarray, grid_mm: float) -> float:
+    """Area (cm²) of the samples with |E| >= half the patch maximum."""
+    return float(np.sum(jac[e >= float(e.max()) / 2]) * grid_mm**2) / 100.0
+
+
 def focality_area_cm2(
     coil: Coil,
     rotation: np.ndarray,
@@ -150,24 +182,112 @@ def focality_area_cm2(
     helper = np.array([1.0, 0.0, 0.0]) if abs(axis_dir[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     e1 = np.cross(axis_dir, helper)
     e1 /= np.linalg.norm(e1)
-    e2 = np.cross(axis_dir, e1)
-    k = int(np.ceil(half_width_mm / grid_mm))
-    ax = np.arange(-k, k + 1) * grid_mm
-    uu, vv = np.meshgrid(ax, ax, indexing="ij")
-    rho = np.hypot(uu, vv)
-    theta = rho / radius_mm
-    phi = np.arctan2(vv, uu)
-    dirs = (np.cos(theta)[..., None] * axis_dir
-            + (np.sin(theta) * np.cos(phi))[..., None] * e1
-            + (np.sin(theta) * np.sin(phi))[..., None] * e2)
+    uu, _, dirs, jac = _sphere_patch(axis_dir, e1, radius_mm, grid_mm, half_width_mm)
     pts = dirs.reshape(-1, 3) * radius_mm
     pos, mom = transform_dipoles(coil.positions_m, coil.moments, rotation, (np.asarray(origin_mm) - c) * 1e-3)
     e = np.linalg.norm(efield(pts * 1e-3, pos, mom, backend=backend), axis=1).reshape(uu.shape)
-    e_max = float(e.max())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jac = np.where(rho > 0, radius_mm * np.sin(theta) / np.where(rho > 0, rho, 1.0), 1.0)
-    area_mm2 = float(np.sum(jac[e >= e_max / 2]) * grid_mm**2)
-    return area_mm2 / 100.0, e_max
+    return _half_max_area_cm2(e, jac, grid_mm), float(e.max())
+
+
+@dataclass
+class FieldPatch:
+    """|E| of a placed coil on the sphere through the target (the plan's field figure).
+
+    Attributes
+    ----------
+    u_mm, v_mm : numpy.ndarray, shape (k, k)
+        Arc-length coordinates on that sphere around the coil axis (mm), ``u``
+        along the coil's x axis and ``v`` along its y axis.
+    e : numpy.ndarray, shape (k, k)
+        |E| (V/m per A/µs of coil current slope).
+    target_uv_mm : tuple of float
+        The target in the same coordinates.
+    e_at_target : float
+        |E| at the target (V/m per A/µs); equals the placement's ``e_at_target``.
+    radius_mm : float
+        Radius of the sphere (local scalp sphere centre to target).
+    half_max_area_cm2 : float
+        Area of the patch with |E| >= half its maximum (cm²); the placement's
+        focality on a coarser grid.
+    coil : str
+        Coil name.
+    grid_mm : float
+        Sampling step (mm of arc).
+    """
+
+    u_mm: np.ndarray
+    v_mm: np.ndarray
+    e: np.ndarray
+    target_uv_mm: tuple[float, float]
+    e_at_target: float
+    radius_mm: float
+    half_max_area_cm2: float
+    coil: str
+    grid_mm: float
+
+
+def _unit(v: np.ndarray, what: str) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    if not np.isfinite(n) or n < 1e-9:
+        raise InvalidParameterError(f"The placement's {what} has zero length.")
+    return v / n
+
+
+def field_patch(coil: Coil, placement: Placement, *, grid_mm: float = 2.0, half_width_mm: float = 50.0,
+                backend: str = "auto") -> FieldPatch:
+    """Sphere-model |E| of a coil placement around its target.
+
+    The field is sampled on the sphere through the target (centre: the
+    placement's local scalp sphere) with an azimuthal-equidistant grid
+    centred on the coil axis, ``u`` along the coil's x axis; the target itself
+    is evaluated in the same call (Heller & van Hulsteyn 1992 kernel, as in
+    :func:`optimize_placement`).
+
+    Parameters
+    ----------
+    coil : Coil
+        The coil of the placement.
+    placement : Placement
+        From :func:`optimize_placement`.
+    grid_mm : float
+        Sampling step (mm of arc), > 0.
+    half_width_mm : float
+        Half width of the sampled patch (mm of arc), > ``grid_mm``.
+    backend : str
+        E-field backend.
+
+    Returns
+    -------
+    FieldPatch
+
+    Raises
+    ------
+    InvalidParameterError
+        If the grid is invalid or the placement degenerate.
+    """
+    if not grid_mm > 0 or not half_width_mm > grid_mm:
+        raise InvalidParameterError("Need grid_mm > 0 and half_width_mm > grid_mm.")
+    target = np.asarray(placement.target_mm, dtype=float).reshape(3)
+    centre = np.asarray(placement.sphere_centre_mm, dtype=float).reshape(3)
+    rotation = np.asarray(placement.rotation, dtype=float)
+    origin = np.asarray(placement.coil_origin_mm, dtype=float).reshape(3)
+    outward = _unit(placement.scalp_point_mm - centre, "scalp point")
+    radius = float(np.linalg.norm(target - centre))
+    e1 = _unit(rotation[:, 0] - np.dot(rotation[:, 0], outward) * outward, "coil x axis")
+    e2 = np.cross(outward, e1)
+    uu, vv, dirs, jac = _sphere_patch(outward, e1, radius, grid_mm, half_width_mm)
+    points = np.concatenate([dirs.reshape(-1, 3) * radius, (target - centre)[None, :]])
+    pos, mom = transform_dipoles(coil.positions_m, coil.moments, rotation, (origin - centre) * 1e-3)
+    e_all = np.linalg.norm(efield(points * 1e-3, pos, mom, backend=backend), axis=1)
+    e = e_all[:-1].reshape(uu.shape)
+    d = _unit(target - centre, "target")
+    t_theta = float(np.arccos(np.clip(np.dot(d, outward), -1.0, 1.0)))
+    t_phi = float(np.arctan2(np.dot(d, e2), np.dot(d, e1)))
+    return FieldPatch(u_mm=uu, v_mm=vv, e=e,
+                      target_uv_mm=(radius * t_theta * np.cos(t_phi), radius * t_theta * np.sin(t_phi)),
+                      e_at_target=float(e_all[-1]), radius_mm=radius,
+                      half_max_area_cm2=_half_max_area_cm2(e, jac, grid_mm), coil=str(coil.name),
+                      grid_mm=float(grid_mm))
 
 
 @dataclass
@@ -246,7 +366,7 @@ def optimize_placement(
     *,
     fit_radius_mm: float = 25.0,
     coil_distance_mm: float = 0.0,
-    angle_step_deg: float = 5.0,
+    angle_step_deg: float = DEFAULT_ANGLE_STEP_DEG,
     reference_direction: np.ndarray = (0.0, 1.0, 0.0),
     focality: bool = True,
     backend: str = "auto",

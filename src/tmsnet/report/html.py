@@ -15,8 +15,9 @@ fallbacks, marked ``class="print-fallback"``).
 
 Every helper here escapes the strings it is given (``html.escape``); a
 section's ``html`` is taken as already safe, so build it from these helpers.
-Later report jobs add sections by writing a function that returns
-``list[ReportSection]`` and passing them to :func:`render_report`.
+Style sheets and page scripts are package files in ``tmsnet/report/assets/``
+(read with :func:`asset`), not Python strings. Jobs add sections through a
+section provider (see :mod:`tmsnet.report.subject`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -39,6 +42,7 @@ from tmsnet.io.atomic import json_compatible
 
 __all__ = [
     "ReportSection",
+    "asset",
     "details_json",
     "figure_html",
     "figure_to_base64_png",
@@ -413,68 +417,21 @@ def details_json(obj: Any, *, summary: str, open_: bool = False) -> str:
     )
 
 
-_CSS = """
-:root { --fg: #1a1a1a; --muted: #555; --line: #c8c8c8; --accent: #1f4e79;
-        --warn-bg: #fff4d6; --warn-line: #b7791f; --ok-bg: #e8f5e9; --ok-line: #2e7d32; }
-* { box-sizing: border-box; }
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-       sans-serif; color: var(--fg); background: #fff; line-height: 1.45;
-       margin: 0 auto; padding: 1.5rem; max-width: 64rem; }
-h1 { font-size: 1.7rem; margin: 0 0 0.3rem 0; color: var(--accent); }
-h2 { font-size: 1.3rem; margin-top: 2rem; border-bottom: 2px solid var(--line);
-     padding-bottom: 0.2rem; color: var(--accent); }
-h3 { font-size: 1.05rem; margin-top: 1.2rem; }
-.subtitle { color: var(--muted); margin: 0 0 1rem 0; }
-.summary { border: 2px solid var(--accent); border-radius: 8px; padding: 1rem 1.2rem;
-           background: #f7f9fc; }
-.summary h2 { margin-top: 0; border: none; }
-.summary .big { font-size: 1.6rem; font-weight: 700; margin: 0.2rem 0; }
-.summary dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.25rem 1rem;
-              margin: 0.6rem 0; font-size: 1.1rem; }
-.summary dt { font-weight: 600; color: var(--muted); }
-.summary dd { margin: 0; font-weight: 600; }
-.warnings { background: var(--warn-bg); border-left: 5px solid var(--warn-line);
-            padding: 0.5rem 1rem; margin: 0.8rem 0; }
-.warnings ul { margin: 0.3rem 0; padding-left: 1.2rem; }
-.ok { background: var(--ok-bg); border-left: 5px solid var(--ok-line); padding: 0.5rem 1rem;
-      margin: 0.8rem 0; }
-.disclaimer { font-size: 0.92rem; color: #333; border-top: 1px solid var(--line);
-              margin-top: 0.8rem; padding-top: 0.5rem; }
-nav.toc ol { columns: 2; padding-left: 1.4rem; }
-nav.toc a { color: var(--accent); }
-table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; }
-caption { text-align: left; font-weight: 600; padding: 0.3rem 0; }
-th, td { border: 1px solid var(--line); padding: 0.25rem 0.55rem; text-align: left;
-         vertical-align: top; }
-thead th { background: #eef2f7; }
-tbody th { font-weight: 600; background: #fafafa; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-code { font-size: 0.88em; color: var(--muted); }
-figure { margin: 1rem 0; }
-figcaption { font-size: 0.9rem; color: var(--muted); margin-top: 0.3rem; }
-details { margin: 0.6rem 0; border: 1px solid var(--line); border-radius: 4px;
-          padding: 0.3rem 0.6rem; }
-summary { cursor: pointer; font-weight: 600; }
-pre.json { font-size: 0.82rem; overflow-x: auto; white-space: pre-wrap; word-break: break-word; }
-footer { margin-top: 2.5rem; font-size: 0.85rem; color: var(--muted);
-         border-top: 1px solid var(--line); padding-top: 0.6rem; }
-@media print {
-  @page { size: A4; margin: 15mm; }
-  body { max-width: none; padding: 0; font-size: 10.5pt; }
-  nav.toc { display: none; }
-  h2 { break-after: avoid; page-break-after: avoid; }
-  figure, table, .summary, .warnings { break-inside: avoid; page-break-inside: avoid; }
-  section.report-section { break-before: auto; }
-  .summary { background: none; }
-  a { color: inherit; text-decoration: none; }
-  details > summary::after { content: " (expand in the browser to print its contents)";
-                             font-weight: normal; font-size: 0.85em; }
-  details[open] > summary::after { content: ""; }
-  .screen-only, button, canvas { display: none !important; }
-  .print-fallback { display: block !important; }
-  img { max-height: 24cm; }
-}
-"""
+@cache
+def asset(name: str) -> str:
+    """The text of a report asset shipped in ``tmsnet/report/assets/`` (CSS, JavaScript).
+
+    Parameters
+    ----------
+    name : str
+        File name, e.g. ``"report.css"`` or ``"viewer.js"``.
+
+    Returns
+    -------
+    str
+        The file's text (cached).
+    """
+    return resources.files("tmsnet.report").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def render_report(
@@ -542,7 +499,7 @@ def render_report(
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>{extra_css}\n</head>\n<body>\n"
+        f"<title>{esc(title)}</title>\n<style>{asset('report.css')}</style>{extra_css}\n</head>\n<body>\n"
         f"<header>\n<h1>{esc(title)}</h1>\n{subtitle_html}\n</header>\n<main>\n"
         '<section class="summary" id="summary" aria-labelledby="summary-title">\n'
         f'<h2 id="summary-title">Summary</h2>\n{summary_html}\n</section>\n'

@@ -1,20 +1,33 @@
-"""One report per subject, assembled from every job's section provider.
+"""One report path: every job's section drawn from its derivatives on disk.
 
-Each tmsnet job (targeting, plan and dose, connectomes, TMS-EEG...) writes its
-outputs into a BIDS-Derivatives folder. This module gathers them into one
-self-contained HTML page per subject (:func:`assemble_subject_report`,
-:func:`write_subject_report`) by asking each registered *section provider*
-what it has to show.
+Each tmsnet job (targeting, plan and dose, connectomes, group comparison,
+propagation, TMS-EEG...) writes its outputs into a BIDS-Derivatives folder.
+Its report section is drawn by one *section provider* that reads those files
+and nothing else. The same provider serves
+
+* the job's stand-alone report (:func:`write_job_report`), which the job's
+  composer (e.g. :func:`tmsnet.jobs.target.run_target`) calls after
+  its writer has finished, and
+* the combined per-subject report (:func:`write_subject_report`,
+  ``tmsnet report``), which gathers every provider of one subject.
+
+Why the derivatives on disk, not the in-memory result objects: the combined
+report must work from disk anyway (jobs run at other times, or on a cluster);
+a report drawn from disk shows exactly what was written, so the report and the
+files cannot disagree; and the report no longer depends on the science result
+types, which breaks the import cycle workflow -> outputs -> report -> workflow
+(writers never import the report; the composer calls write, then report).
 
 Contract for a section provider
 -------------------------------
 A provider is a function ``provider(context: SubjectContext)`` registered with
 :func:`register_section_provider` (``name``, ``order``: smaller first;
-targeting uses 10, plan/dose 20, connectomes 30, TMS-EEG 40 by convention).
-It
+targeting uses 10, plan/dose 20, connectomes 30, TMS-EEG 40, group comparison
+50, propagation 60 by convention). It
 
-* reads only the derivatives of ``context.subject`` / ``context.session``
-  (:meth:`SubjectContext.find` globs below the subject's folder);
+* reads only the derivatives below :attr:`SubjectContext.folder`
+  (:meth:`SubjectContext.find` globs there and keeps only the files of the
+  job report's run when :attr:`SubjectContext.select` is set);
 * returns ``None`` (or an empty result) when its job did not run for the
   subject: nothing is shown then;
 * otherwise returns a :class:`SubjectSections` (or just a list of
@@ -36,9 +49,12 @@ warning), so one failing job does not hide the others.
 
 Modules holding providers are listed in :data:`PROVIDER_MODULES` (one dotted
 name per line, like ``_COMMAND_MODULES`` of :mod:`tmsnet.cli`); they register
-their providers when imported. Modules that are not installed are skipped.
-The job providers live in :mod:`tmsnet.report.providers` (plan and dose,
-connectomes, TMS-EEG); the targeting provider is here.
+their providers when imported. tmsnet's own live in :mod:`tmsnet.report.providers`
+(a missing one is an error); a listed plug-in module of a distribution that is
+not installed is skipped.
+Group-level jobs (``tmsnet compare``, ``tmsnet propagate``) write outside any
+``sub-<label>/`` folder: their providers are used with a context whose
+``subject`` is None (the whole output folder).
 
 ``tmsnet report DERIVATIVES_DIR --participant-label 01`` (see
 :mod:`tmsnet.report.commands`) writes one report per subject.
@@ -51,26 +67,14 @@ import importlib
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
-import numpy as np
-import pandas as pd
-
 from tmsnet import __version__
 from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
-from tmsnet.report import cohort as _cohort
-from tmsnet.report.html import (
-    ReportSection,
-    details_json,
-    figure_html,
-    figure_to_base64_png,
-    render_report,
-    table_html,
-)
+from tmsnet.report.html import ReportSection, render_report
 
 __all__ = [
     "PROVIDER_MODULES",
@@ -85,8 +89,8 @@ __all__ = [
     "register_section_provider",
     "save_subject_report",
     "section_providers",
-    "targeting_provider",
     "unregister_section_provider",
+    "write_job_report",
     "write_subject_report",
 ]
 
@@ -94,9 +98,12 @@ logger = logging.getLogger(__name__)
 
 #: Modules imported before assembling a report so that their providers register.
 PROVIDER_MODULES: tuple[str, ...] = (
+    "tmsnet.report.providers.targeting",
     "tmsnet.report.providers.plan",
     "tmsnet.report.providers.connectome",
     "tmsnet.report.providers.tep",
+    "tmsnet.report.providers.compare",
+    "tmsnet.report.providers.propagation",
 )
 
 _LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
@@ -104,36 +111,50 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
 
 @dataclass(frozen=True)
 class SubjectContext:
-    """Where a provider finds one subject's derivatives.
+    """Where a provider finds the derivatives it draws.
 
     Attributes
     ----------
     derivatives_dir : Path
         The tmsnet derivatives folder (holding ``sub-<label>/``).
-    subject : str
-        Subject label without ``sub-``.
+    subject : str or None
+        Subject label without ``sub-``; None for the whole folder (group-level
+        jobs such as ``tmsnet compare``).
     session : str or None
         Session label without ``ses-``, or None for all / no sessions.
+    select : str or None
+        Only files whose name starts with this (e.g. the run prefix
+        ``sub-01_task-rest_run-1``): a job report shows the run just written,
+        not every run of the folder. None: every file.
     """
 
     derivatives_dir: Path
-    subject: str
+    subject: str | None
     session: str | None = None
+    select: str | None = None
 
     @property
     def folder(self) -> Path:
-        """``derivatives_dir/sub-<label>[/ses-<label>]``."""
+        """``derivatives_dir/sub-<label>[/ses-<label>]`` (``derivatives_dir`` without a subject)."""
+        if self.subject is None:
+            return self.derivatives_dir
         folder = self.derivatives_dir / f"sub-{self.subject}"
         return folder / f"ses-{self.session}" if self.session else folder
 
     @property
     def prefix(self) -> str:
-        """``sub-<label>[_ses-<label>]``."""
+        """``sub-<label>[_ses-<label>]`` (``group`` without a subject)."""
+        if self.subject is None:
+            return "group"
         return f"sub-{self.subject}" + (f"_ses-{self.session}" if self.session else "")
 
     def find(self, pattern: str) -> list[Path]:
-        """Files below :attr:`folder` matching a glob ``pattern`` (recursive), sorted."""
-        return sorted(p for p in self.folder.rglob(pattern) if p.is_file())
+        """Files below :attr:`folder` matching a glob ``pattern`` (recursive), sorted.
+
+        With :attr:`select`, only files whose name starts with it.
+        """
+        return sorted(p for p in self.folder.rglob(pattern) if p.is_file()
+                      and (self.select is None or p.name.startswith(self.select)))
 
 
 @dataclass(frozen=True)
@@ -240,7 +261,9 @@ def _load_provider_modules() -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if not exc.name or not (module == exc.name or module.startswith(f"{exc.name}.")):
+            # A listed plug-in from another, uninstalled distribution is skipped; tmsnet's own
+            # provider modules always exist, so a missing one is a real error.
+            if module.split(".")[0] == "tmsnet" or exc.name is None or not module.startswith(exc.name):
                 raise
             logger.debug("report provider module %s is not installed", module)
 
@@ -262,20 +285,7 @@ def _as_sections(result: Any) -> SubjectSections:
     return SubjectSections(sections=sections)
 
 
-# --------------------------------------------------------------------------- targeting provider
-
-#: Bootstrap 95 % radius (mm) above which a target without scan-length advice
-#: is flagged as unstable (the cohort report's threshold: about one
-#: coil-positioning error and the ~1 cm test-retest goal of Cao 2024,
-#: ``../shared/REFERENCES.md`` section 1).
-UNSTABLE_P95_RADIUS_MM = _cohort.UNSTABLE_P95_RADIUS_MM
-
-
-def _target_files(context: SubjectContext) -> list[Path]:
-    # The treatment plan writes *_desc-plan_target.json (another schema): not a targeting result.
-    return [p for p in context.find("*_target.json")
-            if "_desc-" in p.name and not p.name.endswith("_desc-plan_target.json")]
-
+# --------------------------------------------------------------------------- helpers
 
 def load_json(path: str | Path) -> dict[str, Any]:
     """Read a JSON output of a tmsnet job.
@@ -303,180 +313,9 @@ def load_json(path: str | Path) -> dict[str, Any]:
     return data
 
 
-_load_json = load_json
-
-
 def format_xyz(xyz: Sequence[float], *, digits: int = 1) -> str:
     """``"(x, y, z)"`` with ``digits`` decimals (mm values; the unit is added by the caller)."""
     return "(" + ", ".join(f"{float(v):.{digits}f}" for v in xyz) + ")"
-
-
-def _stability_facts(t: dict[str, Any], reported: Sequence[str]) -> tuple[str | None, str | None]:
-    """Summary text and (if unstable and not yet reported) warning of one target's bootstrap."""
-    u = t.get("uncertainty") or {}
-    p95 = u.get("p95_radius_mm")
-    if p95 is None:
-        return None, None
-    method = str(t.get("method"))
-    text = f"95 % of bootstrap targets within {float(p95):.1f} mm"
-    if u.get("share_within_10mm") is not None:
-        text += f"; {100 * float(u['share_within_10mm']):.0f} % within 10 mm"
-    advice = t.get("scan_length_advice") or {}
-    unstable = (not advice["stable"]) if "stable" in advice else float(p95) > UNSTABLE_P95_RADIUS_MM
-    if not unstable or any(str(w).startswith(f"Target stability ({method})") for w in reported):
-        return text, None
-    warning = (f"Unstable target ({method}): resampling the scan moves the target by up to "
-               f"{float(p95):.0f} mm (95 % radius of the bootstrap).")
-    if advice.get("message"):
-        warning += f" {advice['message']}"
-    return text, warning
-
-
-def _plot_bootstrap_cloud(cloud: pd.DataFrame, targets: Sequence[dict[str, Any]]) -> Any:
-    """Bootstrap targets of each method in three projections (mm), whole-scan targets as stars."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9.0, 3.0))
-    axes = fig.subplots(1, 3)
-    pairs = (("y", "z", "sagittal"), ("x", "z", "coronal"), ("x", "y", "axial"))
-    colors = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#666666")
-    for ax, (a, b, name) in zip(axes, pairs, strict=True):
-        for k, t in enumerate(targets):
-            color = colors[k % len(colors)]
-            rows = cloud[cloud["method"].astype(str) == str(t["method"])]
-            ax.scatter(rows[a], rows[b], s=6, alpha=0.35, color=color)
-            ax.scatter([t[a]], [t[b]], marker="*", s=120, color=color, edgecolor="k",
-                       label=str(t["method"]))
-        ax.set_xlabel(f"{a} (mm)")
-        ax.set_ylabel(f"{b} (mm)")
-        ax.set_title(name, fontsize=9)
-        ax.set_aspect("equal", adjustable="datalim")
-    axes[0].legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    return fig
-
-
-def _method_distances(targets: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    names = [str(t["method"]) for t in targets]
-    xyz = np.array([[float(t[k]) for k in "xyz"] for t in targets])
-    d = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=-1)
-    return pd.DataFrame(d, index=pd.Index(names, name="distance (mm)"), columns=names)
-
-
-def targeting_provider(context: SubjectContext) -> SubjectSections | None:
-    """Sections of the targeting job (``tmsnet target``) from its derivatives.
-
-    Reads ``*_desc-<method>_target.json`` (every space found), the
-    ``stat-r`` connectivity map, the seed / search masks and the report
-    sidecar (QC and warnings) of each run, and shows the targets, an
-    interactive viewer (:func:`tmsnet.report.viewer.viewer_section`) and QC.
-
-    Parameters
-    ----------
-    context : SubjectContext
-        The subject's derivatives.
-
-    Returns
-    -------
-    SubjectSections or None
-        None if the subject has no targeting outputs.
-    """
-    from tmsnet.report.figures import SEARCH_COLOR, SEED_COLOR
-    from tmsnet.report.viewer import ViewerLayer, ViewerPoint, plot_viewer_fallback, viewer_section
-
-    files = _target_files(context)
-    if not files:
-        return None
-    esc = html.escape
-    out = SubjectSections()
-    runs: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
-    for path in files:
-        runs.setdefault(path.name.split("_space-")[0], []).append((path, _load_json(path)))
-    for index, (run, targets) in enumerate(runs.items()):
-        first = targets[0][1]
-        if out.headline_html is None:
-            out.headline_html = (
-                f'<p class="big" id="target-coordinates" data-x="{float(first["x"]):.2f}" '
-                f'data-y="{float(first["y"]):.2f}" data-z="{float(first["z"]):.2f}">'
-                f'Target: ({float(first["x"]):.1f}, {float(first["y"]):.1f}, {float(first["z"]):.1f}) mm '
-                f'{esc(str(first["space"]))} ({esc(str(first["method"]))})</p>'
-            )
-        sidecar = context.derivatives_dir / f"{run}_report.json"
-        summary = _load_json(sidecar).get("Summary", {}) if sidecar.exists() else {}
-        reported = [str(w) for w in summary.get("warnings", [])]
-        out.warnings.extend(reported)
-        for _, t in targets:
-            xyz = (float(t["x"]), float(t["y"]), float(t["z"]))
-            out.summary.append((f"Target {t['method']} ({t['space']})",
-                                f"{format_xyz(xyz)} mm, r = {float(t['r_at_target']):.3f}"))
-            out.coordinates.append(SummaryCoordinate(f"Target ({t['method']})", str(t["space"]), xyz,
-                                                     f"targeting ({run})"))
-            stability, warning = _stability_facts(t, reported)
-            if stability:
-                out.summary.append((f"Stability {t['method']}", stability))
-            if warning:
-                out.warnings.append(warning)
-        qc = summary.get("qc", {})
-        if qc:
-            out.summary.append((f"Scan ({run})", f"{qc.get('n_frames')} frames, "
-                                                  f"{float(qc.get('duration_min', float('nan'))):.1f} min"))
-        table = pd.DataFrame([{"method": t["method"], "space": t["space"], "x (mm)": t["x"],
-                               "y (mm)": t["y"], "z (mm)": t["z"], "r at target": t["r_at_target"],
-                               "95 % radius (mm)": (t.get("uncertainty") or {}).get("p95_radius_mm")}
-                              for _, t in targets])
-        body = table_html(table, caption=f"Targets of {run}")
-        space = str(first["space"])
-        extra = ""
-        clouds = context.find(f"{run}_space-{space}_desc-bootstrap_targets.tsv")
-        in_space = [t for _, t in targets if str(t["space"]) == space]
-        if clouds:
-            cloud = pd.read_csv(clouds[0], sep="\t", na_values=["n/a"])
-            if {"method", "x", "y", "z"} <= set(cloud.columns) and len(cloud):
-                extra += figure_html(
-                    figure_to_base64_png(_plot_bootstrap_cloud(cloud, in_space), dpi=80),
-                    alt="Bootstrap cloud of targets of each method in three projections",
-                    caption=f"Targets of {len(cloud)} block-bootstrap resamples of the scan (dots) and "
-                            f"on the whole scan (stars), {space} mm.")
-        if len(in_space) > 1:
-            extra += table_html(_method_distances(in_space), caption="Distance between methods (mm)",
-                                float_format="{:.1f}")
-        maps = sorted(context.find(f"{run}_space-{space}_stat-r_desc-*_connectivity.nii.gz"),
-                      key=lambda p: "seedmapweighted" in p.name)
-        anchor = f"targeting-{index + 1}"
-        if maps:
-            r_map = nib.load(maps[0])
-            masks = {role: context.find(f"{run}_space-{space}_desc-{role}_mask.nii.gz")
-                     for role in ("seed", "search")}
-            layers = [ViewerLayer(name="connectivity", image=r_map, kind="map", opacity=0.9, units="r")]
-            outlines = []
-            for role, color, opacity in (("search", SEARCH_COLOR, 0.25), ("seed", SEED_COLOR, 0.6)):
-                if masks[role]:
-                    img = nib.load(masks[role][0])
-                    layers.append(ViewerLayer(name=f"{role} region" if role == "search" else role,
-                                              image=img, kind="mask", color=color, opacity=opacity))
-                    outlines.append((img, color))
-            points = [ViewerPoint(label=f"target ({t['method']})", xyz_mm=(t["x"], t["y"], t["z"]),
-                                  group=str(t["method"]),
-                                  values={"method": t["method"], "r_at_target": t["r_at_target"],
-                                          "space": t["space"]})
-                      for _, t in targets if str(t["space"]) == space]
-            fig = plot_viewer_fallback(stat_map=r_map, masks=outlines, points=points)
-            fallback = figure_html(figure_to_base64_png(fig, dpi=70),
-                                   alt="Seed connectivity map with search region, seed and targets")
-            out.sections.append(viewer_section(
-                title=f"Targeting: {run}", anchor=anchor, layers=layers, points=points,
-                fallback_html=fallback, intro_html=body,
-                caption=f"Maps in {space}; the template is nilearn's MNI152 (2 mm).",
-            ))
-        else:
-            out.sections.append(ReportSection(f"Targeting: {run}", body, anchor))
-        out.sections[-1].html += extra
-        if qc:
-            out.sections[-1].html += details_json(qc, summary="Scan quality (JSON)")
-    return out
-
-
-register_section_provider("targeting", targeting_provider, order=10)
 
 
 # --------------------------------------------------------------------------- assembly
@@ -555,6 +394,112 @@ def _coordinates_html(rows: Sequence[SummaryCoordinate]) -> str:
     return "".join(parts)
 
 
+def _select_providers(providers: Sequence[str] | None) -> list[tuple[str, SectionProvider]]:
+    registered = section_providers()
+    if providers is None:
+        return registered
+    known = {name for name, _ in registered}
+    unknown = [p for p in providers if p not in known]
+    if unknown:
+        raise InvalidParameterError(f"Unknown section provider(s) {list(unknown)}; "
+                                    f"registered: {sorted(known)}.")
+    return [(n, f) for n, f in registered if n in providers]
+
+
+def _collect(context: SubjectContext, registered: Sequence[tuple[str, SectionProvider]]
+             ) -> tuple[SubjectSections, list[str]]:
+    """Ask every provider; a failing one becomes an error section and a warning."""
+    out = SubjectSections()
+    ran: list[str] = []
+    for name, func in registered:
+        try:
+            part = _as_sections(func(context))
+        except Exception as exc:  # noqa: BLE001 - shown in the report, the others still render
+            logger.exception("section provider %s failed for %s", name, context.prefix)
+            out.warnings.append(f"The '{name}' section could not be built ({type(exc).__name__}: {exc}).")
+            out.sections.append(ReportSection(
+                f"{name} (failed)",
+                f'<div class="warnings"><p>This section could not be built: '
+                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p></div>",
+                f"{name}-failed"))
+            continue
+        if not part:
+            continue
+        ran.append(name)
+        out.sections.extend(part.sections)
+        out.summary.extend(part.summary)
+        out.warnings.extend(part.warnings)
+        out.coordinates.extend(part.coordinates)
+        out.headline_html = out.headline_html or part.headline_html
+    out.warnings = list(dict.fromkeys(out.warnings))
+    return out, ran
+
+
+def _summary_card(parts: SubjectSections, ran: Sequence[str]) -> str:
+    esc = html.escape
+    rows = [("Jobs in this report", ", ".join(ran) or "none")] + parts.summary
+    items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows)
+    if parts.warnings:
+        notes = "".join(f"<li>{esc(w)}</li>" for w in parts.warnings)
+        qc = f'<div class="warnings" role="alert"><strong>Check before use</strong><ul>{notes}</ul></div>'
+    else:
+        qc = '<div class="ok">No quality warnings.</div>'
+    return f"{parts.headline_html or ''}{_coordinates_html(parts.coordinates)}<dl>{items}</dl>{qc}"
+
+
+def build_report(
+    context: SubjectContext,
+    *,
+    providers: Sequence[str] | None = None,
+    title: str | None = None,
+    subtitle: str | None = None,
+) -> SubjectReport:
+    """Ask the providers about one context and assemble the page (nothing written).
+
+    The one assembly behind both the per-subject report
+    (:func:`build_subject_report`) and a job's report (:func:`write_job_report`).
+
+    Parameters
+    ----------
+    context : SubjectContext
+        Which derivatives (folder, subject, session, selected run).
+    providers : sequence of str, optional
+        Only these registered providers (default all, in report order).
+    title, subtitle : str, optional
+        Page title and subtitle (default: the per-subject report's).
+
+    Returns
+    -------
+    SubjectReport
+
+    Raises
+    ------
+    InputFileNotFoundError
+        If the folder does not exist, or no provider found anything to show.
+    InvalidParameterError
+        If a provider name is unknown.
+    """
+    if not context.folder.is_dir():
+        raise InputFileNotFoundError(f"No derivatives for {context.prefix}: {context.folder} does not "
+                                     "exist. Run a tmsnet job for this subject first.")
+    registered = _select_providers(providers)
+    parts, ran = _collect(context, registered)
+    if not parts.sections and not parts.summary:
+        raise InputFileNotFoundError(f"Nothing to report for {context.prefix} in {context.derivatives_dir}: "
+                                     f"no registered job ({[n for n, _ in registered]}) found outputs.")
+    document = render_report(
+        title=title or f"tmsnet report: {context.prefix}",
+        subtitle=subtitle or "Everything tmsnet computed for this subject",
+        summary_html=_summary_card(parts, ran),
+        sections=parts.sections,
+        footer_html=html.escape(f"Generated by tmsnet {__version__} from the derivatives in "
+                                f"{context.derivatives_dir}."),
+    )
+    return SubjectReport(context=context, html=document, jobs=ran, summary=parts.summary,
+                         warnings=parts.warnings, coordinates=parts.coordinates,
+                         providers=[n for n, _ in registered])
+
+
 def build_subject_report(
     derivatives_dir: str | Path,
     subject: str,
@@ -589,65 +534,77 @@ def build_subject_report(
     """
     context = SubjectContext(Path(derivatives_dir), _check_label(subject, "sub"),
                              _check_label(session, "ses"))
-    if not context.folder.is_dir():
-        raise InputFileNotFoundError(f"No derivatives for {context.prefix}: {context.folder} does not "
-                                     "exist. Run a tmsnet job for this subject first.")
-    registered = section_providers()
-    if providers is not None:
-        known = {name for name, _ in registered}
-        unknown = [p for p in providers if p not in known]
-        if unknown:
-            raise InvalidParameterError(
-                f"Unknown section provider(s) {unknown}; registered: {sorted(known)}."
-            )
-        registered = [(n, f) for n, f in registered if n in providers]
-    sections: list[ReportSection] = []
-    summary: list[tuple[str, str]] = []
-    warnings: list[str] = []
-    coordinates: list[SummaryCoordinate] = []
-    headline = None
-    ran: list[str] = []
-    for name, func in registered:
-        try:
-            part = _as_sections(func(context))
-        except Exception as exc:  # noqa: BLE001 - shown in the report, the others still render
-            logger.exception("section provider %s failed for %s", name, context.prefix)
-            warnings.append(f"The '{name}' section could not be built ({type(exc).__name__}: {exc}).")
-            sections.append(ReportSection(
-                f"{name} (failed)",
-                f'<div class="warnings"><p>This section could not be built: '
-                f"{html.escape(type(exc).__name__)}: {html.escape(str(exc))}</p></div>",
-                f"{name}-failed"))
-            continue
-        if not part:
-            continue
-        ran.append(name)
-        sections.extend(part.sections)
-        summary.extend(part.summary)
-        warnings.extend(part.warnings)
-        coordinates.extend(part.coordinates)
-        headline = headline or part.headline_html
-    if not sections and not summary:
-        raise InputFileNotFoundError(f"Nothing to report for {context.prefix} in {context.derivatives_dir}: "
-                                     f"no registered job ({[n for n, _ in registered]}) found outputs.")
-    warnings = list(dict.fromkeys(warnings))
-    esc = html.escape
-    rows = [("Jobs in this report", ", ".join(ran) or "none")] + summary
-    items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows)
-    if warnings:
-        notes = "".join(f"<li>{esc(w)}</li>" for w in warnings)
-        qc = f'<div class="warnings" role="alert"><strong>Check before use</strong><ul>{notes}</ul></div>'
-    else:
-        qc = '<div class="ok">No quality warnings.</div>'
-    document = render_report(
-        title=f"tmsnet report: {context.prefix}",
-        subtitle="Everything tmsnet computed for this subject",
-        summary_html=f"{headline or ''}{_coordinates_html(coordinates)}<dl>{items}</dl>{qc}",
-        sections=sections,
-        footer_html=esc(f"Generated by tmsnet {__version__}."),
-    )
-    return SubjectReport(context=context, html=document, jobs=ran, summary=summary, warnings=warnings,
-                         coordinates=coordinates, providers=[n for n, _ in registered])
+    return build_report(context, providers=providers)
+
+
+def write_job_report(
+    out_dir: str | Path,
+    *,
+    providers: Sequence[str],
+    filename: str,
+    title: str,
+    subject: str | None = None,
+    session: str | None = None,
+    select: str | None = None,
+    subtitle: str | None = None,
+    sidecar: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write one job's stand-alone report from what its writer has just written.
+
+    The job's composer calls this after the job's writer has finished: the
+    page is :func:`build_report` of the job's provider(s), the same code as
+    the job's part of the per-subject report.
+
+    Parameters
+    ----------
+    out_dir : path
+        The job's output (derivatives) folder.
+    providers : sequence of str
+        The job's section provider(s), e.g. ``("targeting",)``, ``("tep",)``,
+        ``("connectome",)``, ``("compare",)``, ``("propagation",)``.
+    filename : str
+        Report file name inside ``out_dir``, e.g. ``"sub-01_task-rest_report.html"``.
+    title : str
+        Page title, e.g. ``"tmsnet targeting report: sub-01"``.
+    subject, session : str, optional
+        Labels (with or without ``sub-`` / ``ses-``) whose folder the providers
+        read; no subject: the whole ``out_dir`` (group-level jobs).
+    select : str, optional
+        Only files whose name starts with this (the run just written, e.g.
+        ``"sub-01_task-rest"``); default every file of the folder.
+    subtitle : str, optional
+        Line under the title.
+    sidecar : mapping, optional
+        JSON written beside the report (``<filename stem>.json``), e.g. the
+        job's provenance from :func:`tmsnet.io.provenance.make_sidecar`.
+        None: no sidecar is written (a job may have written it already, as the
+        targeting writer does with its run summary).
+
+    Returns
+    -------
+    Path
+        The report.
+
+    Raises
+    ------
+    InputFileNotFoundError
+        If the providers found nothing to show.
+    InvalidParameterError
+        If a label, provider or file name is invalid.
+    """
+    from tmsnet.io.atomic import atomic_write_json, atomic_write_text
+    from tmsnet.io.provenance import sidecar_path_for
+
+    if Path(filename).name != filename or not filename.endswith(".html"):
+        raise InvalidParameterError(f"filename must be a plain '<name>.html' file name, got {filename!r}.")
+    context = SubjectContext(Path(out_dir), _check_label(subject, "sub"), _check_label(session, "ses"),
+                             select)
+    report = build_report(context, providers=list(providers), title=title, subtitle=subtitle)
+    path = Path(out_dir) / filename
+    atomic_write_text(path, report.html)
+    if sidecar is not None:
+        atomic_write_json(sidecar_path_for(path), dict(sidecar))
+    return path
 
 
 def assemble_subject_report(

@@ -17,6 +17,9 @@ A viewer shows, on nilearn's bundled MNI152 template:
   table whose buttons move the crosshair to them. Clicking a marker (or its
   button) shows the point's values and the maps' values under the crosshair.
 
+The page script and its style sheet are package files
+(``tmsnet/report/assets/viewer.js``, ``viewer.css``).
+
 Without JavaScript or WebGL2, and when printing, the section shows a static
 image instead (``fallback_html``), so the report stays readable and printable.
 The page element carries ``data-state`` = ``loading`` / ``ready`` /
@@ -39,8 +42,7 @@ import numpy as np
 
 from tmsnet.report.html import (
     ReportSection,
-    figure_html,
-    figure_to_base64_png,
+    asset,
     format_value,
     json_script,
     make_anchor,
@@ -48,8 +50,6 @@ from tmsnet.report.html import (
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-    from tmsnet.targeting.workflow import TargetingResult
 
 __all__ = [
     "NIIVUE_VERSION",
@@ -60,7 +60,6 @@ __all__ = [
     "niivue_source",
     "plot_viewer_fallback",
     "point_label_image",
-    "targeting_viewer_section",
     "viewer_html",
     "viewer_section",
 ]
@@ -348,172 +347,6 @@ def _point_table(viewer_id: str, points: Sequence[ViewerPoint], groups: list[str
     )
 
 
-_VIEWER_CSS = """
-.tmsnet-viewer .viewer-live { margin: 0.6rem 0; }
-.tmsnet-viewer .viewer-canvas-box { width: 100%; height: 30rem; border: 1px solid var(--line);
-                                   border-radius: 4px; background: #fff; overflow: hidden; }
-.tmsnet-viewer canvas { width: 100%; height: 100%; display: block; }
-.tmsnet-viewer.viewer-ready .viewer-fallback { display: none; }
-.tmsnet-viewer .viewer-controls { display: flex; flex-wrap: wrap; gap: 0.4rem 1.2rem;
-                                  align-items: center; margin: 0.4rem 0; font-size: 0.92rem; }
-.tmsnet-viewer .viewer-info { border-left: 5px solid var(--accent); background: #f7f9fc;
-                              padding: 0.4rem 0.8rem; margin: 0.5rem 0; min-height: 2.6rem;
-                              font-size: 0.95rem; }
-.tmsnet-viewer .viewer-info dl { display: grid; grid-template-columns: max-content 1fr;
-                                 gap: 0.1rem 0.8rem; margin: 0.3rem 0 0 0; }
-.tmsnet-viewer .viewer-info dt { color: var(--muted); }
-.tmsnet-viewer .viewer-info dd { margin: 0; font-variant-numeric: tabular-nums; }
-.tmsnet-viewer .viewer-status { color: var(--muted); font-size: 0.9rem; }
-.tmsnet-viewer .swatch { display: inline-block; width: 0.8em; height: 0.8em; border-radius: 50%;
-                         margin-right: 0.4em; border: 1px solid #000; vertical-align: middle; }
-.tmsnet-viewer table.viewer-points { display: block; overflow-x: auto; max-width: 100%; }
-.tmsnet-viewer button { font: inherit; padding: 0.1rem 0.6rem; cursor: pointer; }
-"""
-
-# The page script: initializes every .tmsnet-viewer from its JSON config.
-_VIEWER_JS = r"""
-(function () {
-  "use strict";
-  function hasWebGL2() {
-    try { return !!document.createElement("canvas").getContext("webgl2"); } catch (e) { return false; }
-  }
-  function fmt(v) {
-    if (typeof v === "number") { return Number.isInteger(v) ? String(v) : v.toFixed(3); }
-    if (v === null || v === undefined) { return "\u2013"; }
-    return String(v);
-  }
-  function addRow(dl, key, value) {
-    var dt = document.createElement("dt"); dt.textContent = key;
-    var dd = document.createElement("dd"); dd.textContent = value;
-    dl.appendChild(dt); dl.appendChild(dd);
-  }
-  async function init(root) {
-    var cfg = JSON.parse(document.getElementById(root.dataset.config).textContent);
-    var status = root.querySelector(".viewer-status");
-    if (!window.niivue || !hasWebGL2()) {
-      root.dataset.state = "unsupported";
-      status.textContent = "The interactive viewer needs WebGL2, which this browser does not " +
-        "provide; the static images below show the same data.";
-      return;
-    }
-    var live = root.querySelector(".viewer-live");
-    live.hidden = false;
-    var canvas = root.querySelector("canvas");
-    var nv = new niivue.Niivue({
-      backColor: [1, 1, 1, 1], show3Dcrosshair: true, isColorbar: true, logLevel: "error",
-      multiplanarShowRender: 1, dragAndDropEnabled: false, crosshairColor: [0.1, 0.1, 0.1, 0.9],
-      crosshairWidth: 1
-    });
-    await nv.attachToCanvas(canvas);
-    Object.keys(cfg.colormaps).forEach(function (key) { nv.addColormap(key, cfg.colormaps[key]); });
-    var images = [];
-    for (var i = 0; i < cfg.layers.length; i++) {
-      var layer = cfg.layers[i];
-      var img = await niivue.NVImage.loadFromBase64({
-        // NiiVue picks the reader from the file extension of the name.
-        base64: layer.data, name: "layer" + i + ".nii.gz", colormap: layer.colormap, opacity: layer.opacity,
-        cal_min: layer.cal_min, cal_max: layer.cal_max, colormapNegative: layer.colormap_negative || "",
-        colorbarVisible: !!layer.colorbar
-      });
-      if (layer.label_colormap) { img.setColormapLabel(layer.label_colormap); }
-      images.push(img);
-    }
-    // One GPU upload for all layers (addVolume per layer would redo every layer, and
-    // the 3D gradients of the anatomy, once per added layer). Same bookkeeping as
-    // NiiVue's own addVolume/setVolume.
-    nv.volumes = images;
-    nv.back = images[0];
-    nv.overlays = images.slice(1);
-    nv.updateGLVolume();
-    nv.setSliceType(nv.sliceTypeMultiplanar);
-    var info = root.querySelector(".viewer-info");
-    function show(loc) {
-      var point = null;
-      var dl = document.createElement("dl");
-      var mm = loc.mm;
-      addRow(dl, "crosshair (mm)",
-             [mm[0], mm[1], mm[2]].map(function (v) { return v.toFixed(1); }).join(", "));
-      cfg.layers.forEach(function (layer, index) {
-        var value = loc.values[index] ? loc.values[index].value : NaN;
-        if (layer.role === "points") {
-          var label = Math.round(value);
-          if (label > 0 && label <= cfg.points.length) { point = cfg.points[label - 1]; }
-        } else if (layer.role === "map") {
-          addRow(dl, layer.name + (layer.units ? " (" + layer.units + ")" : "") + " here", fmt(value));
-        } else if (layer.role === "mask") {
-          addRow(dl, "in " + layer.name, value > 0.5 ? "yes" : "no");
-        }
-      });
-      info.textContent = "";
-      var head = document.createElement("strong");
-      head.className = "viewer-point-name";
-      head.textContent = point ? point.label : "No point under the crosshair";
-      info.appendChild(head);
-      if (point) {
-        root.dataset.selected = point.label;
-        addRow(dl, "position (mm)", point.xyz_mm.map(function (v) { return v.toFixed(1); }).join(", "));
-        Object.keys(point.values).forEach(function (key) { addRow(dl, key, fmt(point.values[key])); });
-      } else {
-        root.dataset.selected = "";
-      }
-      info.appendChild(dl);
-    }
-    nv.onLocationChange = show;
-    function goTo(index) {
-      var p = cfg.points[index].xyz_mm;
-      nv.scene.crosshairPos = nv.mm2frac([p[0], p[1], p[2]]);
-      nv.drawScene();
-      nv.createOnLocationChange();
-    }
-    root.querySelectorAll("button.viewer-goto").forEach(function (button) {
-      button.disabled = false;
-      button.addEventListener("click", function () { goTo(Number(button.dataset.point)); });
-    });
-    var slider = root.querySelector("input.viewer-threshold");
-    var mapIndex = cfg.layers.findIndex(function (l) { return l.role === "map"; });
-    if (slider && mapIndex >= 0) {
-      var out = root.querySelector("output.viewer-threshold-value");
-      slider.disabled = false;
-      slider.addEventListener("input", function () {
-        var t = Number(slider.value);
-        nv.volumes[mapIndex].cal_min = t;
-        out.textContent = t.toFixed(2);
-        nv.updateGLVolume();
-      });
-    }
-    root.querySelectorAll("input.viewer-layer").forEach(function (box) {
-      var index = Number(box.dataset.layer);
-      box.disabled = false;
-      box.addEventListener("change", function () {
-        nv.setOpacity(index, box.checked ? cfg.layers[index].opacity : 0);
-      });
-    });
-    root.querySelectorAll("button.viewer-view").forEach(function (button) {
-      button.disabled = false;
-      button.addEventListener("click", function () {
-        nv.setSliceType(button.dataset.view === "render" ? nv.sliceTypeRender : nv.sliceTypeMultiplanar);
-      });
-    });
-    if (cfg.points.length) { goTo(0); } else { nv.createOnLocationChange(); }
-    root.classList.add("viewer-ready");
-    root.dataset.readyMs = String(Math.round(performance.now()));
-    root.dataset.state = "ready";
-    status.textContent = "Click in the slices (or a Show button) to read values; " +
-      "drag in the 3D view to rotate.";
-  }
-  document.querySelectorAll(".tmsnet-viewer").forEach(function (root) {
-    init(root).catch(function (err) {
-      root.dataset.state = "error";
-      root.classList.remove("viewer-ready");
-      var live = root.querySelector(".viewer-live");
-      if (live) { live.hidden = true; }
-      root.querySelector(".viewer-status").textContent =
-        "The interactive viewer could not start (" + err + "); the static images below show the same data.";
-      console.error("tmsnet viewer:", err);
-    });
-  });
-})();
-"""
 
 
 def viewer_html(
@@ -552,18 +385,46 @@ def viewer_html(
     """
     if make_anchor(viewer_id) != viewer_id.lower() or not viewer_id[:1].isalpha():
         raise ValueError(f"viewer_id must be a simple identifier, got {viewer_id!r}.")
-    esc = html.escape
     background = background if background is not None else _template()
-    groups: list[str] = []
-    for point in points:
-        if point.group not in groups:
-            groups.append(point.group)
-    colormaps: dict[str, Any] = {}
+    groups = _groups(points)
     config_layers: list[dict[str, Any]] = [{
         "name": "anatomy", "role": "background", "data": encode_nifti(background, dtype=np.uint8),
         "colormap": "gray", "opacity": 1.0, "cal_min": 0, "cal_max": 255, "colorbar": False,
     }]
-    controls = []
+    overlays, colormaps, controls = _overlay_configs(layers)
+    config_layers.extend(overlays)
+    if points:
+        config_layers.append(_points_config(points, groups, background))
+        controls.append(
+            f'<label><input type="checkbox" class="viewer-layer" data-layer="{len(layers) + 1}" '
+            'checked disabled> points</label>'
+        )
+    config = {
+        "layers": config_layers,
+        "colormaps": colormaps,
+        "points": [{"label": p.label, "xyz_mm": list(p.xyz_mm), "group": p.group,
+                    "values": dict(p.values)} for p in points],
+    }
+    body = _viewer_markup(viewer_id, config, controls, points, groups, fallback_html, caption)
+    return body, (niivue_source(), asset("viewer.js")), (asset("viewer.css"),)
+
+
+def _groups(points: Sequence[ViewerPoint]) -> list[str]:
+    """The points' groups in order of first appearance (index into :data:`GROUP_COLORS`)."""
+    groups: list[str] = []
+    for point in points:
+        if point.group not in groups:
+            groups.append(point.group)
+    return groups
+
+
+def _overlay_configs(layers: Sequence[ViewerLayer]
+                     ) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """Viewer config entries of the overlays, their mask colormaps, and their control markup."""
+    esc = html.escape
+    entries: list[dict[str, Any]] = []
+    colormaps: dict[str, Any] = {}
+    controls: list[str] = []
     # data-layer is the position in config["layers"] (= NiiVue's volume index; 0 is the anatomy).
     for index, layer in enumerate(layers):
         entry: dict[str, Any] = {"name": layer.name, "role": layer.kind, "opacity": layer.opacity,
@@ -585,29 +446,31 @@ def viewer_html(
             colormaps[key] = _mask_colormap(layer.color)
             entry.update(data=encode_nifti(crop_to_nonzero(layer.image), dtype=np.uint8), colormap=key,
                          cal_min=0.5, cal_max=1.0, colorbar=False)
-        config_layers.append(entry)
+        entries.append(entry)
         swatch = layer.color if layer.kind == "mask" else "#888888"
         controls.append(
             f'<label><input type="checkbox" class="viewer-layer" data-layer="{index + 1}" checked '
             f'disabled> <span class="swatch" style="background:{swatch}"></span>{esc(layer.name)}</label>'
         )
-    if points:
-        labels = crop_to_nonzero(point_label_image(points, background))
-        config_layers.append({
-            "name": "points", "role": "points", "data": encode_nifti(labels, dtype=np.uint16),
-            "colormap": "gray", "opacity": 1.0, "cal_min": 0, "cal_max": len(points),
-            "colorbar": False, "label_colormap": _label_colormap(points, groups),
-        })
-        controls.append(
-            f'<label><input type="checkbox" class="viewer-layer" data-layer="{len(layers) + 1}" '
-            'checked disabled> points</label>'
-        )
-    config = {
-        "layers": config_layers,
-        "colormaps": colormaps,
-        "points": [{"label": p.label, "xyz_mm": list(p.xyz_mm), "group": p.group,
-                    "values": dict(p.values)} for p in points],
+    return entries, colormaps, controls
+
+
+def _points_config(points: Sequence[ViewerPoint], groups: list[str],
+                   background: nib.Nifti1Image) -> dict[str, Any]:
+    """Viewer config entry of the points: a label image of spheres on the background's grid."""
+    labels = crop_to_nonzero(point_label_image(points, background))
+    return {
+        "name": "points", "role": "points", "data": encode_nifti(labels, dtype=np.uint16),
+        "colormap": "gray", "opacity": 1.0, "cal_min": 0, "cal_max": len(points),
+        "colorbar": False, "label_colormap": _label_colormap(points, groups),
     }
+
+
+def _viewer_markup(viewer_id: str, config: dict[str, Any], controls: list[str],
+                   points: Sequence[ViewerPoint], groups: list[str], fallback_html: str,
+                   caption: str | None) -> str:
+    """The viewer's HTML: config script, canvas, controls, point table, fallback and caption."""
+    esc = html.escape
     config_id = f"{viewer_id}-config"
     views = (
         '<button type="button" class="viewer-view" data-view="multiplanar" disabled>Slices + 3D</button>'
@@ -636,7 +499,7 @@ def viewer_html(
     if caption:
         parts.append(f'<p class="viewer-caption">{esc(caption)}</p>')
     parts.append("</div>")
-    return "".join(parts), (niivue_source(), _VIEWER_JS), (_VIEWER_CSS,)
+    return "".join(parts)
 
 
 def viewer_section(
@@ -716,80 +579,9 @@ def plot_viewer_fallback(
     for img, color in masks:
         mask = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
         display.add_contours(mask, levels=[0.5], colors=[color], linewidths=1.4)
-    groups: list[str] = []
-    for point in points:
-        if point.group not in groups:
-            groups.append(point.group)
+    groups = _groups(points)
     for point in points:
         color = GROUP_COLORS[groups.index(point.group) % len(GROUP_COLORS)]
         display.add_markers([point.xyz_mm], marker_color=color, marker_size=90, marker="o",
                             edgecolors="black", linewidths=0.8)
     return fig
-
-
-def targeting_viewer_section(result: TargetingResult, *, dpi: int = 70) -> ReportSection:
-    """The interactive viewer of a targeting result.
-
-    Shows the seed connectivity map (r) of the first target, the seed ROI, the
-    search region and every method's target on the MNI152 template; clicking
-    a target (or its Show button) shows its coordinates, r at the target and
-    method details.
-
-    Parameters
-    ----------
-    result : TargetingResult
-        Output of :func:`tmsnet.targeting.workflow.compute_targets`.
-    dpi : int
-        Resolution of the static fallback image.
-
-    Returns
-    -------
-    ReportSection
-        Anchor ``viewer``.
-    """
-    from tmsnet.report.figures import SEARCH_COLOR, SEED_COLOR
-
-    first = result.targets[0]
-    r_map = result.map_image(first.connectivity_r)
-    seed = result.mask_image(result.seed_mask)
-    search = result.mask_image(result.search_mask)
-    points = []
-    for target in result.targets:
-        values: dict[str, Any] = {"method": target.method,
-                                  "r_at_target": round(float(target.r_at_target), 4),
-                                  "space": result.space}
-        if "cluster_size_voxels" in target.details:
-            values["cluster_size_voxels"] = int(target.details["cluster_size_voxels"])
-        stability = target.details.get("uncertainty") or {}
-        for key in ("p95_radius_mm", "median_distance_mm", "share_within_10mm"):
-            if stability.get(key) is not None:
-                values[key] = round(float(stability[key]), 2)
-        if result.truth is not None and "target_mm" in result.truth:
-            planted = np.asarray(result.truth["target_mm"], dtype=float)
-            values["distance_to_planted_mm"] = round(float(np.linalg.norm(target.coordinate_mm - planted)), 2)
-        points.append(ViewerPoint(label=f"target ({target.method})",
-                                  xyz_mm=tuple(float(v) for v in target.coordinate_mm),
-                                  group=target.method, values=values))
-    fig = plot_viewer_fallback(stat_map=r_map, masks=[(search, SEARCH_COLOR), (seed, SEED_COLOR)],
-                               points=points)
-    fallback = figure_html(
-        figure_to_base64_png(fig, dpi=dpi),
-        alt="Seed connectivity map with the search region (orange outline), seed (blue outline) "
-            "and targets (dots)",
-        caption="Static view (shown when printing or without JavaScript): connectivity r through "
-                "the first target; orange outline = search region, blue = seed.",
-    )
-    layers = [
-        ViewerLayer(name="connectivity", image=r_map, kind="map", opacity=0.9, units="r"),
-        ViewerLayer(name="search region", image=search, kind="mask", color=SEARCH_COLOR, opacity=0.25),
-        ViewerLayer(name="seed", image=seed, kind="mask", color=SEED_COLOR, opacity=0.6),
-    ]
-    intro = ("<p>Seed connectivity (Pearson r with the mean seed time series) on the MNI152 "
-             "template: blue-green = anticorrelated, red-yellow = correlated. Orange: search "
-             "region; blue: seed; dots: targets. Click a target or its <em>Show</em> button to "
-             "read its values.</p>")
-    return viewer_section(
-        title="Interactive viewer", anchor="viewer", layers=layers, points=points,
-        fallback_html=fallback, intro_html=intro,
-        caption=f"Maps in {result.space}; the template is nilearn's MNI152 (2 mm).",
-    )

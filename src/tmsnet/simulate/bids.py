@@ -30,7 +30,6 @@ import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -44,6 +43,7 @@ from tmsnet.io.atomic import (
     atomic_write_with,
     ensure_output_dir,
 )
+from tmsnet.io.bids import bids_name, derivatives_description, write_dataset_description
 from tmsnet.simulate.fmri import (
     MIN_FRAMES,
     SimulationParameters,
@@ -85,13 +85,8 @@ class SimulatedRun:
 
 
 def _stem(subject: str, session: str | None, task: str, run: int | None) -> str:
-    parts = [f"sub-{subject}"]
-    if session is not None:
-        parts.append(f"ses-{session}")
-    parts.append(f"task-{task}")
-    if run is not None:
-        parts.append(f"run-{run}")
-    return "_".join(parts)
+    entities = {"sub": subject, "ses": session, "task": task, "run": None if run is None else str(run)}
+    return bids_name({k: v for k, v in entities.items() if v is not None})
 
 
 def _segment_confounds(table: pd.DataFrame, start: int, stop: int, t_r: float) -> pd.DataFrame:
@@ -114,6 +109,69 @@ def _write_stub_bold(path: Path, n_frames: int, t_r: float) -> None:
     img.header.set_zooms((2.0, 2.0, 2.0, float(t_r)))
     img.header.set_xyzt_units("mm", "sec")
     atomic_write_nifti(path, img)
+
+
+def _split_subject(subject, root: Path, fmriprep: Path, params: SimulationParameters,
+                   sessions: list[str | None], runs: list[int | None]) -> list[SimulatedRun]:
+    """Cut one long simulated scan into the sessions and runs of one subject (files written)."""
+    task, space, t_r = params.task, params.space, params.t_r
+    written: list[SimulatedRun] = []
+    bold = nib.load(subject.bold_path)
+    raw = np.asanyarray(bold.dataobj.get_unscaled())
+    slope = float(bold.dataobj.slope)
+    table = pd.read_csv(subject.confounds_path, sep="\t", na_values="n/a")
+    conf_sidecar = json.loads(subject.confounds_path.with_suffix(".json").read_text())
+    bold_sidecar = json.loads(
+        subject.bold_path.with_name(subject.bold_path.name.replace(".nii.gz", ".json"))
+        .read_text())
+    segment = 0
+    for session in sessions:
+        sub_dir = Path(f"sub-{subject.subject}") / (f"ses-{session}" if session else "")
+        func = fmriprep / sub_dir / "func"
+        raw_func = root / sub_dir / "func"
+        func.mkdir(parents=True, exist_ok=True)
+        raw_func.mkdir(parents=True, exist_ok=True)
+        for run in runs:
+            start, stop = segment * params.n_frames, (segment + 1) * params.n_frames
+            segment += 1
+            stem = _stem(subject.subject, session, task, run)
+            bold_path = func / f"{stem}_space-{space}_res-2_desc-preproc_bold.nii.gz"
+            mask_path = func / f"{stem}_space-{space}_res-2_desc-brain_mask.nii.gz"
+            conf_path = func / f"{stem}_desc-confounds_timeseries.tsv"
+            header = bold.header.copy()
+            img = nib.Nifti1Image(raw[..., start:stop], bold.affine, header)
+            img.header.set_slope_inter(slope, 0.0)
+            atomic_write_with(bold_path, img.to_filename, suffix=".tmp.nii.gz")
+            atomic_write_json(bold_path.with_name(bold_path.name.replace(".nii.gz", ".json")),
+                              bold_sidecar)
+            shutil.copyfile(subject.mask_path, mask_path)
+            atomic_write_tsv(conf_path, _segment_confounds(table, start, stop, t_r))
+            atomic_write_json(conf_path.with_suffix(".json"), conf_sidecar)
+            raw_bold = raw_func / f"{stem}_bold.nii.gz"
+            _write_stub_bold(raw_bold, params.n_frames, t_r)
+            atomic_write_json(raw_bold.with_name(f"{stem}_bold.json"),
+                              {"TaskName": task, "RepetitionTime": float(t_r)})
+            written.append(SimulatedRun(
+                subject=subject.subject, session=session, run=run, bold_path=bold_path,
+                mask_path=mask_path, confounds_path=conf_path, target_mm=subject.target_mm,
+            ))
+    del bold, raw
+    return written
+
+
+def _write_raw_root(root: Path, subjects) -> None:
+    """The raw dataset's top-level files: description, README, participants."""
+    write_dataset_description(root, derivatives_description(
+        "tmsnet simulated cohort (raw stubs + fMRIPrep-like derivatives)",
+        generated_by="tmsnet.simulate", dataset_type="raw", authors=["tmsnet.simulate"]),
+        overwrite=True)
+    atomic_write_with(root / "README", lambda p: p.write_text(
+        "Simulated resting-state cohort written by tmsnet.simulate.bids. Raw BOLD files are "
+        "2x2x2-voxel stubs; the analysable data are in derivatives/fmriprep.\n", encoding="utf-8"))
+    participants = pd.DataFrame({"participant_id": [f"sub-{s.subject}" for s in subjects]})
+    atomic_write_tsv(root / "participants.tsv", participants)
+    atomic_write_json(root / "participants.json",
+                      {"participant_id": {"Description": "Subject label (sub-<label>)."}})
 
 
 def simulate_bids_dataset(
@@ -179,68 +237,12 @@ def simulate_bids_dataset(
     for name in ("dataset_description.json", "ground_truth.json"):
         os.replace(scratch / name, fmriprep / name)
 
-    task, space, t_r = params.task, params.space, params.t_r
     sessions: list[str | None] = [str(k + 1) for k in range(n_sessions)] or [None]
     runs: list[int | None] = list(range(1, n_runs + 1)) if n_runs > 1 else [None]
     written: list[SimulatedRun] = []
     for subject in subjects:
-        bold = nib.load(subject.bold_path)
-        raw = np.asanyarray(bold.dataobj.get_unscaled())
-        slope = float(bold.dataobj.slope)
-        table = pd.read_csv(subject.confounds_path, sep="\t", na_values="n/a")
-        conf_sidecar = json.loads(subject.confounds_path.with_suffix(".json").read_text())
-        bold_sidecar = json.loads(
-            subject.bold_path.with_name(subject.bold_path.name.replace(".nii.gz", ".json"))
-            .read_text())
-        segment = 0
-        for session in sessions:
-            sub_dir = Path(f"sub-{subject.subject}") / (f"ses-{session}" if session else "")
-            func = fmriprep / sub_dir / "func"
-            raw_func = root / sub_dir / "func"
-            func.mkdir(parents=True, exist_ok=True)
-            raw_func.mkdir(parents=True, exist_ok=True)
-            for run in runs:
-                start, stop = segment * params.n_frames, (segment + 1) * params.n_frames
-                segment += 1
-                stem = _stem(subject.subject, session, task, run)
-                bold_path = func / f"{stem}_space-{space}_res-2_desc-preproc_bold.nii.gz"
-                mask_path = func / f"{stem}_space-{space}_res-2_desc-brain_mask.nii.gz"
-                conf_path = func / f"{stem}_desc-confounds_timeseries.tsv"
-                header = bold.header.copy()
-                img = nib.Nifti1Image(raw[..., start:stop], bold.affine, header)
-                img.header.set_slope_inter(slope, 0.0)
-                atomic_write_with(bold_path, img.to_filename, suffix=".tmp.nii.gz")
-                atomic_write_json(bold_path.with_name(bold_path.name.replace(".nii.gz", ".json")),
-                                  bold_sidecar)
-                shutil.copyfile(subject.mask_path, mask_path)
-                atomic_write_tsv(conf_path, _segment_confounds(table, start, stop, t_r))
-                atomic_write_json(conf_path.with_suffix(".json"), conf_sidecar)
-                raw_bold = raw_func / f"{stem}_bold.nii.gz"
-                _write_stub_bold(raw_bold, params.n_frames, t_r)
-                atomic_write_json(raw_bold.with_name(f"{stem}_bold.json"),
-                                  {"TaskName": task, "RepetitionTime": float(t_r)})
-                written.append(SimulatedRun(
-                    subject=subject.subject, session=session, run=run, bold_path=bold_path,
-                    mask_path=mask_path, confounds_path=conf_path, target_mm=subject.target_mm,
-                ))
-        del bold, raw
+        written += _split_subject(subject, root, fmriprep, params, sessions, runs)
     shutil.rmtree(scratch)
 
-    from tmsnet import __version__
-
-    description: dict[str, Any] = {
-        "Name": "tmsnet simulated cohort (raw stubs + fMRIPrep-like derivatives)",
-        "BIDSVersion": "1.9.0",
-        "DatasetType": "raw",
-        "Authors": ["tmsnet.simulate"],
-        "GeneratedBy": [{"Name": "tmsnet.simulate", "Version": __version__}],
-    }
-    atomic_write_json(root / "dataset_description.json", description)
-    atomic_write_with(root / "README", lambda p: p.write_text(
-        "Simulated resting-state cohort written by tmsnet.simulate.bids. Raw BOLD files are "
-        "2x2x2-voxel stubs; the analysable data are in derivatives/fmriprep.\n", encoding="utf-8"))
-    participants = pd.DataFrame({"participant_id": [f"sub-{s.subject}" for s in subjects]})
-    atomic_write_tsv(root / "participants.tsv", participants)
-    atomic_write_json(root / "participants.json",
-                      {"participant_id": {"Description": "Subject label (sub-<label>)."}})
+    _write_raw_root(root, subjects)
     return written

@@ -68,6 +68,19 @@ def _sym_noise(rng: np.random.Generator, n: int, r: int, sd: float) -> np.ndarra
     return a + a.transpose(0, 2, 1)
 
 
+def _network_layout(n_regions: int, n_networks: int, within_z: float,
+                    between_z: float) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Network of each region, region labels and the mean Fisher z matrix (0 on the diagonal)."""
+    names7 = ("Vis", "SomMot", "DorsAttn", "SalVentAttn", "Limbic", "Cont", "Default")
+    net_names = names7[:n_networks] if n_networks <= 7 else tuple(f"Net{k + 1}" for k in range(n_networks))
+    networks = np.array([net_names[k] for k in np.arange(n_regions) * n_networks // n_regions])
+    labels = [f"{networks[r]}_{r + 1}" for r in range(n_regions)]
+    same = networks[:, None] == networks[None, :]
+    mean = np.where(same, within_z, between_z)
+    np.fill_diagonal(mean, 0.0)
+    return networks, labels, mean
+
+
 def simulate_connectome_cohort(
     *,
     design: str = "two-sample",
@@ -122,13 +135,7 @@ def simulate_connectome_cohort(
     if not 2 <= n_planted_nodes <= n_regions:
         raise InvalidParameterError("n_planted_nodes must be between 2 and n_regions.")
     rng = np.random.default_rng(seed)
-    names7 = ("Vis", "SomMot", "DorsAttn", "SalVentAttn", "Limbic", "Cont", "Default")
-    net_names = names7[:n_networks] if n_networks <= 7 else tuple(f"Net{k + 1}" for k in range(n_networks))
-    networks = np.array([net_names[k] for k in np.arange(n_regions) * n_networks // n_regions])
-    labels = [f"{networks[r]}_{r + 1}" for r in range(n_regions)]
-    same = networks[:, None] == networks[None, :]
-    mean = np.where(same, within_z, between_z)
-    np.fill_diagonal(mean, 0.0)
+    networks, labels, mean = _network_layout(n_regions, n_networks, within_z, between_z)
     nodes = np.sort(rng.choice(n_regions, size=n_planted_nodes, replace=False))
     planted = [(int(a), int(b)) for k, a in enumerate(nodes) for b in nodes[k + 1 :]]
     mask = np.zeros((n_regions, n_regions))

@@ -41,11 +41,13 @@ ranges; ``../shared/REFERENCES.md`` section 2).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from tmsnet.eeg.io import standard_montage  # re-exported: the demo cap's positions
 from tmsnet.exceptions import InvalidParameterError
 
 __all__ = [
@@ -57,6 +59,9 @@ __all__ = [
     "simulate_tms_eeg",
     "standard_montage",
 ]
+
+#: Random background (pink-noise) dipoles of the simulated head.
+N_BACKGROUND_DIPOLES = 40
 
 #: A common 32-channel 10-20 cap (Brain Products actiCAP layout).
 CHANNELS_32: tuple[str, ...] = tuple(
@@ -176,15 +181,6 @@ class SimulatedTmsEeg:
     truth: TepTruth
 
 
-def standard_montage():
-    """The standard 10-05 montage (``colin27_1005``, formerly ``standard_1005``)."""
-    import mne
-
-    available = mne.channels.get_builtin_montages()
-    name = "colin27_1005" if "colin27_1005" in available else "standard_1005"
-    return mne.channels.make_standard_montage(name)
-
-
 def _shaped_noise(rng: np.random.Generator, n_series: int, n_times: int, sfreq: float,
                   gain_of_freq) -> np.ndarray:
     """Unit-variance Gaussian noise with amplitude spectrum ``gain_of_freq(f)``."""
@@ -221,6 +217,7 @@ def _band_noise(rng: np.random.Generator, n_series: int, n_times: int, sfreq: fl
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
+    """``v`` scaled to unit Euclidean norm."""
     return v / np.linalg.norm(v)
 
 
@@ -302,6 +299,85 @@ def simulate_tms_eeg(
     """
     import mne
 
+    _check_simulation(n_channels, sfreq, n_trials, isi_s, decay_tau_s)
+    rng = np.random.default_rng(seed)
+    names = list(CHANNELS_32 if n_channels == 32 else CHANNELS_64)
+    info = mne.create_info(names, sfreq, "eeg")
+    head = _head_model(rng, info, names, components)
+    pulse_samples, n_times = _pulse_timing(rng, isi_s, n_trials, sfreq)
+    data, bg_scale = _background(rng, head, len(components), n_times, sfreq, background_uv=background_uv,
+                                 alpha_uv=alpha_uv, sensor_noise_uv=sensor_noise_uv)
+    tep = _planted_tep(head, components, sfreq, natural_frequency_hz, natural_frequency_uv)
+    topo = _artifact_topographies(rng, head)
+    _add_time_locked(rng, data, pulse_samples, tep, topo, tep_jitter=tep_jitter, pulse_uv=pulse_uv,
+                     decay_uv=decay_uv, decay_tau_s=decay_tau_s, muscle_uv=muscle_uv)
+    blink_samples = _add_ongoing(rng, data, sfreq, topo, blink_uv=blink_uv,
+                                 blink_interval_s=blink_interval_s, eye_movement_uv=eye_movement_uv,
+                                 eye_movement_interval_s=eye_movement_interval_s,
+                                 persistent_muscle_uv=persistent_muscle_uv, line_uv=line_uv,
+                                 line_freq=line_freq)
+    raw = _raw_array(data, info, sfreq, pulse_samples, annotate)
+    events = np.column_stack([pulse_samples, np.zeros(n_trials, int), np.ones(n_trials, int)])
+    truth = _truth(components, tep, topo, pulse_samples, blink_samples, line_freq=line_freq,
+                   natural_frequency_hz=natural_frequency_hz, bg_scale=bg_scale)
+    return SimulatedTmsEeg(raw=raw, events=events, truth=truth)
+
+
+def _pulse_timing(rng: np.random.Generator, isi_s: tuple[float, float], n_trials: int,
+                  sfreq: float) -> tuple[np.ndarray, int]:
+    """Pulse samples (first pulse at 2 s, uniform intervals) and the recording length (samples)."""
+    isis = rng.uniform(isi_s[0], isi_s[1], size=n_trials - 1)
+    onsets_s = 2.0 + np.concatenate([[0.0], np.cumsum(isis)])
+    n_times = int(np.ceil((onsets_s[-1] + 2.0) * sfreq))
+    pulse_samples = np.round(onsets_s * sfreq).astype(int)
+    return pulse_samples, n_times
+
+
+def _raw_array(data: np.ndarray, info, sfreq: float, pulse_samples: np.ndarray, annotate: bool):
+    """The recording as an ``mne.io.RawArray`` (data in microvolts, scaled in place to volts)."""
+    import mne
+
+    data *= 1e-6
+    raw = mne.io.RawArray(data, info, verbose=False)
+    if annotate:
+        n_trials = len(pulse_samples)
+        raw.set_annotations(mne.Annotations(onset=pulse_samples / sfreq, duration=0.0,
+                                            description=["TMS"] * n_trials))
+    return raw
+
+
+def _truth(components: Sequence[PlantedComponent], tep: dict[str, Any],
+           topo: dict[str, np.ndarray], pulse_samples: np.ndarray, blink_samples: list[int], *,
+           line_freq: float, natural_frequency_hz: float | None, bg_scale: float) -> TepTruth:
+    """The planted truth: TEP (volts), its GMFP peaks, unit artifact topographies, event samples."""
+    from tmsnet.eeg.teps import DEFAULT_WINDOWS_MS, find_window_peaks, gmfp
+
+    tep_v = tep["tep_uv"] * 1e-6
+    ep_times = tep["times"]
+    peaks = find_window_peaks(gmfp(tep_v), ep_times, DEFAULT_WINDOWS_MS, polarity="positive")
+    return TepTruth(
+        components=list(components),
+        topographies=tep["topos"],
+        times=ep_times,
+        tep=tep_v,
+        gmfp_peaks_ms={name: row["latency_ms"] for name, row in peaks.items()},
+        artifact_topographies={
+            "tms_muscle": _unit(topo["muscle"]),
+            "blink": _unit(topo["blink"]),
+            "eye_movement": _unit(topo["move"]),
+            "persistent_muscle": _unit(topo["pmus"]),
+            "decay": _unit(topo["decay"]),
+        },
+        pulse_samples=pulse_samples,
+        blink_samples=np.asarray(blink_samples, dtype=int),
+        line_freq=line_freq,
+        natural_frequency_hz=natural_frequency_hz,
+        extra={"background_scale": bg_scale, "n_background_dipoles": N_BACKGROUND_DIPOLES},
+    )
+
+
+def _check_simulation(n_channels, sfreq, n_trials, isi_s, decay_tau_s) -> None:
+    """Raise :class:`InvalidParameterError` for an out-of-range simulation setting."""
     if n_channels not in (32, 64):
         raise InvalidParameterError(f"n_channels must be 32 or 64, got {n_channels}.")
     if sfreq < 1000:
@@ -313,11 +389,26 @@ def simulate_tms_eeg(
     if len(decay_tau_s) not in (1, 2):
         raise InvalidParameterError("decay_tau_s takes one (exponential) or two time constants.")
 
-    rng = np.random.default_rng(seed)
-    names = list(CHANNELS_32 if n_channels == 32 else CHANNELS_64)
-    info = mne.create_info(names, sfreq, "eeg")
+
+@dataclass
+class _Head:
+    """Channel positions and the lead field of the simulated dipoles (sphere model)."""
+
+    pos: np.ndarray
+    site_pos: Callable[[str], np.ndarray]
+    lead: np.ndarray  # (n_channels, n_sources), V per A*m: TEP, background, alpha dipoles
+    lead_avg: np.ndarray  # the same, average-referenced
+
+
+def _head_model(rng: np.random.Generator, info, names: list[str],
+                components: Sequence[PlantedComponent]) -> _Head:
+    """Set the standard montage and compute the sphere-model lead field of all dipoles."""
+    import mne
+
     montage = standard_montage()
     info.set_montage(montage)
+    n_channels = len(names)
+    sfreq = info["sfreq"]
     pos = np.array([info["chs"][i]["loc"][:3] for i in range(n_channels)])
     sphere = mne.make_sphere_model("auto", "auto", info, verbose=False)
     r0 = np.asarray(sphere["r0"])
@@ -340,7 +431,7 @@ def simulate_tms_eeg(
         u = _unit(p - r0)
         comp_rr.append(r0 + u * (radius - comp.depth_m))
         comp_nn.append(u)
-    n_bg = 40
+    n_bg = N_BACKGROUND_DIPOLES
     bg_dir = rng.standard_normal((n_bg, 3))
     bg_dir[:, 2] = np.abs(bg_dir[:, 2])  # upper hemisphere of the sphere
     bg_dir /= np.linalg.norm(bg_dir, axis=1, keepdims=True)
@@ -359,18 +450,18 @@ def simulate_tms_eeg(
     if fwd["nsource"] != len(rr):
         raise RuntimeError("The sphere model dropped simulated dipoles; this is a bug.")
     gain = fwd["sol"]["data"].reshape(n_channels, len(rr), 3)
-    lead = np.einsum("csk,sk->cs", gain, nn)  # (n_channels, n_sources), V per A*m
-    lead_avg = lead - lead.mean(axis=0, keepdims=True)
-    n_comp = len(components)
+    lead = np.einsum("csk,sk->cs", gain, nn)
+    return _Head(pos=pos, site_pos=site_pos, lead=lead,
+                 lead_avg=lead - lead.mean(axis=0, keepdims=True))
 
-    # ---- timing --------------------------------------------------------------------------
-    isis = rng.uniform(isi_s[0], isi_s[1], size=n_trials - 1)
-    onsets_s = 2.0 + np.concatenate([[0.0], np.cumsum(isis)])
-    n_times = int(np.ceil((onsets_s[-1] + 2.0) * sfreq))
-    pulse_samples = np.round(onsets_s * sfreq).astype(int)
+
+def _background(rng: np.random.Generator, head: _Head, n_comp: int, n_times: int, sfreq: float, *,
+                background_uv: float, alpha_uv: float,
+                sensor_noise_uv: float) -> tuple[np.ndarray, float]:
+    """Pink-noise dipoles, occipital alpha and white sensor noise (microvolts), and the scale."""
+    lead, n_bg = head.lead, N_BACKGROUND_DIPOLES
+    n_channels = lead.shape[0]
     data = np.zeros((n_channels, n_times))  # microvolts
-
-    # ---- background ----------------------------------------------------------------------
     block = 8
     bg_total = np.zeros(n_channels)
     for start in range(0, n_bg, block):
@@ -386,9 +477,15 @@ def simulate_tms_eeg(
         contrib = lead[:, n_comp + n_bg:] @ alpha
         data += contrib * (alpha_uv / np.median(contrib.std(axis=1)))
     data += sensor_noise_uv * rng.standard_normal((n_channels, n_times))
+    return data, bg_scale
 
-    # ---- TEP ---------------------------------------------------------------------------------
-    topos = np.zeros((n_comp, n_channels))
+
+def _planted_tep(head: _Head, components: Sequence[PlantedComponent], sfreq: float,
+                 natural_frequency_hz: float | None, natural_frequency_uv: float) -> dict[str, Any]:
+    """The planted TEP: topographies, epoch times, average-referenced and raw TEP (microvolts)."""
+    lead, lead_avg = head.lead, head.lead_avg
+    n_comp = len(components)
+    topos = np.zeros((n_comp, lead.shape[0]))
     for i, comp in enumerate(components):
         col = lead_avg[:, i]
         k = np.argmax(np.abs(col))
@@ -416,8 +513,14 @@ def simulate_tms_eeg(
     if osc_topo is not None:
         tep_raw = tep_raw + np.outer(lead[:, 0] / np.max(np.abs(lead_avg[:, 0]))
                                      * natural_frequency_uv, osc_wave)
+    return {"topos": topos, "times": ep_times, "half": half, "tep_uv": tep_uv, "tep_raw": tep_raw}
 
-    # ---- artifact topographies ------------------------------------------------------------
+
+def _artifact_topographies(rng: np.random.Generator, head: _Head) -> dict[str, np.ndarray]:
+    """Sensor topographies of the pulse, decay, muscle, blink, eye-movement and EMG artifacts."""
+    pos, site_pos = head.pos, head.site_pos
+    n_channels = pos.shape[0]
+
     def gauss_topo(center: np.ndarray, width: float) -> np.ndarray:
         d = np.linalg.norm(pos - center, axis=1)
         return np.exp(-0.5 * (d / width) ** 2)
@@ -438,8 +541,16 @@ def simulate_tms_eeg(
     move_topo /= np.max(np.abs(move_topo))
     pmus_topo = gauss_topo(site_pos("T8"), 0.03)
     pmus_topo /= pmus_topo.max()
+    return {"pulse": pulse_topo, "decay": decay_topo, "muscle": muscle_topo, "blink": blink_topo,
+            "move": move_topo, "pmus": pmus_topo}
 
-    # ---- per-trial time-locked signals ----------------------------------------------------
+
+def _add_time_locked(rng: np.random.Generator, data: np.ndarray, pulse_samples: np.ndarray,
+                     tep: dict[str, Any], topo: dict[str, np.ndarray], *, tep_jitter: float,
+                     pulse_uv: float, decay_uv: float, decay_tau_s: Sequence[float],
+                     muscle_uv: float) -> None:
+    """Add, at every pulse, the TEP, the pulse ringing, the decay and the cranial muscle (in place)."""
+    ep_times, half, tep_raw = tep["times"], tep["half"], tep["tep_raw"]
     n_ep = ep_times.size
     post = ep_times >= 0
     tpos = np.where(post, ep_times, 0.0)
@@ -457,14 +568,20 @@ def simulate_tms_eeg(
         sl = slice(a, a + n_ep)
         amp = 1.0 + tep_jitter * rng.standard_normal()
         data[:, sl] += amp * tep_raw
-        data[:, sl] += np.outer(pulse_topo * pulse_uv * rng.uniform(0.9, 1.1), pulse_wave)
+        data[:, sl] += np.outer(topo["pulse"] * pulse_uv * rng.uniform(0.9, 1.1), pulse_wave)
         if decay_uv > 0:
-            data[:, sl] += np.outer(decay_topo * decay_uv * rng.uniform(0.85, 1.15), decay_wave)
+            data[:, sl] += np.outer(topo["decay"] * decay_uv * rng.uniform(0.85, 1.15), decay_wave)
         if muscle_uv > 0:
-            data[:, sl] += np.outer(muscle_topo * muscle_uv * (1 + 0.15 * rng.standard_normal()),
+            data[:, sl] += np.outer(topo["muscle"] * muscle_uv * (1 + 0.15 * rng.standard_normal()),
                                     muscle_wave)
 
-    # ---- blinks, eye movements, persistent muscle, line noise ---------------------------
+
+def _add_ongoing(rng: np.random.Generator, data: np.ndarray, sfreq: float,
+                 topo: dict[str, np.ndarray], *, blink_uv: float, blink_interval_s: float,
+                 eye_movement_uv: float, eye_movement_interval_s: float,
+                 persistent_muscle_uv: float, line_uv: float, line_freq: float) -> list[int]:
+    """Add blinks, eye movements, persistent muscle and line noise (in place); blink onsets."""
+    n_channels, n_times = data.shape
     blink_samples = []
     if blink_uv > 0:
         t = rng.uniform(0.5, blink_interval_s)
@@ -472,7 +589,7 @@ def simulate_tms_eeg(
         hann = np.hanning(blink_len)
         while t < n_times / sfreq - 1.0:
             b = int(t * sfreq)
-            data[:, b:b + blink_len] += np.outer(blink_topo * blink_uv * rng.uniform(0.8, 1.2), hann)
+            data[:, b:b + blink_len] += np.outer(topo["blink"] * blink_uv * rng.uniform(0.8, 1.2), hann)
             blink_samples.append(b)
             t += rng.uniform(0.5, 1.5) * blink_interval_s
     if eye_movement_uv > 0:
@@ -484,46 +601,14 @@ def simulate_tms_eeg(
             shape = np.concatenate([ramp, np.ones(dur), ramp[::-1]])
             b = int(t * sfreq)
             sign = rng.choice([-1.0, 1.0])
-            data[:, b:b + shape.size] += np.outer(move_topo * eye_movement_uv * sign, shape)
+            data[:, b:b + shape.size] += np.outer(topo["move"] * eye_movement_uv * sign, shape)
             t += rng.uniform(0.5, 1.5) * eye_movement_interval_s
     if persistent_muscle_uv > 0:
         emg = _band_noise(rng, 1, n_times, sfreq, (20.0, min(300.0, sfreq / 2 - 1)))[0]
-        data += np.outer(pmus_topo * persistent_muscle_uv, emg)
+        data += np.outer(topo["pmus"] * persistent_muscle_uv, emg)
     if line_uv > 0:
         tt = np.arange(n_times) / sfreq
         phases = rng.uniform(0, 2 * np.pi, n_channels)
         amps = line_uv * rng.uniform(0.5, 1.5, n_channels)
         data += amps[:, None] * np.sin(2 * np.pi * line_freq * tt[None, :] + phases[:, None])
-
-    data *= 1e-6
-    raw = mne.io.RawArray(data, info, verbose=False)
-    events = np.column_stack([pulse_samples, np.zeros(n_trials, int), np.ones(n_trials, int)])
-    if annotate:
-        raw.set_annotations(mne.Annotations(onset=pulse_samples / sfreq, duration=0.0,
-                                            description=["TMS"] * n_trials))
-
-    # ---- truth -----------------------------------------------------------------------------
-    from tmsnet.eeg.teps import DEFAULT_WINDOWS_MS, find_window_peaks, gmfp
-
-    tep_v = tep_uv * 1e-6
-    peaks = find_window_peaks(gmfp(tep_v), ep_times, DEFAULT_WINDOWS_MS, polarity="positive")
-    truth = TepTruth(
-        components=list(components),
-        topographies=topos,
-        times=ep_times,
-        tep=tep_v,
-        gmfp_peaks_ms={name: row["latency_ms"] for name, row in peaks.items()},
-        artifact_topographies={
-            "tms_muscle": _unit(muscle_topo),
-            "blink": _unit(blink_topo),
-            "eye_movement": _unit(move_topo),
-            "persistent_muscle": _unit(pmus_topo),
-            "decay": _unit(decay_topo),
-        },
-        pulse_samples=pulse_samples,
-        blink_samples=np.asarray(blink_samples, dtype=int),
-        line_freq=line_freq,
-        natural_frequency_hz=natural_frequency_hz,
-        extra={"background_scale": bg_scale, "n_background_dipoles": n_bg},
-    )
-    return SimulatedTmsEeg(raw=raw, events=events, truth=truth)
+    return blink_samples

@@ -64,6 +64,7 @@ from tmsnet.io.atomic import (
     atomic_write_with,
     ensure_output_dir,
 )
+from tmsnet.io.bids import bids_name, derivatives_description, subject_folder
 from tmsnet.targeting.regions import (
     DEFAULT_SEARCH_RADIUS_MM,
     dlpfc_search_mask,
@@ -732,127 +733,224 @@ def _mm(v: np.ndarray) -> list[float]:
 
 
 def _check_seed_and_index(seed: int, subject_index: int) -> None:
+    """Raise :class:`InvalidParameterError` unless both are non-negative integers."""
     for name, value in (("seed", seed), ("subject_index", subject_index)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
             raise InvalidParameterError(f"{name} must be a non-negative integer, got {value!r}.")
 
 
-def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _Result:
-    _check_seed_and_index(seed, subject_index)
+def _check_params(params: SimulationParameters) -> None:
+    """Raise :class:`InvalidParameterError` unless ``params`` is a valid SimulationParameters."""
     if not isinstance(params, SimulationParameters):
         raise InvalidParameterError(
             f"params must be a SimulationParameters instance, got {type(params).__name__}."
         )
     params.validate()
-    anat = _anatomy()
-    n_vox = anat.xyz.shape[0]
-    n_t = int(params.n_frames)
-    t_r = float(params.t_r)
 
-    # --- random spatial fields ---------------------------------------------------------
+
+@dataclass
+class _Fields:
+    """Random smooth spatial fields of one subject (unitless, about unit SD over voxels)."""
+
+    bias: np.ndarray  # (V,) multiplicative bias of the baseline
+    noise_var: np.ndarray  # (V,) log-scale variation of the noise SD
+    global_signal: np.ndarray  # (V,) variation of the global-signal loading
+    drift: np.ndarray  # (2, V) loadings of the Legendre drifts
+    motion: np.ndarray  # (12, V) loadings of the motion parameters and their differences
+    texture: np.ndarray  # (V,) fine texture of the seed and the patches (sigma _TEXTURE_SIGMA_MM)
+    network_jitter: np.ndarray  # (n_networks, 4, 3) shifts of the network centres (mm)
+
+
+def _spatial_fields(seed: int, subject_index: int, anat: _Anatomy) -> _Fields:
+    """Draw the subject's smooth spatial fields (stream ``_STREAM_FIELDS``)."""
     frng = _rng(seed, subject_index, _STREAM_FIELDS)
     broad = _smooth_fields(frng, anat, 15.0, 17)  # sigma 15 mm (FWHM ~35 mm)
-    bias, noise_var_field, gs_field = broad[0], broad[1], broad[2]
-    drift_fields, motion_fields = broad[3:5], broad[5:17]
-    seed_field = _smooth_fields(frng, anat, _TEXTURE_SIGMA_MM, 1)[0]  # seed/patch texture
+    texture = _smooth_fields(frng, anat, _TEXTURE_SIGMA_MM, 1)[0]  # seed/patch texture
     network_jitter = frng.normal(0.0, 4.0, size=(len(_NETWORKS), 4, 3))
+    return _Fields(bias=broad[0], noise_var=broad[1], global_signal=broad[2], drift=broad[3:5],
+                   motion=broad[5:17], texture=texture, network_jitter=network_jitter)
 
-    gmw = _gm_weight(anat)
-    # Baseline intensity (T2*-weighted EPI: CSF > GM > WM), bias field, dropout.
+
+def _baseline(anat: _Anatomy, rand: _Fields) -> np.ndarray:
+    """Baseline intensity (T2*-weighted EPI: CSF > GM > WM) with bias field and dropouts."""
     baseline = _BASELINE * (1.0 * anat.p_gm + 0.8 * anat.p_wm + 1.25 * anat.p_csf)
-    baseline *= 1.0 + 0.06 * bias
+    baseline *= 1.0 + 0.06 * rand.bias
     for centre, sig, depth in _DROPOUTS:
         d2 = np.sum((anat.xyz - np.asarray(centre)) ** 2, axis=1)
         baseline *= 1.0 - depth * np.exp(-0.5 * d2 / sig**2)
-    # Smooth-noise std (PSC): larger in CSF, smaller in WM, smoothly varying.
+    return baseline
+
+
+def _noise_sd(anat: _Anatomy, rand: _Fields) -> np.ndarray:
+    """Smooth-noise SD (PSC): larger in CSF, smaller in WM, smoothly varying."""
     noise_sd = _NOISE_PSC * (1.0 * anat.p_gm + 0.7 * anat.p_wm + 1.8 * anat.p_csf)
-    noise_sd *= np.exp(0.12 * noise_var_field)
+    noise_sd *= np.exp(0.12 * rand.noise_var)
+    return noise_sd
 
-    # --- placement ---------------------------------------------------------------------
+
+@dataclass
+class _Planted:
+    """The planted target, decoys and seed of one subject."""
+
+    patches: list[dict[str, Any]]  # target first, then the two decoys (see _place_patches)
+    centre_row: int  # brain row nearest the target centre
+    amplitude: float  # loading (PSC) at the target centre
+    strengths: dict[str, float]  # relative loading of each patch role
+    seed_rows: np.ndarray  # brain rows of the sgACC seed
+    seed_load: np.ndarray  # their loading (PSC)
+
+
+def _plant(seed: int, subject_index: int, params: SimulationParameters, anat: _Anatomy,
+           rand: _Fields, noise_sd: np.ndarray) -> _Planted:
+    """Place the target and the decoys (stream ``_STREAM_PLACEMENT``) and load the seed."""
     prng = _rng(seed, subject_index, _STREAM_PLACEMENT)
-    texture = np.exp(_TEXTURE_SD * seed_field - 0.5 * _TEXTURE_SD**2)
+    texture = np.exp(_TEXTURE_SD * rand.texture - 0.5 * _TEXTURE_SD**2)
     patches = _place_patches(prng, anat, float(params.target_radius_mm), texture)
-    target = patches[0]
-    centre_row = int(np.argmin(np.sum((anat.xyz - target["center"]) ** 2, axis=1)))
+    centre_row = int(np.argmin(np.sum((anat.xyz - patches[0]["center"]) ** 2, axis=1)))
     amplitude = float(params.snr) * float(noise_sd[centre_row])  # PSC at patch centre
+    seed_rows, seed_load = _seed_loading(params, anat, rand, noise_sd)
+    strengths = {"target": -1.0, "anticorrelated_decoy": -float(params.decoy_strength),
+                 "correlated_decoy": _POSITIVE_DECOY_STRENGTH}
+    return _Planted(patches=patches, centre_row=centre_row, amplitude=amplitude,
+                    strengths=strengths, seed_rows=seed_rows, seed_load=seed_load)
 
-    # --- temporal sources --------------------------------------------------------------
-    srng = _rng(seed, subject_index, _STREAM_SOURCES, params.scan_repeat)
-    n_networks = len(_NETWORKS)
-    sources = _orthonormal_rows(band_limited_series(srng, n_t, t_r, n_series=2 + n_networks))
-    s_target, g_global, s_networks = sources[0], sources[1], sources[2:]
-    # Parcel signals of the patches: band-limited, exactly uncorrelated with every
-    # source above (Gram-Schmidt after them, which leaves those unchanged).
-    parcel_raw = band_limited_series(_rng(seed, subject_index, _STREAM_PARCELS, params.scan_repeat),
-                                     n_t, t_r, n_series=len(patches))
-    s_parcels = _orthonormal_rows(np.vstack([sources, parcel_raw]))[sources.shape[0]:]
 
-    # Loadings (PSC) of the low-rank part: columns = sources.
-    loadings = np.zeros((n_vox, 1 + 1 + n_networks), dtype=np.float64)
+def _seed_loading(params: SimulationParameters, anat: _Anatomy, rand: _Fields,
+                  noise_sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Brain rows of the sgACC seed and their loading (PSC) on the target source."""
+    gmw = _gm_weight(anat)
     seed_rows = np.flatnonzero(anat.seed)
     d_seed = np.linalg.norm(anat.xyz[seed_rows] - reference_coordinate("sgacc_right"), axis=1)
     seed_profile = (0.75 + 0.25 * np.exp(-0.5 * (d_seed / 6.0) ** 2)) * np.exp(
-        0.1 * seed_field[seed_rows]
+        0.1 * rand.texture[seed_rows]
     )
     seed_load = _SEED_GAIN * float(params.snr) * noise_sd[seed_rows] * seed_profile * np.maximum(
         gmw[seed_rows], 0.3
     )
-    loadings[seed_rows, 0] += seed_load
-    strengths = {"target": -1.0, "anticorrelated_decoy": -float(params.decoy_strength),
-                 "correlated_decoy": _POSITIVE_DECOY_STRENGTH}
-    for p in patches:
-        loadings[p["rows"], 0] += strengths[p["role"]] * amplitude * p["weights"]
-    parcel_w = np.zeros((n_vox, len(patches)), dtype=np.float64)
-    for k, p in enumerate(patches):
-        row = int(np.argmin(np.sum((anat.xyz - p["center"]) ** 2, axis=1)))
-        parcel_w[p["rows"], k] = float(params.parcel_strength) * float(noise_sd[row]) * p["weights"]
+    return seed_rows, seed_load
+
+
+def _sources(seed: int, subject_index: int, params: SimulationParameters,
+             n_patches: int) -> tuple[np.ndarray, np.ndarray]:
+    """Neural time courses: target, global and network sources, and the patches' parcel signals.
+
+    Returns
+    -------
+    sources : ndarray, shape (2 + n_networks, T)
+        Orthonormal band-limited rows: target source, global signal, one per network.
+    parcels : ndarray, shape (n_patches, T)
+        Band-limited parcel signals, exactly uncorrelated with every source
+        (Gram-Schmidt after them, which leaves those unchanged).
+    """
+    n_t, t_r = int(params.n_frames), float(params.t_r)
+    srng = _rng(seed, subject_index, _STREAM_SOURCES, params.scan_repeat)
+    sources = _orthonormal_rows(band_limited_series(srng, n_t, t_r, n_series=2 + len(_NETWORKS)))
+    parcel_raw = band_limited_series(_rng(seed, subject_index, _STREAM_PARCELS, params.scan_repeat),
+                                     n_t, t_r, n_series=n_patches)
+    parcels = _orthonormal_rows(np.vstack([sources, parcel_raw]))[sources.shape[0]:]
+    return sources, parcels
+
+
+def _loadings(params: SimulationParameters, anat: _Anatomy, rand: _Fields,
+              planted: _Planted) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Loadings (PSC, V x sources) of the target, global and network sources; network truth."""
+    n_vox = anat.xyz.shape[0]
+    gmw = _gm_weight(anat)
+    loadings = np.zeros((n_vox, 1 + 1 + len(_NETWORKS)), dtype=np.float64)
+    loadings[planted.seed_rows, 0] += planted.seed_load
+    for p in planted.patches:
+        loadings[p["rows"], 0] += planted.strengths[p["role"]] * planted.amplitude * p["weights"]
     loadings[:, 1] = (
-        float(params.global_signal_scale) * _NOISE_PSC * (0.75 + 0.2 * gs_field).clip(0.2)
+        float(params.global_signal_scale) * _NOISE_PSC * (0.75 + 0.2 * rand.global_signal).clip(0.2)
         * (0.2 + 0.8 * gmw)
     )
-    # Tissue-specific physiological signals (slow white-matter fluctuations,
-    # aliased cardiac/respiratory pulsation in CSF), one band-limited source each.
-    # They make the WM/CSF confounds differ from the global signal, as in real
-    # data, so global signal regression removes variance that WM/CSF regression
-    # does not (Power et al. 2017, NeuroImage 146:609).
-    physio = band_limited_series(_rng(seed, subject_index, _STREAM_PHYSIO, params.scan_repeat), n_t, t_r,
-                                 n_series=2)
-    physio_scale = float(params.global_signal_scale) * _NOISE_PSC
-    physio_w = np.stack([physio_scale * anat.p_wm**4, 1.5 * physio_scale * anat.p_csf**4],
-                        axis=1)
     network_truth = []
     for k, (name, (centres, sig)) in enumerate(_NETWORKS.items()):
         blob = np.zeros(n_vox)
         jittered = []
         for j, c in enumerate(centres):
-            cj = np.asarray(c, dtype=float) + network_jitter[k, j]
+            cj = np.asarray(c, dtype=float) + rand.network_jitter[k, j]
             jittered.append(_mm(cj))
             d2 = np.sum((anat.xyz - cj) ** 2, axis=1)
             blob = np.maximum(blob, np.exp(-0.5 * d2 / sig**2))
         loadings[:, 2 + k] = _NETWORK_PSC * blob * (0.15 + 0.85 * gmw)
         network_truth.append({"name": name, "centers_mm": jittered, "sigma_mm": sig,
                               "peak_loading_psc": _NETWORK_PSC})
+    return loadings, network_truth
 
-    # --- motion and drift --------------------------------------------------------------
+
+def _parcel_loadings(params: SimulationParameters, anat: _Anatomy, patches: list[dict[str, Any]],
+                     noise_sd: np.ndarray) -> np.ndarray:
+    """Loadings (PSC, V x patches) of each patch's own parcel signal."""
+    parcel_w = np.zeros((anat.xyz.shape[0], len(patches)), dtype=np.float64)
+    for k, p in enumerate(patches):
+        row = int(np.argmin(np.sum((anat.xyz - p["center"]) ** 2, axis=1)))
+        parcel_w[p["rows"], k] = float(params.parcel_strength) * float(noise_sd[row]) * p["weights"]
+    return parcel_w
+
+
+def _physiology(seed: int, subject_index: int, params: SimulationParameters,
+                anat: _Anatomy) -> tuple[np.ndarray, np.ndarray]:
+    """White-matter and CSF physiological signals (2, T) and their loadings (PSC, V x 2).
+
+    Slow white-matter fluctuations and aliased cardiac/respiratory pulsation
+    in CSF, one band-limited source each. They make the WM/CSF confounds
+    differ from the global signal, as in real data, so global signal
+    regression removes variance that WM/CSF regression does not (Power et al.
+    2017, NeuroImage 146:609).
+    """
+    physio = band_limited_series(_rng(seed, subject_index, _STREAM_PHYSIO, params.scan_repeat),
+                                 int(params.n_frames), float(params.t_r), n_series=2)
+    physio_scale = float(params.global_signal_scale) * _NOISE_PSC
+    physio_w = np.stack([physio_scale * anat.p_wm**4, 1.5 * physio_scale * anat.p_csf**4],
+                        axis=1)
+    return physio, physio_w
+
+
+def _motion_regressors(seed: int, subject_index: int, params: SimulationParameters,
+                       anat: _Anatomy, rand: _Fields
+                       ) -> tuple[np.ndarray, list, np.ndarray, np.ndarray]:
+    """Head motion (stream ``_STREAM_MOTION``) and its signal in the brain.
+
+    Returns
+    -------
+    motion : ndarray, shape (T, 6)
+        trans (mm), rot (rad).
+    jerks : list of dict
+        See :func:`_motion`.
+    series : ndarray, shape (12, T)
+        The six parameters and their frame-to-frame differences.
+    weights : ndarray, shape (V, 12)
+        Their loadings (PSC), larger at the brain's edge.
+    """
+    n_t = int(params.n_frames)
     mrng = _rng(seed, subject_index, _STREAM_MOTION, params.scan_repeat)
     motion, jerks = _motion(mrng, n_t, float(params.motion_scale))
     dmotion = np.vstack([np.zeros((1, 6)), np.diff(motion, axis=0)])
     unit = np.array([1.0, 1.0, 1.0, FD_RADIUS_MM, FD_RADIUS_MM, FD_RADIUS_MM])  # -> mm
     edge_gain = 0.4 + 1.6 * anat.edge
     motion_w = np.stack(
-        [_MOTION_PSC_PER_MM * (0.5 + 0.5 * motion_fields[k]) * edge_gain * unit[k % 6]
+        [_MOTION_PSC_PER_MM * (0.5 + 0.5 * rand.motion[k]) * edge_gain * unit[k % 6]
          * (1.0 if k < 6 else 1.5) for k in range(12)],
         axis=1,
     )
+    return motion, jerks, np.vstack([motion.T, dmotion.T]), motion_w
+
+
+def _drift_regressors(rand: _Fields, n_t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Slow scanner drift: Legendre P1, P2 time courses (2, T) and their loadings (PSC, V x 2)."""
     tt = np.linspace(-1.0, 1.0, n_t)
     drift_t = np.stack([tt, 1.5 * tt**2 - 0.5])  # Legendre P1, P2
-    drift_w = np.stack([_DRIFT_PSC[0] * drift_fields[0], _DRIFT_PSC[1] * drift_fields[1]],
+    drift_w = np.stack([_DRIFT_PSC[0] * rand.drift[0], _DRIFT_PSC[1] * rand.drift[1]],
                        axis=1)
+    return drift_t, drift_w
 
-    # --- assemble (V, T) in PSC then scanner units ---------------------------------------
-    temporal = np.vstack([s_target[None], g_global[None], s_networks, motion.T, dmotion.T,
-                          drift_t, physio, s_parcels]).astype(np.float32)
-    spatial = np.hstack([loadings, motion_w, drift_w, physio_w, parcel_w]).astype(np.float32)
+
+def _scanner_bold(seed: int, subject_index: int, params: SimulationParameters, anat: _Anatomy,
+                  spatial: np.ndarray, temporal: np.ndarray, noise_sd: np.ndarray,
+                  baseline: np.ndarray) -> np.ndarray:
+    """BOLD (V, T, float32, scanner units): smooth noise + low-rank signal on the baseline + white noise."""
+    n_vox, n_t = anat.xyz.shape[0], int(params.n_frames)
     nrng = _rng(seed, subject_index, _STREAM_NOISE, params.scan_repeat)
     fwhm_to_sigma = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     psc = _separable_gaussian_noise(nrng, anat, n_t, float(params.noise_fwhm_mm) * fwhm_to_sigma,
@@ -866,32 +964,71 @@ def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _R
     wrng = _rng(seed, subject_index, _STREAM_WHITE, params.scan_repeat)
     white_sd = np.float32(_WHITE_FRACTION * _NOISE_PSC * 0.01 * _BASELINE)
     bold += white_sd * wrng.standard_normal((n_vox, n_t), dtype=np.float32)
+    return bold
 
-    # --- quantize (int16 with a power-of-two slope: exact in float32) ------------------
+
+def _quantize(bold: np.ndarray) -> tuple[np.ndarray, float]:
+    """int16 data and the power-of-two slope (exact in float32) that scales them back."""
     peak = float(np.abs(bold).max())
     slope = float(2.0 ** np.ceil(np.log2(max(peak, 1e-6) / 32000.0)))
-    q = np.rint(bold / np.float32(slope)).astype(np.int16)
-    del bold, psc
+    return np.rint(bold / np.float32(slope)).astype(np.int16), slope
+
+
+def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _Result:
+    """Simulate one subject: quantized BOLD of the brain voxels, confounds and truth."""
+    _check_seed_and_index(seed, subject_index)
+    _check_params(params)
+    anat = _anatomy()
+    rand = _spatial_fields(seed, subject_index, anat)
+    baseline = _baseline(anat, rand)
+    noise_sd = _noise_sd(anat, rand)
+    planted = _plant(seed, subject_index, params, anat, rand, noise_sd)
+    sources, parcels = _sources(seed, subject_index, params, len(planted.patches))
+    loadings, network_truth = _loadings(params, anat, rand, planted)
+    parcel_w = _parcel_loadings(params, anat, planted.patches, noise_sd)
+    physio, physio_w = _physiology(seed, subject_index, params, anat)
+    motion, jerks, motion_t, motion_w = _motion_regressors(seed, subject_index, params, anat, rand)
+    drift_t, drift_w = _drift_regressors(rand, int(params.n_frames))
+
+    # Assemble (V, T) in PSC then scanner units; quantize to int16.
+    temporal = np.vstack([sources, motion_t, drift_t, physio, parcels]).astype(np.float32)
+    spatial = np.hstack([loadings, motion_w, drift_w, physio_w, parcel_w]).astype(np.float32)
+    q, slope = _quantize(_scanner_bold(seed, subject_index, params, anat, spatial, temporal,
+                                       noise_sd, baseline))
     values = q.astype(np.float32) * np.float32(slope)
-
-    confounds = _confounds(values, anat, motion, t_r)
+    confounds = _confounds(values, anat, motion, float(params.t_r))
     del values
+    truth = _truth(subject_index, seed, params, anat, planted, noise_sd, network_truth,
+                   confounds, jerks, slope, sources[0])
+    return _Result(data=q, slope=slope, confounds=confounds, truth=_jsonable(truth))
 
-    # --- truth ---------------------------------------------------------------------------
+
+def _decoy_truth(planted: _Planted) -> list[dict[str, Any]]:
+    """Truth of each decoy: role, sign, relative loading, centre, size, distance to the target."""
+    target = planted.patches[0]
     decoys = []
-    for p in patches[1:]:
+    for p in planted.patches[1:]:
         decoys.append({
             "role": p["role"],
             "sign": -1 if p["role"] == "anticorrelated_decoy" else 1,
-            "relative_loading": strengths[p["role"]],
+            "relative_loading": planted.strengths[p["role"]],
             "center_mm": _mm(p["center"]),
             "centroid_mm": _mm(p["centroid"]),
             "n_voxels": int(p["rows"].size),
             "distance_to_target_mm": round(float(np.linalg.norm(p["centroid"]
                                                                 - target["centroid"])), 3),
         })
+    return decoys
+
+
+def _truth(subject_index: int, seed: int, params: SimulationParameters, anat: _Anatomy,
+           planted: _Planted, noise_sd: np.ndarray, network_truth: list[dict[str, Any]],
+           confounds: pd.DataFrame, jerks: list, slope: float,
+           s_target: np.ndarray) -> dict[str, Any]:
+    """The subject's ground truth (see :func:`simulate_fmriprep_dataset`)."""
+    target = planted.patches[0]
     fd = confounds["framewise_displacement"].to_numpy()
-    truth = {
+    return {
         "subject": f"{subject_index + 1:02d}",
         "subject_index": int(subject_index),
         "seed": int(seed),
@@ -902,17 +1039,17 @@ def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _R
         "target_sigma_mm": float(params.target_radius_mm) * _TAPER_SIGMA_FRACTION,
         "target_n_voxels": int(target["rows"].size),
         "target_n_voxels_in_search": int(anat.search[target["rows"]].sum()),
-        "target_amplitude_psc": round(amplitude, 6),
+        "target_amplitude_psc": round(planted.amplitude, 6),
         "target_sign": -1,
         "snr": float(params.snr),
-        "noise_std_psc_at_target": round(float(noise_sd[centre_row]), 6),
-        "decoys": decoys,
+        "noise_std_psc_at_target": round(float(noise_sd[planted.centre_row]), 6),
+        "decoys": _decoy_truth(planted),
         "seed_region": {
             "name": "sgacc",
             "center_mm": _mm(reference_coordinate("sgacc_right")),
             "radius_mm": _SEED_RADIUS_MM,
-            "n_voxels": int(seed_rows.size),
-            "mean_loading_psc": round(float(seed_load.mean()), 6),
+            "n_voxels": int(planted.seed_rows.size),
+            "mean_loading_psc": round(float(planted.seed_load.mean()), 6),
             "sign": 1,
         },
         "search_region": {"n_voxels": int(anat.search.sum()),
@@ -929,7 +1066,6 @@ def _simulate(subject_index: int, seed: int, params: SimulationParameters) -> _R
         "band_hz": list(BAND_HZ),
         "target_source": [float(v) for v in s_target],
     }
-    return _Result(data=q, slope=slope, confounds=confounds, truth=_jsonable(truth))
 
 
 def _with_expansions(name: str, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -1111,6 +1247,59 @@ def _confounds_sidecar(columns: Sequence[str]) -> dict[str, dict[str, str]]:
     return out
 
 
+def _check_n_subjects(n_subjects: int) -> None:
+    """Raise :class:`InvalidParameterError` unless 1 <= ``n_subjects`` <= 99 (an integer)."""
+    if isinstance(n_subjects, bool) or not isinstance(n_subjects, int | np.integer):
+        raise InvalidParameterError(f"n_subjects must be an integer, got {n_subjects!r}.")
+    if n_subjects < 1:
+        raise InvalidParameterError(f"n_subjects must be >= 1, got {n_subjects}.")
+    if n_subjects > 99:
+        raise InvalidParameterError(
+            f"n_subjects must be <= 99 (two-digit subject labels), got {n_subjects}."
+        )
+
+
+def _write_subject(out: Path, anat: _Anatomy, result: _Result, subject_index: int,
+                   params: SimulationParameters) -> SimulatedSubject:
+    """Write one subject's BOLD (+ sidecar), brain mask and confounds (+ sidecar) under ``out``."""
+    space, task = params.space, params.task
+    label = f"{subject_index + 1:02d}"
+    entities = {"sub": label, "task": task}
+    func = subject_folder(out, entities, "func")
+    func.mkdir(parents=True, exist_ok=True)
+    grid = {**entities, "space": space, "res": "2"}
+    bold_path = func / bids_name({**grid, "desc": "preproc"}, "bold", ".nii.gz")
+    mask_path = func / bids_name({**grid, "desc": "brain"}, "mask", ".nii.gz")
+    conf_path = func / bids_name({**entities, "desc": "confounds"}, "timeseries", ".tsv")
+
+    full = _full_volume(anat, result.data, np.int16)
+    img = nib.Nifti1Image(full, anat.reference.affine,
+                          _header(anat, params.n_frames, params.t_r, np.int16))
+    img.header.set_slope_inter(result.slope, 0.0)
+    # nibabel writes the int16 data with the slope set above (not rescaled).
+    atomic_write_with(bold_path, img.to_filename, suffix=".tmp.nii.gz")
+    del full, img
+    _write_json(bold_path.with_name(bold_path.name.replace(".nii.gz", ".json")), {
+        "RepetitionTime": float(params.t_r),
+        "SkullStripped": False,
+        "TaskName": task,
+        "SliceTimingCorrected": False,
+        "Sources": ["synthetic: tmsnet.simulate"],
+    })
+    atomic_write_nifti(mask_path, _mask_image(anat))
+    atomic_write_text(conf_path, result.confounds.to_csv(sep="\t", index=False, na_rep="n/a",
+                                                    lineterminator="\n"))
+    _write_json(conf_path.with_suffix(".json"), _confounds_sidecar(list(result.confounds.columns)))
+    return SimulatedSubject(
+        subject=label,
+        bold_path=bold_path,
+        mask_path=mask_path,
+        confounds_path=conf_path,
+        target_mm=tuple(float(v) for v in result.truth["target_mm"]),  # type: ignore[arg-type]
+        truth=result.truth,
+    )
+
+
 def simulate_fmriprep_dataset(
     out_dir: str | os.PathLike,
     *,
@@ -1161,30 +1350,14 @@ def simulate_fmriprep_dataset(
     OutputNotWritableError
         If ``out_dir`` cannot be created or written.
     """
-    if isinstance(n_subjects, bool) or not isinstance(n_subjects, int | np.integer):
-        raise InvalidParameterError(f"n_subjects must be an integer, got {n_subjects!r}.")
-    if n_subjects < 1:
-        raise InvalidParameterError(f"n_subjects must be >= 1, got {n_subjects}.")
-    if n_subjects > 99:
-        raise InvalidParameterError(
-            f"n_subjects must be <= 99 (two-digit subject labels), got {n_subjects}."
-        )
+    _check_n_subjects(n_subjects)
     _check_seed_and_index(seed, 0)
-    if not isinstance(params, SimulationParameters):
-        raise InvalidParameterError(
-            f"params must be a SimulationParameters instance, got {type(params).__name__}."
-        )
-    params.validate()
-    from tmsnet import __version__
-
+    _check_params(params)
     out = ensure_output_dir(out_dir)
 
-    _write_json(out / "dataset_description.json", {
-        "Name": "tmsnet simulated resting-state fMRI (planted sgACC-anticorrelated target)",
-        "BIDSVersion": "1.9.0",
-        "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "tmsnet.simulate", "Version": __version__}],
-    })
+    _write_json(out / "dataset_description.json", derivatives_description(
+        "tmsnet simulated resting-state fMRI (planted sgACC-anticorrelated target)",
+        generated_by="tmsnet.simulate"))
 
     anat = _anatomy()
     indices = range(int(n_subjects))
@@ -1194,45 +1367,11 @@ def simulate_fmriprep_dataset(
         indices = tqdm(indices, desc="simulating subjects", unit="subject")
     subjects: list[SimulatedSubject] = []
     truths: dict[str, dict] = {}
-    space, task = params.space, params.task
     for i in indices:
         result = _simulate(i, seed, params)
-        label = f"{i + 1:02d}"
-        func = out / f"sub-{label}" / "func"
-        func.mkdir(parents=True, exist_ok=True)
-        stem = f"sub-{label}_task-{task}"
-        bold_path = func / f"{stem}_space-{space}_res-2_desc-preproc_bold.nii.gz"
-        mask_path = func / f"{stem}_space-{space}_res-2_desc-brain_mask.nii.gz"
-        conf_path = func / f"{stem}_desc-confounds_timeseries.tsv"
-
-        full = _full_volume(anat, result.data, np.int16)
-        img = nib.Nifti1Image(full, anat.reference.affine,
-                              _header(anat, params.n_frames, params.t_r, np.int16))
-        img.header.set_slope_inter(result.slope, 0.0)
-        # nibabel writes the int16 data with the slope set above (not rescaled).
-        atomic_write_with(bold_path, img.to_filename, suffix=".tmp.nii.gz")
-        del full, img
-        _write_json(bold_path.with_name(bold_path.name.replace(".nii.gz", ".json")), {
-            "RepetitionTime": float(params.t_r),
-            "SkullStripped": False,
-            "TaskName": task,
-            "SliceTimingCorrected": False,
-            "Sources": ["synthetic: tmsnet.simulate"],
-        })
-        atomic_write_nifti(mask_path, _mask_image(anat))
-        atomic_write_text(conf_path, result.confounds.to_csv(sep="\t", index=False, na_rep="n/a",
-                                                        lineterminator="\n"))
-        _write_json(conf_path.with_suffix(".json"),
-                    _confounds_sidecar(list(result.confounds.columns)))
-        truths[label] = result.truth
-        subjects.append(SimulatedSubject(
-            subject=label,
-            bold_path=bold_path,
-            mask_path=mask_path,
-            confounds_path=conf_path,
-            target_mm=tuple(float(v) for v in result.truth["target_mm"]),  # type: ignore[arg-type]
-            truth=result.truth,
-        ))
+        subject = _write_subject(out, anat, result, i, params)
+        truths[subject.subject] = result.truth
+        subjects.append(subject)
         del result
 
     parameters = params.to_dict()

@@ -26,13 +26,52 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tmsnet.exceptions import InvalidParameterError, SpaceError
+from tmsnet.fmri.cleaning import BoldCleaningParameters
 from tmsnet.io.atomic import atomic_write_json, atomic_write_nifti
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
 from tmsnet.targeting.connectivity import correlation_with_seed, fisher_z, seed_time_series
-from tmsnet.targeting.regions import seed_mask
+from tmsnet.targeting.regions import SeedRegion, seed_mask
+from tmsnet.targeting.workflow import load_and_clean
 
 #: Fewest scans accepted for a group seedmap.
 MIN_SCANS = 2
+_RECORDED_CLEANING = ("confound_strategy", "global_signal_regression", "low_pass_hz",
+                      "high_pass_hz", "smoothing_fwhm_mm")
+
+
+def _sum_fisher_z(bolds: list, confounds: list, cleaning: BoldCleaningParameters,
+                  seed_region: SeedRegion, progress: bool) -> tuple[Any, Any, Any, Any, Any]:
+    """Sum of the scans' Fisher z sgACC maps and of their brain masks, on the first scan's grid."""
+    from nilearn.image import resample_to_img
+
+    total = count = reference = space = seed_info = None
+    for bold, table in tqdm(list(zip(bolds, confounds, strict=True)), desc="group seedmap",
+                            file=sys.stderr, disable=not progress, leave=False):
+        scan = load_and_clean(bold, table, cleaning)
+        grid = scan.grid
+        seed3d, seed_info = seed_mask(grid.reference, grid.mask, seed_region)
+        r = correlation_with_seed(scan.data, seed_time_series(scan.data, seed3d[grid.mask]))
+        z = np.zeros(grid.shape, dtype=np.float64)
+        z[grid.mask] = fisher_z(r)
+        inside = grid.mask.astype(np.float64)
+        if reference is None:
+            reference, space = grid.reference, scan.space
+            total, count = z, inside
+            continue
+        if scan.space != space:
+            raise SpaceError(f"{Path(bold).name} is in {scan.space} but the first scan is in {space}; "
+                             "a group seedmap needs one space.")
+        if grid.shape != total.shape or not np.allclose(grid.affine, reference.affine, atol=1e-3):
+            target = nib.Nifti1Image(np.zeros(total.shape, np.float32), reference.affine)
+            z = resample_to_img(nib.Nifti1Image(z, grid.affine), target,
+                                interpolation="continuous", force_resample=True,
+                                copy_header=True).get_fdata()
+            inside = resample_to_img(nib.Nifti1Image(inside, grid.affine), target,
+                                     interpolation="nearest", force_resample=True,
+                                     copy_header=True).get_fdata()
+        total += z
+        count += inside
+    return total, count, reference, space, seed_info
 
 
 def build_group_seedmap(
@@ -40,12 +79,8 @@ def build_group_seedmap(
     confounds: Sequence[str | Path],
     *,
     out_path: str | Path,
-    seed: str = "sgacc",
-    confound_strategy: str = "simple",
-    global_signal_regression: bool = True,
-    low_pass_hz: float | None = 0.1,
-    high_pass_hz: float | None = 0.01,
-    smoothing_fwhm_mm: float | None = 6.0,
+    cleaning: BoldCleaningParameters | None = None,
+    seed_region: SeedRegion | None = None,
     description: str | None = None,
     progress: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
@@ -60,11 +95,12 @@ def build_group_seedmap(
         Output NIfTI (``.nii.gz``); its sidecar is written beside it. Name it
         ``tpl-<space>_res-02_desc-<label>_seedmap.nii.gz`` (or with
         ``space-<space>``) so that the space is visible.
-    seed : str
-        Built-in seed (see :func:`tmsnet.targeting.regions.seed_mask`).
-    confound_strategy, global_signal_regression, low_pass_hz, high_pass_hz, smoothing_fwhm_mm
-        Cleaning (see :func:`tmsnet.fmri.cleaning.clean_bold`); use the same
-        as for the individual scans the seedmap will serve.
+    cleaning : BoldCleaningParameters, optional
+        The cleaning (default: its defaults); use the same as for the
+        individual scans the seedmap will serve.
+    seed_region : SeedRegion, optional
+        The seed (default: the sgACC sphere; see
+        :func:`tmsnet.targeting.regions.seed_mask`).
     description : str, optional
         Free text recorded in the sidecar (e.g. which cohort).
     progress : bool
@@ -84,10 +120,6 @@ def build_group_seedmap(
     SpaceError
         Scans in different spaces.
     """
-    from nilearn.image import resample_to_img
-
-    from tmsnet.targeting.workflow import load_and_clean
-
     bolds, confounds = list(bolds), list(confounds)
     if len(bolds) != len(confounds):
         raise InvalidParameterError(
@@ -98,38 +130,12 @@ def build_group_seedmap(
     out_path = Path(out_path)
     if not out_path.name.endswith((".nii", ".nii.gz")):
         raise InvalidParameterError(f"The seedmap must be written as .nii or .nii.gz, got {out_path.name}.")
-    cleaning = {
-        "confound_strategy": confound_strategy, "global_signal_regression": global_signal_regression,
-        "low_pass_hz": low_pass_hz, "high_pass_hz": high_pass_hz,
-        "smoothing_fwhm_mm": smoothing_fwhm_mm,
-    }
-    total = count = reference = space = seed_info = None
-    for bold, table in tqdm(list(zip(bolds, confounds, strict=True)), desc="group seedmap",
-                            file=sys.stderr, disable=not progress, leave=False):
-        scan = load_and_clean(bold, table, **cleaning)
-        seed3d, seed_info = seed_mask(scan.reference, scan.mask, seed=seed)
-        r = correlation_with_seed(scan.data, seed_time_series(scan.data, seed3d[scan.mask]))
-        z = np.zeros(scan.mask.shape, dtype=np.float64)
-        z[scan.mask] = fisher_z(r)
-        inside = scan.mask.astype(np.float64)
-        if reference is None:
-            reference, space = scan.reference, scan.space
-            total, count = z, inside
-            continue
-        if scan.space != space:
-            raise SpaceError(f"{Path(bold).name} is in {scan.space} but the first scan is in {space}; "
-                             "a group seedmap needs one space.")
-        if scan.mask.shape != total.shape or not np.allclose(scan.reference.affine, reference.affine,
-                                                             atol=1e-3):
-            grid = nib.Nifti1Image(np.zeros(total.shape, np.float32), reference.affine)
-            z = resample_to_img(nib.Nifti1Image(z, scan.reference.affine), grid,
-                                interpolation="continuous", force_resample=True,
-                                copy_header=True).get_fdata()
-            inside = resample_to_img(nib.Nifti1Image(inside, scan.reference.affine), grid,
-                                     interpolation="nearest", force_resample=True,
-                                     copy_header=True).get_fdata()
-        total += z
-        count += inside
+    cleaning = BoldCleaningParameters() if cleaning is None else cleaning
+    seed_region = SeedRegion() if seed_region is None else seed_region
+    # The sidecar records the cleaning choices this command offers.
+    cleaning_record = {name: getattr(cleaning, name) for name in _RECORDED_CLEANING}
+    total, count, reference, space, seed_info = _sum_fisher_z(bolds, confounds, cleaning,
+                                                              seed_region, progress)
     mean_z = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
     seedmap = np.tanh(mean_z).astype(np.float32)
     img = nib.Nifti1Image(seedmap, reference.affine)
@@ -141,7 +147,7 @@ def build_group_seedmap(
             "Group sgACC seedmap: tanh of the mean Fisher z of the individual sgACC connectivity "
             "maps (Fox et al. 2013; Cash et al. 2021). Input of the tmsnet 'seedmap' method."
         ),
-        parameters={"seed": seed_info, "cleaning": cleaning, "n_scans": len(bolds),
+        parameters={"seed": seed_info, "cleaning": cleaning_record, "n_scans": len(bolds),
                     "statistic": "r (tanh of mean Fisher z)", "cohort": description},
         inputs=inputs,
         space=space,

@@ -27,12 +27,16 @@ default search region) plus one ``n x n`` float32 correlation matrix at a time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
 
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
-from tmsnet.targeting.methods import Target, TargetingContext, register_method
+from tmsnet.targeting.methods import TargetingContext, register_method
+from tmsnet.targeting.results import Target
+from tmsnet.utils.params import Parameters, param
 
 #: Largest region (voxels) the method accepts; beyond it the distance matrix
 #: would exceed ~1.3 GB. A 2 mm DLPFC search region holds about 5,000 voxels.
@@ -110,12 +114,43 @@ def _ranks(values: np.ndarray, *, descending: bool) -> np.ndarray:
     return rankdata(-values if descending else values, method="min")
 
 
-@register_method("hierarchical")
+def _rank_clusters(d: dict[str, np.ndarray], net: np.ndarray,
+                   min_cluster_voxels: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """Steps 5: the eligible DLPFC clusters, their rank products and the chosen one."""
+    eligible = (d["sizes"] >= min_cluster_voxels) & (net < 0)
+    if not eligible.any():
+        raise EmptyRegionError(
+            f"No DLPFC cluster has at least {min_cluster_voxels} voxels and a negative net "
+            f"correlation with the sgACC clusters ({d['ids'].size} DLPFC clusters, largest "
+            f"{int(d['sizes'].max())} voxels). The scan may be too short or noisy for this method; "
+            "try the cluster or seedmap method."
+        )
+    cand = np.flatnonzero(eligible)
+    rank_size = _ranks(d["sizes"][cand].astype(float), descending=True)
+    rank_conc = _ranks(d["concentration"][cand], descending=True)
+    rank_net = _ranks(net[cand], descending=False)
+    product = rank_size * rank_conc * rank_net
+    order = np.lexsort((net[cand], product))
+    return int(cand[order[0]]), cand, product
+
+
+@dataclass(frozen=True)
+class HierarchicalOptions(Parameters):
+    """Options of the ``hierarchical`` method."""
+
+    hierarchical_threshold: float = param(
+        0.5, low=0, high=1, low_inclusive=False, high_inclusive=False,
+        help="hierarchical method: dendrogram cut on 1-|rho|")
+    hierarchical_min_voxels: int = param(
+        51, low=1, help="hierarchical method: smallest DLPFC cluster kept", units="voxels")
+
+
+@register_method("hierarchical", options=(HierarchicalOptions,), rank=30,
+                 description="SNT-style hierarchical clustering of DLPFC and sgACC voxels "
+                             "(Cole 2020)")
 def hierarchical_target(
     context: TargetingContext,
-    *,
-    distance_threshold: float = 0.5,
-    min_cluster_voxels: int = 51,
+    options: HierarchicalOptions | None = None,
 ) -> Target:
     """SNT-style target from hierarchical clustering of DLPFC and sgACC voxels.
 
@@ -127,10 +162,10 @@ def hierarchical_target(
     context : TargetingContext
         Cleaned data; the DLPFC region is ``search_voxels``, the sgACC region
         ``seed_voxels``.
-    distance_threshold : float
-        Dendrogram cut on ``1 - |rho|`` (default 0.5).
-    min_cluster_voxels : int
-        Smallest DLPFC cluster kept (default 51, i.e. "more than 50 voxels").
+    options : HierarchicalOptions, optional
+        ``hierarchical_threshold``: dendrogram cut on ``1 - |rho|`` (default
+        0.5); ``hierarchical_min_voxels``: smallest DLPFC cluster kept
+        (default 51, i.e. "more than 50 voxels").
 
     Returns
     -------
@@ -144,12 +179,11 @@ def hierarchical_target(
     EmptyRegionError
         If no DLPFC cluster is large enough and net anticorrelated.
     InvalidParameterError
-        If a region exceeds :data:`MAX_REGION_VOXELS` or an option is out of range.
+        If a region exceeds :data:`MAX_REGION_VOXELS`.
     """
-    if not 0 < distance_threshold < 1:
-        raise InvalidParameterError(f"distance_threshold must be in (0, 1), got {distance_threshold}.")
-    if min_cluster_voxels < 1:
-        raise InvalidParameterError(f"min_cluster_voxels must be >= 1, got {min_cluster_voxels}.")
+    options = HierarchicalOptions() if options is None else options
+    distance_threshold = options.hierarchical_threshold
+    min_cluster_voxels = options.hierarchical_min_voxels
     dlpfc = np.flatnonzero(context.search_voxels)
     sgacc = np.flatnonzero(context.seed_voxels)
     for name, index in (("DLPFC search region", dlpfc), ("sgACC seed", sgacc)):
@@ -175,21 +209,7 @@ def hierarchical_target(
     cross = rho[:n_d, n_d:].astype(np.float64)
     net = cross @ s["sizes"].astype(np.float64)
 
-    eligible = (d["sizes"] >= min_cluster_voxels) & (net < 0)
-    if not eligible.any():
-        raise EmptyRegionError(
-            f"No DLPFC cluster has at least {min_cluster_voxels} voxels and a negative net "
-            f"correlation with the sgACC clusters ({n_d} DLPFC clusters, largest "
-            f"{int(d['sizes'].max())} voxels). The scan may be too short or noisy for this method; "
-            "try the cluster or seedmap method."
-        )
-    cand = np.flatnonzero(eligible)
-    rank_size = _ranks(d["sizes"][cand].astype(float), descending=True)
-    rank_conc = _ranks(d["concentration"][cand], descending=True)
-    rank_net = _ranks(net[cand], descending=False)
-    product = rank_size * rank_conc * rank_net
-    order = np.lexsort((net[cand], product))
-    best = int(cand[order[0]])
+    best, cand, product = _rank_clusters(d, net, min_cluster_voxels)
 
     members = dlpfc[d_labels == d["ids"][best]]
     centroid = d["centroids"][best]

@@ -1,12 +1,19 @@
 """Targeting methods: the rules that turn cleaned data into one DLPFC target.
 
-Every method is a plain function ``method(context, **options) -> Target``
-registered under a name with :func:`register_method`. The
-:class:`TargetingContext` holds the cleaned data once, so running several
+Every method is a function ``method(context, *options) -> Target`` registered
+under a name with :func:`register_method`, together with the classes of the
+options it reads (frozen :class:`~tmsnet.utils.params.Parameters`, owned by the
+method's module) and a one-line description. The registry is the only list of
+methods: ``tmsnet target --method`` (choices and the flags of every options
+class), the BIDS-App (``--method``, ``--option KEY=VALUE``), ``--method all``
+(:func:`available_methods`, one order everywhere) and the written targets (one
+``*_desc-<method>_target.json`` each, which the report lists) all read it, so
+adding a method is one new module that registers itself (imported by
+:mod:`tmsnet.targeting`, or by the user before the command runs).
+
+The :class:`TargetingContext` holds the cleaned data once, so running several
 methods on the same scan (``--method all``) never reloads or re-cleans it; the
-seed connectivity map is computed once and cached. Adding a method (the
-``seedmap`` and ``hierarchical`` methods of REFERENCES.md section 1) is a new
-decorated function in this module or another, not a rewrite.
+seed connectivity map is computed once and cached.
 
 Implemented here (REFERENCES.md section 1):
 
@@ -23,8 +30,9 @@ Implemented here (REFERENCES.md section 1):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +40,8 @@ from scipy import ndimage
 
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError, UnknownMethodError
 from tmsnet.targeting.connectivity import correlation_with_seed, seed_time_series
+from tmsnet.targeting.results import Target
+from tmsnet.utils.params import Parameters, param
 
 
 @dataclass
@@ -191,64 +201,108 @@ class TargetingContext:
         return sub
 
 
-@dataclass
-class Target:
-    """One target chosen by one method.
+TargetingMethod = Callable[..., Target]
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What a method needs loaded onto the scan's grid before it runs (see :class:`MethodSpec`).
 
     Attributes
     ----------
-    method : str
-        Registered method name.
-    coordinate_mm : ndarray, shape (3,)
-        Target in mm, in ``space``.
-    space : str
-        Coordinate space of ``coordinate_mm``.
-    voxel_ijk : tuple of int
-        Grid voxel that represents the target (the target voxel itself, or for a
-        centroid the cluster voxel nearest to it).
-    r_at_target : float
-        Seed correlation at ``voxel_ijk``.
-    connectivity_r : ndarray, shape (n_voxels,)
-        The map the target was read from (brain voxels).
-    details : dict
-        Method-specific facts (cluster size, threshold, ...), JSON-able.
-    parameters : dict
-        The options the method ran with, JSON-able.
+    context_fields : dict
+        Extra :class:`TargetingContext` fields (e.g. ``seed_weights``).
+    record : dict or None
+        Recorded in the result's parameters under the method's name.
+    inputs : dict
+        Extra input files by role (hashed in every sidecar).
     """
 
-    method: str
-    coordinate_mm: np.ndarray
-    space: str
-    voxel_ijk: tuple[int, int, int]
-    r_at_target: float
-    connectivity_r: np.ndarray = field(repr=False)
-    details: dict[str, Any] = field(default_factory=dict)
-    parameters: dict[str, Any] = field(default_factory=dict)
+    context_fields: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] | None = None
+    inputs: dict[str, Path] = field(default_factory=dict)
 
 
-TargetingMethod = Callable[..., Target]
-_METHODS: dict[str, TargetingMethod] = {}
+@dataclass(frozen=True)
+class MethodSpec:
+    """One registered targeting method.
+
+    Attributes
+    ----------
+    name : str
+        What ``--method`` takes.
+    function : callable
+        ``function(context, *options) -> Target``, one options object per class
+        of ``options``, in that order.
+    options : tuple of type
+        The :class:`~tmsnet.utils.params.Parameters` classes the method reads;
+        the command line offers their fields as flags.
+    description : str
+        One line for ``--help`` and the documentation.
+    rank : int
+        Position in :func:`available_methods` (``--method all`` and report order;
+        the first is the headline target); ties keep registration order.
+    prepare : callable, optional
+        ``prepare(grid, space, *options) -> Preparation``: inputs loaded once per
+        scan before the method runs (the seedmap method's group map).
+    """
+
+    name: str
+    function: TargetingMethod
+    options: tuple[type, ...] = ()
+    description: str = ""
+    rank: int = 100
+    prepare: Callable[..., Preparation] | None = None
 
 
-def register_method(name: str) -> Callable[[TargetingMethod], TargetingMethod]:
-    """Decorator that makes a function available as a targeting method ``name``."""
+_METHODS: dict[str, MethodSpec] = {}
+
+
+def register_method(
+    name: str,
+    *,
+    options: Sequence[type] = (),
+    description: str = "",
+    rank: int = 100,
+    prepare: Callable[..., Preparation] | None = None,
+) -> Callable[[TargetingMethod], TargetingMethod]:
+    """Decorator that makes a function available as the targeting method ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The method's name on the command line and in file names.
+    options : sequence of type
+        :class:`~tmsnet.utils.params.Parameters` classes whose objects the
+        function takes after the context (in this order).
+    description : str
+        One line for ``--help``.
+    rank : int
+        Order of ``--method all`` (lower first; default 100, after the built-in ones).
+    prepare : callable, optional
+        See :class:`MethodSpec`.
+    """
 
     def decorator(func: TargetingMethod) -> TargetingMethod:
         if name in _METHODS:
             raise ValueError(f"A targeting method named {name!r} is already registered.")
-        _METHODS[name] = func
+        if name == "all":
+            raise ValueError("'all' is reserved for --method all.")
+        _METHODS[name] = MethodSpec(name=name, function=func, options=tuple(options),
+                                    description=description, rank=rank, prepare=prepare)
         return func
 
     return decorator
 
 
 def available_methods() -> tuple[str, ...]:
-    """Names of the registered targeting methods, in registration order."""
-    return tuple(_METHODS)
+    """Names of the registered methods in ``--method all`` order (by rank, then registration)."""
+    order = {name: i for i, name in enumerate(_METHODS)}
+    return tuple(sorted(_METHODS, key=lambda n: (_METHODS[n].rank, order[n])))
 
 
-def get_method(name: str) -> TargetingMethod:
-    """The function registered as ``name``.
+def method_spec(name: str) -> MethodSpec:
+    """The registry entry of ``name``.
 
     Raises
     ------
@@ -257,14 +311,55 @@ def get_method(name: str) -> TargetingMethod:
     """
     if name not in _METHODS:
         raise UnknownMethodError(
-            f"Unknown targeting method {name!r}; choose one of {', '.join(_METHODS)}."
+            f"Unknown targeting method {name!r}; choose one of {', '.join(available_methods())}."
         )
     return _METHODS[name]
 
 
-def run_method(name: str, context: TargetingContext, **options: Any) -> Target:
-    """Run the method ``name`` on ``context`` with ``options``."""
-    return get_method(name)(context, **options)
+def get_method(name: str) -> TargetingMethod:
+    """The function registered as ``name`` (see :func:`method_spec`)."""
+    return method_spec(name).function
+
+
+def resolve_methods(names: Iterable[str]) -> list[str]:
+    """Method names with ``all`` expanded (:func:`available_methods`) and repeats dropped.
+
+    Raises
+    ------
+    InvalidParameterError
+        If no method is given.
+    UnknownMethodError
+        If a name is not registered.
+    """
+    names = list(names)
+    expanded = list(available_methods()) if "all" in names else names
+    methods = list(dict.fromkeys(expanded))
+    if not methods:
+        raise InvalidParameterError("Give at least one targeting method.")
+    for name in methods:
+        method_spec(name)
+    return methods
+
+
+def options_classes(methods: Iterable[str] | None = None) -> tuple[type, ...]:
+    """The options classes of ``methods`` (default: every registered method), each once."""
+    names = available_methods() if methods is None else methods
+    classes: dict[type, None] = {}
+    for name in names:
+        for cls in method_spec(name).options:
+            classes[cls] = None
+    return tuple(classes)
+
+
+def method_arguments(name: str, given: Iterable[Any] = ()) -> tuple[Any, ...]:
+    """The options objects method ``name`` takes, picked by class from ``given`` (else defaults)."""
+    by_class = {type(obj): obj for obj in given}
+    return tuple(by_class[cls] if cls in by_class else cls() for cls in method_spec(name).options)
+
+
+def run_method(name: str, context: TargetingContext, *options: Any) -> Target:
+    """Run the method ``name`` on ``context``; ``options`` objects it does not read are ignored."""
+    return get_method(name)(context, *method_arguments(name, options))
 
 
 def _search_values(context: TargetingContext, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -276,7 +371,7 @@ def _search_values(context: TargetingContext, r: np.ndarray) -> tuple[np.ndarray
     return index, r[index]
 
 
-@register_method("peak")
+@register_method("peak", description="the most anticorrelated voxel (Fox 2012)", rank=40)
 def peak_target(context: TargetingContext) -> Target:
     """The most anticorrelated voxel of the search region (Fox et al. 2012).
 
@@ -310,31 +405,34 @@ def peak_on_map(context: TargetingContext, r: np.ndarray, *, method: str) -> Tar
     )
 
 
-@register_method("cluster")
-def cluster_target(
-    context: TargetingContext,
-    *,
-    percentile: float = 10.0,
-    weighted: bool = False,
-) -> Target:
+@dataclass(frozen=True)
+class ClusterOptions(Parameters):
+    """Options of the cluster rule (the ``cluster`` method, and the ``seedmap`` method's default rule)."""
+
+    cluster_percentile: float = param(
+        10.0, low=0, low_inclusive=False, high=100,
+        help="cluster method: share of the negative r values kept", units="%")
+    weighted_centroid: bool = param(False, help="cluster method: weight the centroid by |r|")
+
+
+@register_method("cluster", options=(ClusterOptions,), rank=10,
+                 description="centroid of the largest cluster of the most anticorrelated voxels")
+def cluster_target(context: TargetingContext, options: ClusterOptions | None = None) -> Target:
     """Centroid of the largest cluster of the most anticorrelated voxels.
 
     Following contarg's cluster rule (REFERENCES.md section 1): among the
     search-region voxels with negative r, keep the most negative
-    ``percentile`` % (r at or below the ``percentile``-th percentile of the
-    negative values), label 26-connected clusters on the voxel grid, and take
-    the centre of mass of the largest one (ties: the one with the lowest
-    summed r).
+    ``cluster_percentile`` % (r at or below that percentile of the negative
+    values), label 26-connected clusters on the voxel grid, and take the
+    centre of mass of the largest one (ties: the one with the lowest summed r).
 
     Parameters
     ----------
     context : TargetingContext
         Cleaned data, masks and grid.
-    percentile : float
-        Share (0-100, exclusive of 0) of the negative values kept; default 10.
-    weighted : bool
-        If True, weight the centroid by ``|r|`` (a correlation-weighted
-        centroid); default False, the unweighted centroid of contarg.
+    options : ClusterOptions, optional
+        ``cluster_percentile`` (default 10 %) and ``weighted_centroid`` (weight
+        the centroid by ``|r|``; default False, the unweighted centroid of contarg).
 
     Returns
     -------
@@ -344,13 +442,10 @@ def cluster_target(
 
     Raises
     ------
-    InvalidParameterError
-        If ``percentile`` is outside (0, 100].
     EmptyRegionError
         If the search region has no negative correlation at all.
     """
-    return cluster_on_map(context, context.seed_connectivity(), method="cluster",
-                          percentile=percentile, weighted=weighted)
+    return cluster_on_map(context, context.seed_connectivity(), method="cluster", options=options)
 
 
 def cluster_on_map(
@@ -358,12 +453,11 @@ def cluster_on_map(
     r: np.ndarray,
     *,
     method: str,
-    percentile: float = 10.0,
-    weighted: bool = False,
+    options: ClusterOptions | None = None,
 ) -> Target:
     """The cluster rule of :func:`cluster_target` on any connectivity map ``r``."""
-    if not 0 < percentile <= 100:
-        raise InvalidParameterError(f"percentile must be in (0, 100], got {percentile}.")
+    options = ClusterOptions() if options is None else options
+    percentile = options.cluster_percentile
     index, values = _search_values(context, r)
     negative = values < 0
     if not negative.any():
@@ -387,7 +481,7 @@ def cluster_on_map(
     best_label = int(order[0]) + 1
     members = kept[kept_labels == best_label]
     xyz = context.voxel_mm(members)
-    w = np.abs(r[members]).astype(np.float64) if weighted else np.ones(members.size)
+    w = np.abs(r[members]).astype(np.float64) if options.weighted_centroid else np.ones(members.size)
     centroid = (xyz * w[:, None]).sum(axis=0) / w.sum()
     nearest = members[int(np.argmin(np.sum((xyz - centroid) ** 2, axis=1)))]
     return Target(
@@ -406,5 +500,5 @@ def cluster_on_map(
             "cluster_min_r": float(r[members].min()),
             "n_search_voxels": int(index.size),
         },
-        parameters={"percentile": float(percentile), "weighted": bool(weighted)},
+        parameters={"percentile": float(percentile), "weighted": bool(options.weighted_centroid)},
     )

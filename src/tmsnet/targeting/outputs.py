@@ -1,9 +1,9 @@
-"""Write a :class:`~tmsnet.targeting.workflow.TargetingResult` as BIDS-Derivatives.
+"""Write a :class:`~tmsnet.targeting.results.TargetingResult` as BIDS-Derivatives.
 
 Layout under the output folder (``<p>`` = ``sub-<label>[_ses-<label>]_task-<label>[_run-<index>]``)::
 
     dataset_description.json
-    <p>_report.html (+ .json)                          the clinician's report
+    <p>_report.json                                     run summary the report reads
     sub-<label>/[ses-<label>/]func/
         <p>_space-<space>_stat-r_desc-<seed>_connectivity.nii.gz (+ .json)   Pearson r
         <p>_space-<space>_stat-z_desc-<seed>_connectivity.nii.gz (+ .json)   Fisher z
@@ -15,67 +15,45 @@ Layout under the output folder (``<p>`` = ``sub-<label>[_ses-<label>]_task-<labe
         <p>_space-<space>_coordsystem.json
 
 Every file is written atomically (temp file + rename) by :mod:`tmsnet.io.atomic`
-after all results, including the report, have been computed, so a failure
-while computing leaves nothing behind; each carries its parameters, software
-versions and SHA-256 of its inputs (:func:`tmsnet.io.provenance.make_sidecar`).
+after all results have been computed, so a failure while computing leaves
+nothing behind; each carries its parameters, software versions and SHA-256 of
+its inputs (:func:`tmsnet.io.provenance.make_sidecar`). The HTML report is not
+written here: the job (:mod:`tmsnet.jobs.target`) draws it from these files.
+Names and folders come from :mod:`tmsnet.io.bids`.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from tmsnet import __version__
 from tmsnet.io.atomic import (
     atomic_write_json,
     atomic_write_nifti,
     atomic_write_text,
     atomic_write_tsv,
 )
+from tmsnet.io.bids import (
+    DERIVATIVES_NAME,
+    bids_label,
+    derivatives_description,
+    entity_prefix,
+    subject_folder,
+    write_dataset_description,
+)
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
 from tmsnet.targeting.connectivity import fisher_z
+from tmsnet.targeting.results import TargetingResult, result_summary, target_summary
 
-if TYPE_CHECKING:
-    from tmsnet.targeting.workflow import TargetingResult
-
-_LABEL_RE = re.compile(r"[^A-Za-z0-9]")
+__all__ = ["markers_table", "report_summary_path", "write_targeting_outputs"]
 
 
-def bids_label(text: str) -> str:
-    """A BIDS label (letters and digits only) from free text: ``sgacc-bilateral`` -> ``sgaccBilateral``."""
-    parts = [p for p in _LABEL_RE.split(text) if p]
-    if not parts:
-        return "unknown"
-    return parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
-
-
-def output_prefix(entities: dict[str, str]) -> str:
-    """The BIDS file-name prefix of a result (``sub-01_ses-1_task-rest_run-1``)."""
-    keys = ("sub", "ses", "task", "acq", "run")
-    values = dict(entities)
-    values.setdefault("sub", "unknown")
-    return "_".join(f"{k}-{values[k]}" for k in keys if k in values)
-
-
-def subject_folder(out_dir: Path, entities: dict[str, str]) -> Path:
-    """``out_dir/sub-<label>[/ses-<label>]``."""
-    folder = out_dir / f"sub-{entities.get('sub', 'unknown')}"
-    if "ses" in entities:
-        folder = folder / f"ses-{entities['ses']}"
-    return folder
-
-
-def dataset_description() -> dict[str, Any]:
-    """``dataset_description.json`` of a tmsnet derivatives folder."""
-    return {
-        "Name": "tmsnet targeting derivatives",
-        "BIDSVersion": "1.9.0",
-        "DatasetType": "derivative",
-        "GeneratedBy": [{"Name": "tmsnet", "Version": __version__}],
-    }
+def report_summary_path(out_dir: str | Path, entities: Mapping[str, str]) -> Path:
+    """``out_dir/<prefix>_report.json``: the run summary beside the run's report."""
+    return Path(out_dir) / f"{entity_prefix(entities)}_report.json"
 
 
 def markers_table(result: TargetingResult) -> pd.DataFrame:
@@ -102,50 +80,14 @@ def _seed_label(result: TargetingResult) -> str:
     return bids_label(seed.get("name", "seed"))
 
 
-def write_targeting_outputs(
-    result: TargetingResult, out_dir: str | Path, *, report: bool = True
-) -> dict[str, Path]:
-    """Write maps, masks, targets, markers, sidecars and the report.
+_OutputFile = tuple[str, Path, str, Any, dict[str, Any] | None]
 
-    Parameters
-    ----------
-    result : TargetingResult
-        Output of :func:`tmsnet.targeting.workflow.compute_targets`.
-    out_dir : path
-        Output folder; must exist and be writable (see
-        :func:`tmsnet.io.atomic.ensure_output_dir`).
-    report : bool
-        Also render and write the HTML report.
 
-    Returns
-    -------
-    dict
-        Paths by role: ``connectivity_r``, ``connectivity_z``, ``seed_mask``,
-        ``search_mask``, ``target_<method>``, ``markers``, ``coordsystem``,
-        ``report`` and ``dataset_description``; with the ``seedmap`` method
-        ``connectivity_r_seedmap``; with uncertainty ``bootstrap_targets`` and
-        ``scan_length`` (TSV).
-    """
-    from tmsnet.targeting.workflow import result_summary, target_summary
-
-    out = Path(out_dir)
-    prefix = output_prefix(result.entities)
-    space_prefix = f"{prefix}_space-{result.space}"
-    func = subject_folder(out, result.entities) / "func"
-    nibs = subject_folder(out, result.entities) / "nibs"
+def _map_files(result: TargetingResult, func: Path, space_prefix: str, sidecar) -> list[_OutputFile]:
     seed_label = _seed_label(result)
     r = result.targets[0].connectivity_r
     params = result.parameters
-    inputs = result.inputs
-
-    def sidecar(description: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        return make_sidecar(
-            description=description, parameters=params, inputs=inputs, space=result.space,
-            extra=extra,
-        )
-
-    # Compute everything first (report included); only then touch the disk.
-    files: list[tuple[str, Path, str, Any, dict[str, Any] | None]] = [
+    files: list[_OutputFile] = [
         ("connectivity_r", func / f"{space_prefix}_stat-r_desc-{seed_label}_connectivity.nii.gz",
          "nifti", result.map_image(r),
          sidecar("Pearson correlation of each voxel's cleaned time series with the mean seed "
@@ -170,27 +112,38 @@ def write_targeting_outputs(
                 sidecar("Pearson correlation of each voxel with the seedmap-weighted seed (the "
                         "average of all brain voxels weighted by the group seedmap; Fox 2013).",
                         {"Statistic": "r", "Seedmap": params.get("seedmap")})))
-    if result.uncertainty:
-        cloud = pd.concat(
-            [u.cloud.assign(method=name) for name, u in result.uncertainty.items()], ignore_index=True
-        )[["method", "resample", "x", "y", "z", "distance_mm", "r_at_target"]]
-        files.append(("bootstrap_targets", func / f"{space_prefix}_desc-bootstrap_targets.tsv",
-                      "tsv", cloud,
-                      sidecar("Targets of each block-bootstrap resample of the scan (one row per "
-                              "method and resample); distance_mm is to the method's target on "
-                              "the whole scan.",
-                              {"x": {"Units": "mm"}, "y": {"Units": "mm"}, "z": {"Units": "mm"},
-                               "distance_mm": {"Units": "mm"}})))
-        curves = [u.scan_length.assign(method=name) for name, u in result.uncertainty.items()
-                  if u.scan_length is not None]
-        if curves:
-            table = pd.concat(curves, ignore_index=True)
-            files.append(("scan_length", func / f"{space_prefix}_desc-scanlength_stability.tsv",
-                          "tsv", table[["method", *[c for c in table.columns if c != "method"]]],
-                          sidecar("Bootstrap 95 % radius of the target on the first 25/50/75/100 % "
-                                  "of the scan (scan-length advice).",
-                                  {"minutes": {"Units": "min"}, "p95_radius_mm": {"Units": "mm"},
-                                   "median_distance_mm": {"Units": "mm"}})))
+    return files
+
+
+def _uncertainty_files(result: TargetingResult, func: Path, space_prefix: str,
+                       sidecar) -> list[_OutputFile]:
+    if not result.uncertainty:
+        return []
+    cloud = pd.concat(
+        [u.cloud.assign(method=name) for name, u in result.uncertainty.items()], ignore_index=True
+    )[["method", "resample", "x", "y", "z", "distance_mm", "r_at_target"]]
+    files: list[_OutputFile] = [(
+        "bootstrap_targets", func / f"{space_prefix}_desc-bootstrap_targets.tsv", "tsv", cloud,
+        sidecar("Targets of each block-bootstrap resample of the scan (one row per method and "
+                "resample); distance_mm is to the method's target on the whole scan.",
+                {"x": {"Units": "mm"}, "y": {"Units": "mm"}, "z": {"Units": "mm"},
+                 "distance_mm": {"Units": "mm"}}))]
+    curves = [u.scan_length.assign(method=name) for name, u in result.uncertainty.items()
+              if u.scan_length is not None]
+    if curves:
+        table = pd.concat(curves, ignore_index=True)
+        files.append(("scan_length", func / f"{space_prefix}_desc-scanlength_stability.tsv",
+                      "tsv", table[["method", *[c for c in table.columns if c != "method"]]],
+                      sidecar("Bootstrap 95 % radius of the target on the first 25/50/75/100 % "
+                              "of the scan (scan-length advice).",
+                              {"minutes": {"Units": "min"}, "p95_radius_mm": {"Units": "mm"},
+                               "median_distance_mm": {"Units": "mm"}})))
+    return files
+
+
+def _target_files(result: TargetingResult, func: Path, nibs: Path, space_prefix: str,
+                  sidecar) -> list[_OutputFile]:
+    files: list[_OutputFile] = []
     for target in result.targets:
         body = target_summary(target)
         body["Provenance"] = sidecar(f"Personalized DLPFC target, method '{target.method}'.")
@@ -208,19 +161,63 @@ def write_targeting_outputs(
             f"Template space {result.space} of the fMRIPrep BOLD the targets were computed on."
         ),
     }, None))
-    if report:
-        from tmsnet.report.targeting import render_targeting_report
+    return files
 
-        html = render_targeting_report(result)
-        summary = result_summary(result)
-        files.append(("report", out / f"{prefix}_report.html", "text", html,
-                      sidecar("Targeting report (self-contained HTML).", {"Summary": summary})))
 
-    written: dict[str, Path] = {}
-    description_path = out / "dataset_description.json"
-    if not description_path.exists():
-        atomic_write_json(description_path, dataset_description())
-    written["dataset_description"] = description_path
+def write_targeting_outputs(
+    result: TargetingResult,
+    out_dir: str | Path,
+    *,
+    summary: Mapping[str, Any] | None = None,
+    write_summary: bool = True,
+) -> dict[str, Path]:
+    """Write maps, masks, targets, markers, sidecars and the run summary.
+
+    Parameters
+    ----------
+    result : TargetingResult
+        Output of :func:`tmsnet.targeting.workflow.compute_targets`.
+    out_dir : path
+        Output folder; must exist and be writable (see
+        :func:`tmsnet.io.atomic.ensure_output_dir`).
+    summary : mapping, optional
+        The run summary recorded in ``<prefix>_report.json`` (default
+        :func:`tmsnet.targeting.results.result_summary`; the demo adds its
+        planted target to it).
+    write_summary : bool
+        Write ``<prefix>_report.json`` (the report's input; default True).
+
+    Returns
+    -------
+    dict
+        Paths by role: ``connectivity_r``, ``connectivity_z``, ``seed_mask``,
+        ``search_mask``, ``target_<method>``, ``markers``, ``coordsystem`` and
+        ``dataset_description``; with the ``seedmap`` method
+        ``connectivity_r_seedmap``; with uncertainty ``bootstrap_targets`` and
+        ``scan_length`` (TSV).
+    """
+    out = Path(out_dir)
+    space_prefix = f"{entity_prefix(result.entities)}_space-{result.space}"
+    func = subject_folder(out, result.entities, datatype="func")
+    nibs = subject_folder(out, result.entities, datatype="nibs")
+
+    def sidecar(description: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        return make_sidecar(description=description, parameters=result.parameters,
+                            inputs=result.inputs, space=result.space, extra=extra)
+
+    # Compute everything first; only then touch the disk.
+    files = [*_map_files(result, func, space_prefix, sidecar),
+             *_uncertainty_files(result, func, space_prefix, sidecar),
+             *_target_files(result, func, nibs, space_prefix, sidecar)]
+    if write_summary:
+        body = dict(result_summary(result) if summary is None else summary)
+        files.append(("", report_summary_path(out, result.entities), "json",
+                      sidecar("Targeting report (self-contained HTML).", {"Summary": body}), None))
+
+    written: dict[str, Path] = {
+        "dataset_description": write_dataset_description(
+            out, derivatives_description(DERIVATIVES_NAME)),
+    }
     for role, path, kind, payload, side in files:
         path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "nifti":
@@ -233,6 +230,6 @@ def write_targeting_outputs(
             atomic_write_text(path, payload)
         if side is not None:
             atomic_write_json(sidecar_path_for(path), side)
-        written[role] = path
+        if role:  # the run summary is the report's sidecar, not an output role
+            written[role] = path
     return written
-

@@ -10,14 +10,22 @@ intersected with gray matter so that a target cannot fall in white matter.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 from nilearn.image import resample_to_img
 
 from tmsnet.data import STANDARD_DLPFC_TARGETS, load_gray_matter_mask, reference_coordinate
-from tmsnet.exceptions import EmptyRegionError, GridMismatchError, InputFileNotFoundError
+from tmsnet.exceptions import (
+    EmptyRegionError,
+    GridMismatchError,
+    InputFileNotFoundError,
+    InvalidParameterError,
+)
+from tmsnet.utils.params import Parameters, param
 
 #: Named seed definitions: list of reference-coordinate names and a radius (mm).
 SEED_DEFINITIONS: dict[str, tuple[tuple[str, ...], float]] = {
@@ -117,20 +125,70 @@ def gray_matter_mask_on_grid(reference: nib.Nifti1Image, threshold: float = 0.5)
     return np.asarray(resampled.get_fdata()) >= threshold
 
 
+def _seed_coordinates(value: Any) -> tuple[tuple[float, float, float], ...] | None:
+    if value is None:
+        return None
+    try:
+        centers = tuple(tuple(float(v) for v in c) for c in value)
+    except (TypeError, ValueError):
+        centers = ()
+    if not centers or any(len(c) != 3 or not all(np.isfinite(c)) for c in centers):
+        raise InvalidParameterError(
+            f"--seed-coords (seed_coordinates_mm) must be one or more (x, y, z) triples in mm, "
+            f"got {value!r}.")
+    return centers
+
+
+@dataclass(frozen=True)
+class SeedRegion(Parameters):
+    """How the seed ROI is defined (one of: an image, sphere centres, a named seed).
+
+    Precedence: ``seed_roi`` (image), then ``seed_coordinates_mm`` (spheres of
+    ``seed_radius_mm``, default 10 mm), then the built-in ``seed_region``.
+    """
+
+    seed_region: str = param(
+        "sgacc", flag="--seed-region", deprecated_flags=("--seed",),
+        choices=tuple(SEED_DEFINITIONS),
+        help="built-in seed: 10 mm sphere at MNI (6, 16, -10) (Fox 2012), or its union with "
+             "the left mirror")
+    seed_coordinates_mm: tuple | None = param(
+        None, cli=False, kind="any", allow_none=True, units="mm",
+        help="custom seed sphere centres (x, y, z), one or more (--seed-coords X Y Z, repeatable)")
+    seed_radius_mm: float | None = param(
+        None, flag="--seed-radius", units="mm", low=0, low_inclusive=False, allow_none=True,
+        help="seed sphere radius (default: the named seed's, 10 mm)")
+    seed_roi: Path | None = param(
+        None, kind="path", allow_none=True,
+        help="seed ROI image on the BOLD grid (overrides the spheres)")
+
+    def check(self) -> None:
+        """Coordinates are (x, y, z) triples."""
+        object.__setattr__(self, "seed_coordinates_mm", _seed_coordinates(self.seed_coordinates_mm))
+
+
+@dataclass(frozen=True)
+class SearchRegion(Parameters):
+    """The DLPFC search region: the standard spheres (or an image), gray matter only by default."""
+
+    search_roi: Path | None = param(
+        None, kind="path", allow_none=True,
+        help="search region image on the BOLD grid (default: 20 mm spheres at the four "
+             "standard DLPFC targets, gray matter only)")
+    search_radius_mm: float = param(
+        DEFAULT_SEARCH_RADIUS_MM, flag="--search-radius", units="mm", low=0, low_inclusive=False,
+        help="radius of the standard search spheres")
+    gray_matter_only: bool = param(
+        True, flag="--no-gray-matter",
+        help="restrict the search region to gray matter")
+
+
 def seed_mask(
     reference: nib.Nifti1Image,
     brain_mask: np.ndarray,
-    *,
-    seed: str = "sgacc",
-    seed_coordinates_mm: Sequence[Sequence[float]] | None = None,
-    seed_radius_mm: float | None = None,
-    seed_roi: str | Path | None = None,
+    region: SeedRegion | None = None,
 ) -> tuple[np.ndarray, dict]:
     """The seed ROI as a boolean mask restricted to the brain mask.
-
-    Exactly one definition is used, in this order of precedence: a user ROI
-    image (``seed_roi``), explicit coordinates (``seed_coordinates_mm``), a
-    named seed (``seed``, see :data:`SEED_DEFINITIONS`).
 
     Parameters
     ----------
@@ -138,15 +196,9 @@ def seed_mask(
         Image that defines the grid (the BOLD).
     brain_mask : ndarray of bool
         Brain mask on the same grid.
-    seed : str
-        Name of a built-in seed; default ``"sgacc"`` = 10 mm sphere at
-        MNI (6, 16, -10) (Fox et al. 2012).
-    seed_coordinates_mm : sequence of (x, y, z), optional
-        Sphere centres in mm, in the BOLD's space.
-    seed_radius_mm : float, optional
-        Radius of the spheres in mm (default: the named seed's, 10 mm).
-    seed_roi : path, optional
-        A mask image on the BOLD grid; non-zero voxels form the seed.
+    region : SeedRegion, optional
+        The seed definition (default: the sgACC 10 mm sphere at MNI (6, 16, -10),
+        Fox et al. 2012).
 
     Returns
     -------
@@ -159,28 +211,20 @@ def seed_mask(
     EmptyRegionError
         If no brain voxel lies in the seed.
     """
-    from tmsnet.exceptions import InvalidParameterError
-
-    if seed_roi is not None:
-        mask = _load_roi_image(seed_roi, reference, "seed ROI")
-        description = {"type": "image", "path": str(seed_roi)}
+    region = SeedRegion() if region is None else region
+    if region.seed_roi is not None:
+        mask = _load_roi_image(region.seed_roi, reference, "seed ROI")
+        description = {"type": "image", "path": str(region.seed_roi)}
     else:
-        if seed_coordinates_mm is not None:
-            centers = [list(map(float, c)) for c in seed_coordinates_mm]
-            radius = float(seed_radius_mm if seed_radius_mm is not None else 10.0)
-            name = "custom"
+        if region.seed_coordinates_mm is not None:
+            centers = [list(c) for c in region.seed_coordinates_mm]
+            default_radius, name = 10.0, "custom"
         else:
-            if seed not in SEED_DEFINITIONS:
-                raise InvalidParameterError(
-                    f"Unknown seed {seed!r}; choose one of {sorted(SEED_DEFINITIONS)} or give "
-                    "coordinates / an ROI image."
-                )
-            names, default_radius = SEED_DEFINITIONS[seed]
+            names, default_radius = SEED_DEFINITIONS[region.seed_region]
             centers = [reference_coordinate(n).tolist() for n in names]
-            radius = float(seed_radius_mm if seed_radius_mm is not None else default_radius)
-            name = seed
-        if radius <= 0:
-            raise InvalidParameterError(f"The seed radius must be > 0 mm, got {radius}.")
+            name = region.seed_region
+        radius = float(region.seed_radius_mm if region.seed_radius_mm is not None
+                       else default_radius)
         mask = sphere_mask(centers, radius, shape=reference.shape, affine=reference.affine)
         description = {"type": "spheres", "name": name, "centers_mm": centers, "radius_mm": radius}
     mask &= brain_mask
@@ -198,17 +242,15 @@ def seed_mask(
 def dlpfc_search_mask(
     reference: nib.Nifti1Image,
     brain_mask: np.ndarray,
+    region: SearchRegion | None = None,
     *,
-    radius_mm: float = DEFAULT_SEARCH_RADIUS_MM,
     centers: Sequence[str] = STANDARD_DLPFC_TARGETS,
-    restrict_to_gray_matter: bool = True,
-    search_roi: str | Path | None = None,
 ) -> tuple[np.ndarray, dict]:
     """The left-DLPFC search region as a boolean mask.
 
-    Default: union of ``radius_mm`` (20 mm) spheres at the four standard DLPFC
-    targets (Fox 2012 Table 1: 5-cm rule, BA9, BA46, F3), intersected with
-    nilearn's MNI152 gray-matter mask and the brain mask.
+    Default: union of 20 mm spheres at the four standard DLPFC targets (Fox
+    2012 Table 1: 5-cm rule, BA9, BA46, F3), intersected with nilearn's MNI152
+    gray-matter mask and the brain mask.
 
     Parameters
     ----------
@@ -216,15 +258,12 @@ def dlpfc_search_mask(
         Image that defines the grid (the BOLD).
     brain_mask : ndarray of bool
         Brain mask on the same grid.
-    radius_mm : float
-        Sphere radius in mm.
+    region : SearchRegion, optional
+        Sphere radius or image, gray matter only or not (default: 20 mm spheres,
+        gray matter only). An image is still intersected with the brain mask,
+        and with gray matter if requested.
     centers : sequence of str
         Names of reference coordinates used as sphere centres.
-    restrict_to_gray_matter : bool
-        Intersect with the gray-matter mask (default True).
-    search_roi : path, optional
-        A mask image on the BOLD grid replacing the spheres (still intersected
-        with the brain mask, and with gray matter if requested).
 
     Returns
     -------
@@ -236,11 +275,13 @@ def dlpfc_search_mask(
     EmptyRegionError
         If no usable voxel remains.
     """
-    if search_roi is not None:
-        mask = _load_roi_image(search_roi, reference, "search ROI")
-        description: dict = {"type": "image", "path": str(search_roi)}
+    region = SearchRegion() if region is None else region
+    if region.search_roi is not None:
+        mask = _load_roi_image(region.search_roi, reference, "search ROI")
+        description: dict = {"type": "image", "path": str(region.search_roi)}
     else:
         centers_mm = [reference_coordinate(n).tolist() for n in centers]
+        radius_mm = region.search_radius_mm
         mask = sphere_mask(centers_mm, radius_mm, shape=reference.shape, affine=reference.affine)
         description = {
             "type": "spheres",
@@ -249,9 +290,9 @@ def dlpfc_search_mask(
             "radius_mm": float(radius_mm),
         }
     mask &= brain_mask
-    if restrict_to_gray_matter:
+    if region.gray_matter_only:
         mask &= gray_matter_mask_on_grid(reference)
-    description["gray_matter_only"] = bool(restrict_to_gray_matter)
+    description["gray_matter_only"] = bool(region.gray_matter_only)
     n = int(mask.sum())
     if n == 0:
         raise EmptyRegionError(

@@ -20,26 +20,26 @@ published one (``--seedmap IMAGE``).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 
-from tmsnet.exceptions import (
-    InputFileNotFoundError,
-    InvalidImageError,
-    InvalidParameterError,
-    SpaceError,
-)
+from tmsnet.exceptions import InputFileNotFoundError, InvalidImageError, SpaceError
+from tmsnet.io.fmriprep import BrainGrid
 from tmsnet.io.provenance import file_sha256
 from tmsnet.targeting.methods import (
-    Target,
+    ClusterOptions,
+    Preparation,
     TargetingContext,
     cluster_on_map,
     peak_on_map,
     register_method,
 )
+from tmsnet.targeting.results import Target
+from tmsnet.utils.params import Parameters, param
 
 _DATA = Path(__file__).resolve().parents[1] / "data" / "seedmaps"
 
@@ -145,13 +145,35 @@ def load_seedmap_weights(
     return values, info
 
 
-@register_method("seedmap")
+@dataclass(frozen=True)
+class SeedmapOptions(Parameters):
+    """Options of the ``seedmap`` method (its cluster rule reads :class:`ClusterOptions`)."""
+
+    seedmap: Path | None = param(
+        None, kind="path", allow_none=True,
+        help="seedmap method: group sgACC connectivity image in the BOLD's space (default: the "
+             "bundled map of the simulated sample cohort; build a real one with 'tmsnet seedmap "
+             "build')")
+    seedmap_rule: str = param("cluster", choices=SEEDMAP_RULES,
+                              help="seedmap method: rule applied to the seedmap-based map")
+
+
+def prepare_seedmap(grid: BrainGrid, space: str, options: SeedmapOptions,
+                    cluster: ClusterOptions | None = None) -> Preparation:
+    """Load the group seedmap onto the scan's brain voxels (once per scan)."""
+    weights, info = load_seedmap_weights(options.seedmap, reference=grid.reference,
+                                         brain_mask=grid.mask, space=space)
+    return Preparation(context_fields={"seed_weights": weights}, record=info,
+                       inputs={"seedmap": Path(info["path"])})
+
+
+@register_method("seedmap", options=(SeedmapOptions, ClusterOptions), rank=20,
+                 prepare=prepare_seedmap,
+                 description="correlation with the group-seedmap-weighted seed (Fox 2013)")
 def seedmap_target(
     context: TargetingContext,
-    *,
-    rule: str = "cluster",
-    percentile: float = 10.0,
-    weighted: bool = False,
+    options: SeedmapOptions | None = None,
+    cluster: ClusterOptions | None = None,
 ) -> Target:
     """Target from the seedmap-weighted seed (Fox et al. 2013; Cash et al. 2021).
 
@@ -159,9 +181,10 @@ def seedmap_target(
     ----------
     context : TargetingContext
         Cleaned data with ``seed_weights`` set to the group seedmap.
-    rule : {"cluster", "peak"}
-        How the target is read from the seedmap-based map (default cluster).
-    percentile, weighted
+    options : SeedmapOptions, optional
+        ``seedmap_rule``: how the target is read from the seedmap-based map
+        (``"cluster"``, default, or ``"peak"``).
+    cluster : ClusterOptions, optional
         Options of the cluster rule (see
         :func:`tmsnet.targeting.methods.cluster_target`).
 
@@ -170,12 +193,11 @@ def seedmap_target(
     Target
         ``connectivity_r`` is the correlation with the seedmap-weighted seed.
     """
-    if rule not in SEEDMAP_RULES:
-        raise InvalidParameterError(f"seedmap rule must be one of {SEEDMAP_RULES}, got {rule!r}.")
+    options = SeedmapOptions() if options is None else options
     r = context.seedmap_connectivity()
-    if rule == "peak":
+    if options.seedmap_rule == "peak":
         target = peak_on_map(context, r, method="seedmap")
     else:
-        target = cluster_on_map(context, r, method="seedmap", percentile=percentile, weighted=weighted)
-    target.parameters = {"rule": rule, **target.parameters}
+        target = cluster_on_map(context, r, method="seedmap", options=cluster)
+    target.parameters = {"rule": options.seedmap_rule, **target.parameters}
     return target

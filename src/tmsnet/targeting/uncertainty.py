@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
-from tmsnet.targeting.methods import Target, TargetingContext, get_method
+from tmsnet.targeting.methods import TargetingContext, get_method, method_arguments
+from tmsnet.targeting.results import MethodUncertainty, Target
+from tmsnet.utils.params import Parameters, param
 
 #: Default bootstrap block length in seconds (converted to frames with the TR).
 DEFAULT_BLOCK_S = 30.0
@@ -56,36 +58,70 @@ WITHIN_MM = 10.0
 MIN_FRAMES_PER_PIECE = 20
 
 
-@dataclass
-class MethodUncertainty:
-    """Uncertainty of one method's target on one scan.
+def _fractions(value: Any) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        fractions = tuple(float(f) for f in value)
+    except (TypeError, ValueError):
+        fractions = ()
+    if not fractions or not all(0 < f <= 1 for f in fractions):
+        raise InvalidParameterError(
+            f"scan_length_fractions must be fractions in (0, 1] (or None to skip the scan-length "
+            f"advice), got {value!r}.")
+    return fractions
 
-    Attributes
-    ----------
-    method : str
-    point_mm : ndarray, shape (3,)
-        The point estimate (target on all frames).
-    cloud : pandas.DataFrame
-        One row per bootstrap resample: ``resample``, ``x``, ``y``, ``z`` (mm),
-        ``distance_mm`` to the point estimate, ``r_at_target``; resamples where
-        the method found no target are absent (counted in ``n_failed``).
-    summary : dict
-        ``n_resamples``, ``n_failed``, ``block_frames``, ``median_distance_mm``,
-        ``p95_radius_mm``, ``share_within_10mm``, ``split_half_distance_mm``,
-        ``split_half_first_mm``, ``split_half_second_mm``.
-    scan_length : pandas.DataFrame or None
-        Per fraction of the scan: ``fraction``, ``n_frames``, ``minutes``,
-        ``p95_radius_mm``, ``median_distance_mm``.
-    advice : dict or None
-        See :func:`scan_length_advice`.
-    """
 
-    method: str
-    point_mm: np.ndarray
-    cloud: pd.DataFrame
-    summary: dict[str, Any]
-    scan_length: pd.DataFrame | None = None
-    advice: dict[str, Any] | None = field(default=None)
+@dataclass(frozen=True)
+class UncertaintyParameters(Parameters):
+    """How each target's uncertainty is estimated (block bootstrap, split-half, scan-length advice)."""
+
+    n_bootstrap: int = param(100, low=0,
+                             help="block-bootstrap resamples per method (0 = no uncertainty)")
+    bootstrap_block_frames: int | None = param(
+        None, kind="int", low=1, allow_none=True,
+        help="bootstrap block length in frames (default: 30 s worth)")
+    scan_length_advice: bool = param(
+        True, flag="--no-scan-length",
+        help="scan-length advice (bootstrap of 25/50/75% of the scan)")
+    scan_length_fractions: tuple | None = param(
+        DEFAULT_SCAN_FRACTIONS, cli=False, kind="any", allow_none=True,
+        help="fractions of the scan for the scan-length advice (None skips it)")
+    scan_length_resamples: int | None = param(
+        None, cli=False, kind="int", low=1, allow_none=True,
+        help="resamples per scan fraction (default: max(10, n_bootstrap // 2))")
+    stability_tolerance_mm: float = param(
+        DEFAULT_TOLERANCE_MM, flag="--stability-tolerance", low=0, low_inclusive=False,
+        units="mm", help="scan-length advice: 95% radius wanted")
+    random_seed: int = param(0, help="seed of the bootstrap (same seed, same result)")
+
+    def check(self) -> None:
+        """Scan fractions in (0, 1]."""
+        object.__setattr__(self, "scan_length_fractions", _fractions(self.scan_length_fractions))
+
+    @property
+    def fractions(self) -> tuple[float, ...] | None:
+        """The scan fractions in effect (None when the advice is off)."""
+        return self.scan_length_fractions if self.scan_length_advice else None
+
+    def block_frames(self, t_r: float) -> int:
+        """The block length in frames for a scan of repetition time ``t_r`` (s)."""
+        if self.bootstrap_block_frames is None:
+            return default_block_frames(t_r)
+        return int(self.bootstrap_block_frames)
+
+    def record(self, t_r: float) -> dict[str, Any]:
+        """What the result's parameters record about the uncertainty estimate."""
+        fractions = self.fractions
+        return {
+            "n_bootstrap": int(self.n_bootstrap),
+            "block_frames": self.block_frames(t_r),
+            "scan_length_fractions": None if fractions is None else [float(f) for f in fractions],
+            "stability_tolerance_mm": float(self.stability_tolerance_mm),
+            "random_seed": int(self.random_seed),
+            "method": "moving-block bootstrap over time (blocks within runs); split-half; "
+                      "radius = a / sqrt(minutes) fit for the scan-length advice",
+        }
 
 
 def default_block_frames(t_r: float, *, block_s: float = DEFAULT_BLOCK_S) -> int:
@@ -149,9 +185,10 @@ def analysis_context(context: TargetingContext) -> TargetingContext:
     return context if keep.all() else context.subset(voxels=keep)
 
 
-def _run(method: Callable[..., Target], context: TargetingContext, options: dict[str, Any]) -> Target | None:
+def _run(method: Callable[..., Target], context: TargetingContext,
+         options: tuple[Any, ...]) -> Target | None:
     try:
-        return method(context, **options)
+        return method(context, *options)
     except EmptyRegionError:
         return None
 
@@ -174,7 +211,7 @@ def bootstrap_cloud(
     context: TargetingContext,
     method: str,
     *,
-    options: dict[str, Any] | None = None,
+    options: Sequence[Any] = (),
     run_lengths: Sequence[int] | None = None,
     n_resamples: int = 100,
     block_frames: int = 15,
@@ -191,8 +228,10 @@ def bootstrap_cloud(
         search region are used).
     method : str
         Registered method name.
-    options : dict, optional
-        Method options.
+    options : sequence of Parameters
+        The method's options objects (see
+        :func:`tmsnet.targeting.methods.method_arguments`; missing ones take
+        their defaults).
     run_lengths : sequence of int, optional
         Frames per run (default: one run of all frames).
     n_resamples : int
@@ -219,7 +258,7 @@ def bootstrap_cloud(
     """
     if n_resamples < 1:
         raise InvalidParameterError(f"n_resamples must be >= 1, got {n_resamples}.")
-    options = dict(options or {})
+    options = method_arguments(method, options)
     function = get_method(method)
     lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
     if sum(lengths) != context.data.shape[0]:
@@ -262,7 +301,7 @@ def split_half(
     context: TargetingContext,
     method: str,
     *,
-    options: dict[str, Any] | None = None,
+    options: Sequence[Any] = (),
     run_lengths: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Targets of the first and second half of the frames and their distance (mm).
@@ -270,7 +309,7 @@ def split_half(
     With several runs, each run is halved and the first halves are pooled
     against the second halves.
     """
-    options = dict(options or {})
+    options = method_arguments(method, options)
     function = get_method(method)
     lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
     reduced = analysis_context(context)
@@ -297,7 +336,7 @@ def scan_length_curve(
     method: str,
     *,
     t_r: float,
-    options: dict[str, Any] | None = None,
+    options: Sequence[Any] = (),
     run_lengths: Sequence[int] | None = None,
     fractions: Sequence[float] = DEFAULT_SCAN_FRACTIONS,
     n_resamples: int = 50,
@@ -419,14 +458,9 @@ def method_uncertainty(
     target: Target,
     *,
     t_r: float,
-    options: dict[str, Any] | None = None,
+    options: Sequence[Any] = (),
     run_lengths: Sequence[int] | None = None,
-    n_resamples: int = 100,
-    block_frames: int | None = None,
-    random_seed: int = 0,
-    scan_fractions: Sequence[float] | None = DEFAULT_SCAN_FRACTIONS,
-    scan_length_resamples: int | None = None,
-    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    parameters: UncertaintyParameters | None = None,
     progress: bool = False,
 ) -> MethodUncertainty:
     """Bootstrap cloud, split-half and scan-length advice of one method's target.
@@ -439,22 +473,13 @@ def method_uncertainty(
         The point estimate (its ``method`` names the method to rerun).
     t_r : float
         Repetition time (s), for minutes and the default block length.
-    options : dict, optional
-        The method's options (as used for the point estimate).
+    options : sequence of Parameters
+        The method's options objects (as used for the point estimate).
     run_lengths : sequence of int, optional
         Frames per run, if runs were concatenated.
-    n_resamples : int
-        Bootstrap resamples of the full scan (default 100).
-    block_frames : int, optional
-        Block length in frames (default 30 s, see :func:`default_block_frames`).
-    random_seed : int
-        Seed of all resampling.
-    scan_fractions : sequence of float or None
-        Fractions of the scan for the scan-length curve; None skips it.
-    scan_length_resamples : int, optional
-        Resamples per fraction (default ``max(10, n_resamples // 2)``).
-    tolerance_mm : float
-        Stability tolerance of the advice (mm).
+    parameters : UncertaintyParameters, optional
+        Resamples (``n_bootstrap`` >= 1 here), block length, scan fractions,
+        tolerance and random seed; default its defaults.
     progress : bool
         Progress bar on stderr.
 
@@ -462,7 +487,10 @@ def method_uncertainty(
     -------
     MethodUncertainty
     """
-    block = default_block_frames(t_r) if block_frames is None else int(block_frames)
+    parameters = UncertaintyParameters() if parameters is None else parameters
+    n_resamples = parameters.n_bootstrap
+    random_seed = parameters.random_seed
+    block = parameters.block_frames(t_r)
     context = analysis_context(context)  # once, for the bootstrap, split-half and scan length
     _, cloud, n_failed = bootstrap_cloud(
         context, target.method, options=options, run_lengths=run_lengths, n_resamples=n_resamples,
@@ -480,12 +508,13 @@ def method_uncertainty(
     summary.update(split_half(context, target.method, options=options, run_lengths=run_lengths))
     curve = advice = None
     minutes = context.data.shape[0] * t_r / 60.0
+    scan_fractions = parameters.fractions
     if scan_fractions:
         shorter = [f for f in scan_fractions if f < 1.0]
         curve = scan_length_curve(
             context, target.method, t_r=t_r, options=options, run_lengths=run_lengths,
             fractions=shorter or [1.0],
-            n_resamples=scan_length_resamples or max(10, n_resamples // 2),
+            n_resamples=parameters.scan_length_resamples or max(10, n_resamples // 2),
             block_frames=block, random_seed=random_seed,
         ) if shorter else None
         # The full scan's row is the main bootstrap (no second bootstrap of all frames).
@@ -496,6 +525,6 @@ def method_uncertainty(
         curve = full if curve is None or curve.empty else pd.concat([curve, full], ignore_index=True)
         advice = scan_length_advice(curve, current_minutes=minutes,
                                     current_radius_mm=summary["p95_radius_mm"],
-                                    tolerance_mm=tolerance_mm)
+                                    tolerance_mm=parameters.stability_tolerance_mm)
     return MethodUncertainty(method=target.method, point_mm=point, cloud=cloud, summary=summary,
                              scan_length=curve, advice=advice)

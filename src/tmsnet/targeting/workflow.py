@@ -1,45 +1,58 @@
 """The targeting job: BOLD + confounds -> cleaned data -> seed map -> target(s).
 
 :func:`compute_targets` composes the science functions and returns a
-:class:`TargetingResult` in memory;
+:class:`~tmsnet.targeting.results.TargetingResult` in memory;
 :func:`tmsnet.targeting.outputs.write_targeting_outputs` writes it as a
-BIDS-Derivatives folder (every file atomically, each with a JSON sidecar);
-:func:`run_targeting` does both and is what the CLI calls. Everything that can
-fail on bad input (unknown method, unwritable output folder, bad files) is
-checked before the expensive steps.
+BIDS-Derivatives folder, and :func:`tmsnet.jobs.target.run_target` does both
+and draws the report (what the CLI and the BIDS-App call). Every parameter
+travels in one object per concern, bundled in :class:`TargetingParameters`;
+everything that can fail on bad input (unknown method, bad parameter) is
+checked when those objects are built, before the expensive steps.
 """
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tmsnet.data import COMPARISON_TARGETS, reference_coordinates
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
-from tmsnet.fmri.cleaning import clean_bold
-from tmsnet.io.fmriprep import BoldData, load_bold, load_confounds_table
+from tmsnet.fmri.cleaning import BoldCleaningParameters, clean_bold
+from tmsnet.io.bids import parse_entities
+from tmsnet.io.fmriprep import BoldData, BrainGrid, load_bold, load_confounds_table
 from tmsnet.spaces import PUBLISHED_COORDINATE_NOTE
-from tmsnet.targeting.methods import Target, TargetingContext, get_method
-from tmsnet.targeting.regions import DEFAULT_SEARCH_RADIUS_MM, dlpfc_search_mask, seed_mask
-from tmsnet.targeting.uncertainty import (
-    DEFAULT_SCAN_FRACTIONS,
-    DEFAULT_TOLERANCE_MM,
-    MethodUncertainty,
-    default_block_frames,
-    method_uncertainty,
+from tmsnet.targeting.methods import (
+    TargetingContext,
+    available_methods,
+    method_arguments,
+    method_spec,
+    options_classes,
+    resolve_methods,
 )
+from tmsnet.targeting.references import distances_to_references
+from tmsnet.targeting.regions import SearchRegion, SeedRegion, dlpfc_search_mask, seed_mask
+from tmsnet.targeting.results import MethodUncertainty, Target, TargetingResult
+from tmsnet.targeting.uncertainty import UncertaintyParameters, method_uncertainty
+from tmsnet.utils.check import validate_type
+from tmsnet.utils.docs import fill_doc
+from tmsnet.utils.params import parameter_specs, parameters_from_mapping
 
-#: What ``--method all`` runs, in report order (the first is the headline target).
-ALL_METHODS = ("cluster", "seedmap", "hierarchical", "peak")
+__all__ = [
+    "CleanedScan",
+    "TargetingParameters",
+    "compute_targets",
+    "load_and_clean",
+    "scan_qc",
+    "targeting_parameter_classes",
+]
+
 #: Framewise displacement above which a frame counts as high-motion (mm; Power 2012).
 FD_THRESHOLD_MM = 0.5
 #: Mean FD above which the report warns of high motion (mm).
@@ -47,99 +60,105 @@ MEAN_FD_WARNING_MM = 0.25
 #: Scans shorter than this draw a warning (minutes); see REFERENCES.md section 1
 #: (Cao 2024: 28 min + cluster method gives < 1 cm test-retest).
 SHORT_SCAN_WARNING_MIN = 10.0
+#: Old option names still accepted for one release (``--option seed=...``), with a warning.
+DEPRECATED_OPTION_NAMES = {"seed": "seed_region"}
 
-_ENTITY_RE = re.compile(r"(?:^|_)(sub|ses|task|acq|run)-([A-Za-z0-9]+)")
+
+def targeting_parameter_classes() -> tuple[type, ...]:
+    """The parameter classes of the job, in order: cleaning, regions, methods, uncertainty."""
+    return (BoldCleaningParameters, SeedRegion, SearchRegion, *options_classes(),
+            UncertaintyParameters)
 
 
-@dataclass
-class TargetingResult:
-    """Everything the targeting job found, ready to be written or reported.
+@dataclass(frozen=True)
+class TargetingParameters:
+    """Every parameter of the targeting job, one validated object per concern.
 
     Attributes
     ----------
-    targets : list of Target
-        One per method, in the order asked.
-    space : str
-        Coordinate space of every coordinate and map.
-    reference : Nifti1Image
-        3D image holding the grid (shape, affine, header) of the maps.
-    brain_mask : ndarray of bool
-        Brain voxels the maps are defined on.
-    seed_mask, search_mask : ndarray of bool, 3D
-        The seed ROI and search region actually used.
-    entities : dict
-        BIDS entities of the input (``sub``, ``ses``, ``task``, ``run``...).
-    parameters : dict
-        Every parameter of the job (cleaning, regions, methods).
-    inputs : dict
-        Input files by role (``bold``, ``confounds``, ``mask``...).
-    qc : dict
-        Scan quality figures (frames, duration, mean FD, % frames above 0.5 mm).
-    framewise_displacement : ndarray
-        FD per frame (mm), NaN where unknown; for the report's motion plot.
-    warnings : list of str
-        Plain-language QC warnings for the report and the CLI.
-    comparison : pandas.DataFrame
-        Published coordinates with their distance (mm) to the first target.
-    truth : dict or None
-        Planted target of a simulated subject (demo), if known.
-    uncertainty : dict
-        Method name -> :class:`tmsnet.targeting.uncertainty.MethodUncertainty`
-        (empty when the bootstrap is off).
+    methods : tuple of str
+        Targeting methods, in report order (``"all"`` expands to
+        :func:`tmsnet.targeting.methods.available_methods`).
+    cleaning : BoldCleaningParameters
+        The fMRI cleaning.
+    seed_region : SeedRegion
+        The seed ROI (default: sgACC sphere).
+    search_region : SearchRegion
+        The DLPFC search region.
+    method_options : tuple of Parameters
+        Options objects of the methods (e.g. ``ClusterOptions(...)``); a
+        method whose options class is absent uses its defaults.
+    uncertainty : UncertaintyParameters
+        Bootstrap, split-half and scan-length advice.
     """
 
-    targets: list[Target]
-    space: str
-    reference: nib.Nifti1Image
-    brain_mask: np.ndarray
-    seed_mask: np.ndarray
-    search_mask: np.ndarray
-    entities: dict[str, str]
-    parameters: dict[str, Any]
-    inputs: dict[str, Path]
-    qc: dict[str, Any]
-    framewise_displacement: np.ndarray
-    warnings: list[str]
-    comparison: pd.DataFrame
-    truth: dict[str, Any] | None = field(default=None)
-    uncertainty: dict[str, MethodUncertainty] = field(default_factory=dict)
+    methods: tuple[str, ...] = ("cluster",)
+    cleaning: BoldCleaningParameters = field(default_factory=BoldCleaningParameters)
+    seed_region: SeedRegion = field(default_factory=SeedRegion)
+    search_region: SearchRegion = field(default_factory=SearchRegion)
+    method_options: tuple[Any, ...] = ()
+    uncertainty: UncertaintyParameters = field(default_factory=UncertaintyParameters)
 
-    def map_image(self, values: np.ndarray) -> nib.Nifti1Image:
-        """A 3D float32 image of per-brain-voxel ``values`` (0 outside the brain)."""
-        volume = np.zeros(self.brain_mask.shape, dtype=np.float32)
-        volume[self.brain_mask] = values
-        return nib.Nifti1Image(volume, self.reference.affine)
+    def __post_init__(self) -> None:
+        if isinstance(self.methods, str):
+            object.__setattr__(self, "methods", (self.methods,))
+        object.__setattr__(self, "methods", tuple(resolve_methods(self.methods)))
+        validate_type(self.cleaning, BoldCleaningParameters, "cleaning")
+        validate_type(self.seed_region, SeedRegion, "seed_region")
+        validate_type(self.search_region, SearchRegion, "search_region")
+        validate_type(self.uncertainty, UncertaintyParameters, "uncertainty")
+        known = options_classes()
+        for obj in self.method_options:
+            if type(obj) not in known:
+                raise InvalidParameterError(
+                    f"method_options holds a {type(obj).__name__}, which no registered method "
+                    f"reads; give objects of {', '.join(c.__name__ for c in known)}."
+                )
+        object.__setattr__(self, "method_options", tuple(self.method_options))
 
-    def mask_image(self, mask: np.ndarray) -> nib.Nifti1Image:
-        """A 3D uint8 image of a boolean mask on the result's grid."""
-        return nib.Nifti1Image(mask.astype(np.uint8), self.reference.affine)
+    def options_for(self, method: str) -> tuple[Any, ...]:
+        """The options objects ``method`` takes (its defaults where none was given)."""
+        return method_arguments(method, self.method_options)
 
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None = None) -> TargetingParameters:
+        """Build from flat ``{field: value}`` options (the BIDS-App's ``--option KEY=VALUE``).
 
-def bids_entities(path: str | Path) -> dict[str, str]:
-    """The ``sub``/``ses``/``task``/``acq``/``run`` entities of a BIDS file name."""
-    return {key: value for key, value in _ENTITY_RE.findall(Path(path).name)}
+        Parameters
+        ----------
+        options : mapping, optional
+            ``methods`` and any field of :func:`targeting_parameter_classes`
+            (cleaning, regions, every registered method's options,
+            uncertainty); values given as text are read as JSON. Names of
+            :data:`DEPRECATED_OPTION_NAMES` still work (DeprecationWarning).
 
-
-def distances_to_references(coordinate_mm: Sequence[float]) -> pd.DataFrame:
-    """Distance (mm) from a coordinate to each published comparison coordinate.
-
-    Parameters
-    ----------
-    coordinate_mm : (x, y, z)
-        A target in mm (template space).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``name``, ``x``, ``y``, ``z``, ``distance_mm``, ``source``;
-        rows are :data:`tmsnet.data.COMPARISON_TARGETS`.
-    """
-    refs = reference_coordinates().loc[list(COMPARISON_TARGETS)]
-    xyz = refs[["x", "y", "z"]].to_numpy(dtype=float)
-    distance = np.linalg.norm(xyz - np.asarray(coordinate_mm, dtype=float), axis=1)
-    table = refs[["x", "y", "z", "source"]].copy()
-    table.insert(3, "distance_mm", np.round(distance, 2))
-    return table.reset_index()
+        Raises
+        ------
+        InvalidParameterError
+            Unknown option, or an invalid value.
+        """
+        flat = dict(options or {})
+        for old, new in DEPRECATED_OPTION_NAMES.items():
+            if old in flat:
+                warnings.warn(f"targeting option {old!r} is deprecated; use {new!r}",
+                              DeprecationWarning, stacklevel=2)
+                flat.setdefault(new, flat.pop(old))
+        methods = flat.pop("methods", cls.methods)
+        built: dict[type, Any] = {}
+        for concern in targeting_parameter_classes():
+            names = set(parameter_specs(concern))
+            built[concern] = parameters_from_mapping(
+                concern, {key: flat.pop(key) for key in list(flat) if key in names})
+        if flat:
+            valid = sorted({"methods", *(name for concern in targeting_parameter_classes()
+                                         for name in parameter_specs(concern))})
+            raise InvalidParameterError(
+                f"Unknown targeting option(s) {', '.join(sorted(flat))}; valid: {', '.join(valid)}."
+            )
+        return cls(methods=tuple([methods] if isinstance(methods, str) else methods),
+                   cleaning=built[BoldCleaningParameters], seed_region=built[SeedRegion],
+                   search_region=built[SearchRegion], uncertainty=built[UncertaintyParameters],
+                   method_options=tuple(built[c] for c in options_classes()))
 
 
 def scan_qc(
@@ -214,10 +233,8 @@ class CleanedScan:
     data : ndarray, shape (n_frames, n_voxels)
         Cleaned, standardized time series (float32) of the brain voxels; runs
         are cleaned separately, then concatenated in time.
-    reference : Nifti1Image
-        3D image holding the grid.
-    mask : ndarray of bool, 3D
-        Brain voxels (the intersection of the runs' masks).
+    grid : BrainGrid
+        The grid and the brain voxels (the intersection of the runs' masks).
     space : str
         Template space.
     t_r : float
@@ -241,8 +258,7 @@ class CleanedScan:
     """
 
     data: np.ndarray
-    reference: nib.Nifti1Image
-    mask: np.ndarray
+    grid: BrainGrid
     space: str
     t_r: float
     run_lengths: list[int]
@@ -262,20 +278,48 @@ def _as_list(value: Any) -> list[Any]:
     return list(value)
 
 
+def _check_same_acquisition(data: BoldData, first: BoldData, path: str | Path) -> None:
+    """A later run must share the first run's space, grid and TR."""
+    from tmsnet.exceptions import GridMismatchError, SpaceError
+
+    if data.space != first.space:
+        raise SpaceError(f"Run {Path(path).name} is in {data.space} but the first run is in "
+                         f"{first.space}; give runs of one space.")
+    if data.reference.shape[:3] != first.reference.shape[:3] or not np.allclose(
+            data.reference.affine, first.reference.affine, atol=1e-3):
+        raise GridMismatchError(f"Run {Path(path).name} is on another grid than the first run; "
+                                "resample the runs to one grid (fMRIPrep --output-spaces).")
+    if not np.isclose(data.t_r, first.t_r, rtol=1e-3):
+        raise InvalidParameterError(f"Run {Path(path).name} has TR {data.t_r} s but the first "
+                                    f"run {first.t_r} s; process runs with different TRs apart.")
+
+
+def _run_inputs(bolds: list, tables: list, loaded: list[BoldData]) -> dict[str, Any]:
+    """Input files by provenance role: ``bold``... for one run, ``bold_1``... for several."""
+    if len(loaded) == 1:
+        inputs: dict[str, Any] = {"bold": Path(bolds[0]), "confounds": Path(tables[0])}
+        if loaded[0].mask_path is not None:
+            inputs["mask"] = Path(loaded[0].mask_path)
+        return inputs
+    inputs = {}
+    for i, (path, table_path, data) in enumerate(zip(bolds, tables, loaded, strict=True), 1):
+        inputs[f"bold_{i}"] = Path(path)
+        inputs[f"confounds_{i}"] = Path(table_path)
+        if data.mask_path is not None:
+            inputs[f"mask_{i}"] = Path(data.mask_path)
+    return inputs
+
+
+@fill_doc
 def load_and_clean(
     bold: str | Path | Sequence[str | Path],
     confounds: str | Path | Sequence[str | Path],
+    cleaning: BoldCleaningParameters | None = None,
     *,
     mask: str | Path | Sequence[str | Path] | None = None,
     space: str | None = None,
     t_r: float | None = None,
-    confound_strategy: str = "simple",
-    global_signal_regression: bool = True,
-    low_pass_hz: float | None = 0.1,
-    high_pass_hz: float | None = 0.01,
-    smoothing_fwhm_mm: float | None = 6.0,
-    discard_frames: int = 0,
-    n_threads: int | None = None,
+    n_jobs: int | None = None,
 ) -> CleanedScan:
     """Load, validate and clean one scan, or several runs of one session.
 
@@ -286,18 +330,14 @@ def load_and_clean(
 
     Parameters
     ----------
-    bold, confounds : path or sequence of paths
-        One run, or the runs of one session in acquisition order (same number
-        of BOLD and confounds files, same grid, space and TR).
-    mask : path or sequence of paths, optional
-        Brain mask(s); default fMRIPrep's mask beside each BOLD.
-    space, t_r
-        See :func:`tmsnet.io.fmriprep.load_bold`.
-    confound_strategy, global_signal_regression, low_pass_hz, high_pass_hz, smoothing_fwhm_mm, discard_frames
-        See :func:`tmsnet.fmri.cleaning.clean_bold`.
-    n_threads : int, optional
-        Threads for the smoothing (default: available CPUs, at most 8); set 1
-        when several subjects run in parallel processes.
+    %(bold)s
+    %(confounds)s
+    cleaning : BoldCleaningParameters, optional
+        The cleaning (default: its defaults).
+    %(mask)s
+    %(space)s
+    %(t_r)s
+    %(n_jobs_smoothing)s
 
     Returns
     -------
@@ -311,8 +351,7 @@ def load_and_clean(
     GridMismatchError, SpaceError
         If the runs are on different grids or in different spaces.
     """
-    from tmsnet.exceptions import GridMismatchError, SpaceError
-
+    cleaning = BoldCleaningParameters() if cleaning is None else cleaning
     bolds, tables = _as_list(bold), _as_list(confounds)
     masks = _as_list(mask) or [None] * len(bolds)
     if not bolds or len(bolds) != len(tables) or len(masks) != len(bolds):
@@ -321,29 +360,14 @@ def load_and_clean(
             f"{len(tables)} confounds and {len(_as_list(mask))} mask files."
         )
     loaded: list[BoldData] = []
-    cleaned_runs: list[np.ndarray] = []
-    pieces, infos, frames, table_list = [], [], [], []
+    cleaned_runs, infos, frames, table_list = [], [], [], []
     excluded = {"nan": 0, "constant": 0}
     for path, table_path, mask_path in zip(bolds, tables, masks, strict=True):
         data = load_bold(path, mask_path=mask_path, space=space, t_r=t_r)
-        first = loaded[0] if loaded else data
-        if data.space != first.space:
-            raise SpaceError(f"Run {Path(path).name} is in {data.space} but the first run is in "
-                             f"{first.space}; give runs of one space.")
-        if data.reference.shape[:3] != first.reference.shape[:3] or not np.allclose(
-                data.reference.affine, first.reference.affine, atol=1e-3):
-            raise GridMismatchError(f"Run {Path(path).name} is on another grid than the first run; "
-                                    "resample the runs to one grid (fMRIPrep --output-spaces).")
-        if not np.isclose(data.t_r, first.t_r, rtol=1e-3):
-            raise InvalidParameterError(f"Run {Path(path).name} has TR {data.t_r} s but the first "
-                                        f"run {first.t_r} s; process runs with different TRs apart.")
+        if loaded:
+            _check_same_acquisition(data, loaded[0], path)
         table = load_confounds_table(table_path, n_frames=data.n_frames)
-        cleaned, info = clean_bold(
-            data, table, strategy=confound_strategy, global_signal=global_signal_regression,
-            low_pass_hz=low_pass_hz, high_pass_hz=high_pass_hz,
-            smoothing_fwhm_mm=smoothing_fwhm_mm, discard_frames=discard_frames,
-            n_threads=n_threads,
-        )
+        cleaned, info = clean_bold(data, table, cleaning, n_jobs=n_jobs)
         data.data = np.empty((0, 0), dtype=np.float32)  # free the raw run before the next one
         loaded.append(data)
         cleaned_runs.append(cleaned)
@@ -354,76 +378,140 @@ def load_and_clean(
             excluded[key] += int(data.n_voxels_excluded.get(key, 0))
     first = loaded[0]
     common = np.logical_and.reduce([d.mask for d in loaded])
+    pieces = []
     for data, cleaned in zip(loaded, cleaned_runs, strict=True):
         keep = common[data.mask]
         pieces.append(cleaned if keep.all() else cleaned[:, keep])
     del cleaned_runs
-    cleaning = dict(infos[0])
-    inputs: dict[str, Any] = {"bold": Path(bolds[0]), "confounds": Path(tables[0])}
-    if first.mask_path is not None:
-        inputs["mask"] = Path(first.mask_path)
-    entities = bids_entities(bolds[0])
+    record = dict(infos[0])
+    entities = parse_entities(bolds[0])
     if len(loaded) > 1:
-        cleaning["runs"] = infos
-        cleaning["n_runs"] = len(loaded)
-        cleaning["run_concatenation"] = "each run cleaned and standardized, then concatenated"
-        # One provenance role per run (bold_1, confounds_1, mask_1, ...).
-        inputs = {}
-        for i, (path, table_path, data) in enumerate(zip(bolds, tables, loaded, strict=True), 1):
-            inputs[f"bold_{i}"] = Path(path)
-            inputs[f"confounds_{i}"] = Path(table_path)
-            if data.mask_path is not None:
-                inputs[f"mask_{i}"] = Path(data.mask_path)
+        record["runs"] = infos
+        record["n_runs"] = len(loaded)
+        record["run_concatenation"] = "each run cleaned and standardized, then concatenated"
         entities.pop("run", None)
     return CleanedScan(
         data=pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=0),
-        reference=first.reference,
-        mask=common,
+        grid=BrainGrid(first.reference, common),
         space=first.space,
         t_r=float(first.t_r),
         run_lengths=frames,
         n_frames=int(sum(d.n_frames for d in loaded)),
         confounds=pd.concat(table_list, ignore_index=True),
-        cleaning=cleaning,
-        inputs=inputs,
+        cleaning=record,
+        inputs=_run_inputs(bolds, tables, loaded),
         entities=entities,
         n_voxels_excluded=excluded,
     )
 
 
+@dataclass
+class _Regions:
+    """The seed, search region and method inputs of one scan, and the context built on them."""
+
+    context: TargetingContext
+    seed3d: np.ndarray
+    search3d: np.ndarray
+    seed_info: dict[str, Any]
+    search_info: dict[str, Any]
+    records: dict[str, Any]
+    inputs: dict[str, Path]
+
+
+def _regions_and_context(scan: CleanedScan, parameters: TargetingParameters) -> _Regions:
+    """Seed and search masks, each method's prepared inputs, and the shared context."""
+    grid = scan.grid
+    seed3d, seed_info = seed_mask(grid.reference, grid.mask, parameters.seed_region)
+    search3d, search_info = dlpfc_search_mask(grid.reference, grid.mask, parameters.search_region)
+    # Every method that loads inputs has its record key (None when it does not run).
+    records: dict[str, Any] = {name: None for name in available_methods()
+                               if method_spec(name).prepare is not None}
+    context_fields: dict[str, Any] = {}
+    inputs: dict[str, Path] = {}
+    for name in parameters.methods:
+        spec = method_spec(name)
+        if spec.prepare is not None:
+            prepared = spec.prepare(grid, scan.space, *parameters.options_for(name))
+            context_fields.update(prepared.context_fields)
+            records[name] = prepared.record
+            inputs.update(prepared.inputs)
+    context = TargetingContext(
+        data=scan.data, brain_mask=grid.mask, affine=grid.affine,
+        seed_voxels=seed3d[grid.mask], search_voxels=search3d[grid.mask], space=scan.space,
+        **context_fields,
+    )
+    return _Regions(context, seed3d, search3d, seed_info, search_info, records, inputs)
+
+
+def _run_methods(context: TargetingContext, parameters: TargetingParameters,
+                 step: Callable[[str], None], done: Callable[[], Any],
+                 ) -> tuple[list[Target], dict[str, str]]:
+    """Every method on the same context; with several, one that finds nothing is recorded."""
+    targets: list[Target] = []
+    failed: dict[str, str] = {}
+    for name in parameters.methods:
+        step(f"method {name}")
+        try:
+            targets.append(method_spec(name).function(context, *parameters.options_for(name)))
+        except EmptyRegionError as error:
+            if len(parameters.methods) == 1:
+                raise
+            failed[name] = str(error)
+        done()
+    if not targets:
+        raise EmptyRegionError(
+            "No method found a target: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
+        )
+    return targets, failed
+
+
+def _job_warnings(scan_warnings: list[str], targets: list[Target], failed: dict[str, str],
+                  uncertainty: dict[str, MethodUncertainty]) -> list[str]:
+    warnings_ = list(scan_warnings)
+    for name, message in failed.items():
+        warnings_.append(f"Method {name} found no target: {message}")
+    weak = [t.method for t in targets if t.r_at_target > -0.1]
+    if weak:
+        warnings_.append(
+            f"Weak anticorrelation at the target ({', '.join(weak)}: r > -0.1): the sgACC "
+            "signal may be too noisy in this scan for a reliable personalized target."
+        )
+    for name, u in uncertainty.items():
+        if u.advice is not None and not u.advice["stable"]:
+            warnings_.append(f"Target stability ({name}): {u.advice['message']}")
+    return warnings_
+
+
+def _job_record(scan: CleanedScan, regions: _Regions, parameters: TargetingParameters,
+                targets: list[Target], failed: dict[str, str]) -> dict[str, Any]:
+    """Every parameter of the job as recorded in each sidecar."""
+    return {
+        "methods": list(parameters.methods),
+        "failed_methods": failed,
+        "method_options": {target.method: target.parameters for target in targets},
+        "cleaning": scan.cleaning,
+        "seed": regions.seed_info,
+        "search_region": regions.search_info,
+        **regions.records,
+        "uncertainty": parameters.uncertainty.record(scan.t_r),
+        "run_lengths": scan.run_lengths,
+        "space": scan.space,
+        "coordinate_space_note": PUBLISHED_COORDINATE_NOTE.format(space=scan.space),
+        "excluded_voxels": scan.n_voxels_excluded,
+        "n_brain_voxels": int(scan.grid.n_voxels),
+    }
+
+
+@fill_doc
 def compute_targets(
     bold: str | Path | Sequence[str | Path],
     confounds: str | Path | Sequence[str | Path],
+    parameters: TargetingParameters | None = None,
     *,
     mask: str | Path | Sequence[str | Path] | None = None,
     space: str | None = None,
     t_r: float | None = None,
-    methods: Sequence[str] = ("cluster",),
-    confound_strategy: str = "simple",
-    global_signal_regression: bool = True,
-    low_pass_hz: float | None = 0.1,
-    high_pass_hz: float | None = 0.01,
-    smoothing_fwhm_mm: float | None = 6.0,
-    discard_frames: int = 0,
-    seed: str = "sgacc",
-    seed_coordinates_mm: Sequence[Sequence[float]] | None = None,
-    seed_radius_mm: float | None = None,
-    seed_roi: str | Path | None = None,
-    search_roi: str | Path | None = None,
-    search_radius_mm: float = DEFAULT_SEARCH_RADIUS_MM,
-    gray_matter_only: bool = True,
-    cluster_percentile: float = 10.0,
-    weighted_centroid: bool = False,
-    seedmap: str | Path | None = None,
-    seedmap_rule: str = "cluster",
-    hierarchical_threshold: float = 0.5,
-    hierarchical_min_voxels: int = 51,
-    n_bootstrap: int = 100,
-    bootstrap_block_frames: int | None = None,
-    scan_length_fractions: Sequence[float] | None = DEFAULT_SCAN_FRACTIONS,
-    stability_tolerance_mm: float = DEFAULT_TOLERANCE_MM,
-    random_seed: int = 0,
-    n_threads: int | None = None,
+    n_jobs: int | None = None,
     progress: bool = True,
 ) -> TargetingResult:
     """Find the personalized DLPFC target(s) of one resting-state scan.
@@ -439,294 +527,85 @@ def compute_targets(
 
     Parameters
     ----------
-    bold, confounds : path or sequence of paths
-        fMRIPrep ``*_desc-preproc_bold.nii.gz`` (4D, template space) and
-        ``*_desc-confounds_timeseries.tsv``; sequences for several runs of one
-        session (each cleaned, then concatenated; see :func:`load_and_clean`).
-    mask : path or sequence of paths, optional
-        Brain mask(s) on the BOLD grid; default fMRIPrep's mask beside the BOLD.
-    space : str, optional
-        Template space of the BOLD, if its file name has no ``space-`` entity.
-    t_r : float, optional
-        Repetition time (s) if neither the header nor the sidecar has it.
-    methods : sequence of str
-        Targeting methods to run on the same cleaned data (``peak``,
-        ``cluster``, ``seedmap``, ``hierarchical``).
-    confound_strategy : str
-        Confound strategy (see :mod:`tmsnet.fmri.cleaning`); default ``"simple"``.
-    global_signal_regression : bool
-        Regress the global signal (default True); recorded in every sidecar.
-    low_pass_hz, high_pass_hz : float or None
-        Band-pass edges (Hz); default 0.01-0.1 Hz.
-    smoothing_fwhm_mm : float or None
-        Gaussian smoothing FWHM (mm); default 6 mm.
-    discard_frames : int
-        Initial frames to drop (non-steady state).
-    seed, seed_coordinates_mm, seed_radius_mm, seed_roi
-        Seed ROI definition (see :func:`tmsnet.targeting.regions.seed_mask`).
-    search_roi, search_radius_mm, gray_matter_only
-        Search region definition (see
-        :func:`tmsnet.targeting.regions.dlpfc_search_mask`).
-    cluster_percentile, weighted_centroid
-        Options of the ``cluster`` rule (also used by ``seedmap``).
-    seedmap : path, optional
-        Group seedmap for the ``seedmap`` method; default the bundled
-        sample-cohort seedmap (:data:`tmsnet.targeting.seedmap.BUNDLED_SEEDMAP`).
-    seedmap_rule : {"cluster", "peak"}
-        How the ``seedmap`` method reads its map.
-    hierarchical_threshold, hierarchical_min_voxels
-        Options of the ``hierarchical`` method (dendrogram cut on ``1 - |rho|``,
-        smallest DLPFC cluster).
-    n_bootstrap : int
-        Block-bootstrap resamples per method (default 100); 0 turns the
-        uncertainty estimates off.
-    bootstrap_block_frames : int, optional
-        Bootstrap block length in frames (default: 30 s worth).
-    scan_length_fractions : sequence of float or None
-        Fractions of the scan for the scan-length advice (default
-        25/50/75/100 %); None skips it.
-    stability_tolerance_mm : float
-        The stability the scan-length advice aims at (default 5 mm).
-    random_seed : int
-        Seed of every random step (bootstrap); same seed, same result.
-    n_threads : int, optional
-        Threads for the smoothing (see :func:`load_and_clean`); results do not
-        depend on it.
-    progress : bool
-        Show progress on stderr.
+    %(bold)s
+    %(confounds)s
+    %(targeting_parameters)s
+    %(mask)s
+    %(space)s
+    %(t_r)s
+    %(n_jobs_smoothing)s
+    %(progress)s
 
     Returns
     -------
     TargetingResult
     """
-    from tmsnet.targeting.seedmap import load_seedmap_weights
-
-    methods = list(dict.fromkeys(methods))
-    if not methods:
-        raise InvalidParameterError("Give at least one targeting method.")
-    method_functions = {name: get_method(name) for name in methods}  # fail fast
-    if n_bootstrap < 0:
-        raise InvalidParameterError(f"n_bootstrap must be >= 0 (0 = off), got {n_bootstrap}.")
-    if bootstrap_block_frames is not None and bootstrap_block_frames < 1:
-        raise InvalidParameterError(f"bootstrap_block_frames must be >= 1, got {bootstrap_block_frames}.")
-    if stability_tolerance_mm <= 0:
-        raise InvalidParameterError(f"stability_tolerance_mm must be > 0, got {stability_tolerance_mm}.")
-    method_options: dict[str, dict[str, Any]] = {
-        "cluster": {"percentile": cluster_percentile, "weighted": weighted_centroid},
-        "seedmap": {"rule": seedmap_rule, "percentile": cluster_percentile,
-                    "weighted": weighted_centroid},
-        "hierarchical": {"distance_threshold": hierarchical_threshold,
-                         "min_cluster_voxels": hierarchical_min_voxels},
-    }
-
-    steps = ["load and clean", "regions", "connectivity", *methods]
-    if n_bootstrap:
-        steps += [f"uncertainty {name}" for name in methods]
+    parameters = TargetingParameters() if parameters is None else parameters
+    validate_type(parameters, TargetingParameters, "parameters")
+    steps = ["load and clean", "regions", "connectivity", *parameters.methods]
+    if parameters.uncertainty.n_bootstrap:
+        steps += [f"uncertainty {name}" for name in parameters.methods]
     bar = tqdm(total=len(steps), desc="tmsnet target", unit="step", file=sys.stderr,
                disable=not progress, leave=False)
-
-    def step(label: str) -> None:
-        bar.set_postfix_str(label)
-
-    uncertainty: dict[str, MethodUncertainty] = {}
     try:
-        step("loading and cleaning")
-        scan = load_and_clean(
-            bold, confounds, mask=mask, space=space, t_r=t_r,
-            confound_strategy=confound_strategy, global_signal_regression=global_signal_regression,
-            low_pass_hz=low_pass_hz, high_pass_hz=high_pass_hz,
-            smoothing_fwhm_mm=smoothing_fwhm_mm, discard_frames=discard_frames,
-            n_threads=n_threads,
-        )
+        bar.set_postfix_str("loading and cleaning")
+        scan = load_and_clean(bold, confounds, parameters.cleaning, mask=mask, space=space,
+                              t_r=t_r, n_jobs=n_jobs)
         bar.update()
-        step("seed and search region")
-        seed3d, seed_info = seed_mask(
-            scan.reference, scan.mask, seed=seed, seed_coordinates_mm=seed_coordinates_mm,
-            seed_radius_mm=seed_radius_mm, seed_roi=seed_roi,
-        )
-        search3d, search_info = dlpfc_search_mask(
-            scan.reference, scan.mask, radius_mm=search_radius_mm,
-            restrict_to_gray_matter=gray_matter_only, search_roi=search_roi,
-        )
-        weights, seedmap_info = None, None
-        if "seedmap" in methods:
-            weights, seedmap_info = load_seedmap_weights(
-                seedmap, reference=scan.reference, brain_mask=scan.mask, space=scan.space)
-        context = TargetingContext(
-            data=scan.data, brain_mask=scan.mask, affine=scan.reference.affine,
-            seed_voxels=seed3d[scan.mask], search_voxels=search3d[scan.mask], space=scan.space,
-            seed_weights=weights,
-        )
+        bar.set_postfix_str("seed and search region")
+        regions = _regions_and_context(scan, parameters)
         bar.update()
-        step("seed connectivity")
-        context.seed_connectivity()
+        bar.set_postfix_str("seed connectivity")
+        regions.context.seed_connectivity()
         bar.update()
-        targets = []
-        failed: dict[str, str] = {}
-        for name, function in method_functions.items():
-            step(f"method {name}")
-            try:
-                targets.append(function(context, **method_options.get(name, {})))
-            except EmptyRegionError as error:
-                # With several methods, one that finds nothing does not sink the others.
-                if len(method_functions) == 1:
-                    raise
-                failed[name] = str(error)
-            bar.update()
-        if not targets:
-            raise EmptyRegionError(
-                "No method found a target: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
-            )
-        for target in targets if n_bootstrap else []:
-            step(f"uncertainty {target.method}")
-            uncertainty[target.method] = method_uncertainty(
-                context, target, t_r=scan.t_r, options=method_options.get(target.method, {}),
-                run_lengths=scan.run_lengths, n_resamples=n_bootstrap,
-                block_frames=bootstrap_block_frames, random_seed=random_seed,
-                scan_fractions=scan_length_fractions, tolerance_mm=stability_tolerance_mm,
-            )
-            target.details["uncertainty"] = uncertainty[target.method].summary
-            target.details["scan_length_advice"] = uncertainty[target.method].advice
-            bar.update()
+        targets, failed = _run_methods(regions.context, parameters, bar.set_postfix_str,
+                                       bar.update)
+        uncertainty = _estimate_uncertainty(regions.context, scan, targets, parameters, bar)
     finally:
         bar.close()
+    return _assemble_result(scan, regions, parameters, targets, failed, uncertainty)
 
-    n_used = int(scan.data.shape[0])
-    qc, fd, warnings = scan_qc(scan.confounds, t_r=scan.t_r, n_frames_used=n_used,
-                               n_frames=scan.n_frames)
-    for name, message in failed.items():
-        warnings.append(f"Method {name} found no target: {message}")
-    weak = [t.method for t in targets if t.r_at_target > -0.1]
-    if weak:
-        warnings.append(
-            f"Weak anticorrelation at the target ({', '.join(weak)}: r > -0.1): the sgACC "
-            "signal may be too noisy in this scan for a reliable personalized target."
+
+def _estimate_uncertainty(context: TargetingContext, scan: CleanedScan, targets: list[Target],
+                          parameters: TargetingParameters, bar: Any) -> dict[str, MethodUncertainty]:
+    """Each target's bootstrap, split-half and scan-length advice (none when n_bootstrap is 0)."""
+    uncertainty: dict[str, MethodUncertainty] = {}
+    for target in targets if parameters.uncertainty.n_bootstrap else []:
+        bar.set_postfix_str(f"uncertainty {target.method}")
+        uncertainty[target.method] = method_uncertainty(
+            context, target, t_r=scan.t_r, options=parameters.options_for(target.method),
+            run_lengths=scan.run_lengths, parameters=parameters.uncertainty,
         )
-    for name, u in uncertainty.items():
-        advice = u.advice
-        if advice is not None and not advice["stable"]:
-            warnings.append(f"Target stability ({name}): {advice['message']}")
+        target.details["uncertainty"] = uncertainty[target.method].summary
+        target.details["scan_length_advice"] = uncertainty[target.method].advice
+        bar.update()
+    return uncertainty
+
+
+def _assemble_result(scan: CleanedScan, regions: _Regions, parameters: TargetingParameters,
+                     targets: list[Target], failed: dict[str, str],
+                     uncertainty: dict[str, MethodUncertainty]) -> TargetingResult:
+    """QC, warnings, inputs and the parameter record around the targets."""
+    qc, fd, scan_warnings = scan_qc(scan.confounds, t_r=scan.t_r,
+                                    n_frames_used=int(scan.data.shape[0]), n_frames=scan.n_frames)
     inputs = dict(scan.inputs)
-    for role, path in (("seed_roi", seed_roi), ("search_roi", search_roi)):
+    for role, path in (("seed_roi", parameters.seed_region.seed_roi),
+                       ("search_roi", parameters.search_region.search_roi)):
         if path is not None:
             inputs[role] = Path(path)
-    if seedmap_info is not None:
-        inputs["seedmap"] = Path(seedmap_info["path"])
-    parameters = {
-        "methods": methods,
-        "failed_methods": failed,
-        "method_options": {target.method: target.parameters for target in targets},
-        "cleaning": scan.cleaning,
-        "seed": seed_info,
-        "search_region": search_info,
-        "seedmap": seedmap_info,
-        "uncertainty": {
-            "n_bootstrap": int(n_bootstrap),
-            "block_frames": (default_block_frames(scan.t_r) if bootstrap_block_frames is None
-                             else int(bootstrap_block_frames)),
-            "scan_length_fractions": None if scan_length_fractions is None
-            else [float(f) for f in scan_length_fractions],
-            "stability_tolerance_mm": float(stability_tolerance_mm),
-            "random_seed": int(random_seed),
-            "method": "moving-block bootstrap over time (blocks within runs); split-half; "
-                      "radius = a / sqrt(minutes) fit for the scan-length advice",
-        },
-        "run_lengths": scan.run_lengths,
-        "space": scan.space,
-        "coordinate_space_note": PUBLISHED_COORDINATE_NOTE.format(space=scan.space),
-        "excluded_voxels": scan.n_voxels_excluded,
-        "n_brain_voxels": int(scan.mask.sum()),
-    }
+    inputs.update(regions.inputs)
     return TargetingResult(
         targets=targets,
         space=scan.space,
-        reference=scan.reference,
-        brain_mask=scan.mask,
-        seed_mask=seed3d,
-        search_mask=search3d,
+        grid=scan.grid,
+        seed_mask=regions.seed3d,
+        search_mask=regions.search3d,
         entities=scan.entities,
-        parameters=parameters,
+        parameters=_job_record(scan, regions, parameters, targets, failed),
         inputs=inputs,
         qc=qc,
         framewise_displacement=fd,
-        warnings=warnings,
+        warnings=_job_warnings(scan_warnings, targets, failed, uncertainty),
         comparison=distances_to_references(targets[0].coordinate_mm),
         uncertainty=uncertainty,
     )
-
-
-def target_summary(target: Target) -> dict[str, Any]:
-    """The JSON summary of one target (what ``--json`` prints and ``*_target.json`` holds)."""
-    x, y, z = (round(float(v), 2) for v in target.coordinate_mm)
-    return {
-        "x": x,
-        "y": y,
-        "z": z,
-        "space": target.space,
-        "units": "mm",
-        "method": target.method,
-        "r_at_target": round(float(target.r_at_target), 4),
-        "uncertainty": target.details.get("uncertainty"),
-        "scan_length_advice": target.details.get("scan_length_advice"),
-        "voxel_ijk": list(target.voxel_ijk),
-        "details": target.details,
-        "parameters": target.parameters,
-    }
-
-
-def result_summary(result: TargetingResult) -> dict[str, Any]:
-    """One JSON-able object: the first target at top level, all targets in ``targets``."""
-    summaries = [target_summary(t) for t in result.targets]
-    summary = dict(summaries[0])
-    summary["targets"] = summaries
-    summary["qc"] = result.qc
-    summary["warnings"] = result.warnings
-    summary["global_signal_regression"] = result.parameters["cleaning"].get("global_signal")
-    if result.truth is not None:
-        summary["planted_target_mm"] = result.truth.get("target_mm")
-        summary["error_mm"] = {
-            t.method: round(float(np.linalg.norm(t.coordinate_mm - result.truth["target_mm"])), 2)
-            for t in result.targets
-        }
-    return summary
-
-
-def run_targeting(
-    bold: str | Path,
-    confounds: str | Path,
-    *,
-    out_dir: str | Path,
-    report: bool = True,
-    truth: dict[str, Any] | None = None,
-    **options: Any,
-) -> tuple[TargetingResult, dict[str, Path]]:
-    """Compute the target(s) of one scan and write them under ``out_dir``.
-
-    Parameters
-    ----------
-    bold, confounds : path
-        See :func:`compute_targets`.
-    out_dir : path
-        Output folder (a BIDS-Derivatives dataset); created if needed. Checked
-        for writability before any computation.
-    report : bool
-        Also write the HTML report (default True).
-    truth : dict, optional
-        Planted target of a simulated subject, shown in the demo report.
-    **options
-        Passed to :func:`compute_targets`.
-
-    Returns
-    -------
-    result : TargetingResult
-    written : dict
-        Output paths by role.
-    """
-    from tmsnet.io.atomic import ensure_output_dir
-    from tmsnet.targeting.outputs import write_targeting_outputs
-
-    out = ensure_output_dir(out_dir)
-    result = compute_targets(bold, confounds, **options)
-    result.truth = truth
-    written = write_targeting_outputs(result, out, report=report)
-    return result, written

@@ -4,7 +4,11 @@ Reads every ``*_relmat.tsv`` of the subject (region x region matrix, region
 names in the header) with its JSON sidecar (``Networks``, ``Measure``,
 ``Parameters`` with the cleaning), the matrix figure the job drew
 (``*_relmat.png``, regions ordered by network) and, when present, the job's
-``*_desc-withinbetween_stats.tsv`` and ``*_desc-targetprofile_stats.tsv``.
+``*_desc-withinbetween_stats.tsv``, ``*_desc-graph_stats.tsv`` and
+``*_desc-targetprofile_stats.tsv``. This one provider draws both the
+stand-alone ``tmsnet_connectome_report.html`` (via
+:func:`tmsnet.report.write_job_report`) and the connectome part of the
+per-subject report.
 Network block means are recomputed from the matrix with
 :func:`tmsnet.networks.summaries.network_blocks`.
 
@@ -146,6 +150,11 @@ def connectome_provider(context: SubjectContext) -> SubjectSections | None:
             body.append(_figure(path.with_name(f"{stem}_relmat.png"), matrix,
                                 np.array(["all"] * matrix.shape[0]), stem, label))
             body.append('<p class="note">The sidecar names no network per region: no network summary.</p>')
+        graph_path = path.with_name(f"{stem}_desc-graph_stats.tsv")
+        if graph_path.is_file():
+            body.append(table_html(pd.read_csv(graph_path, sep="\t", na_values=["n/a"]),
+                                   caption="Graph measures per region (positive weights)",
+                                   float_format="{:.3f}"))
         profile_path = path.with_name(f"{stem}_desc-targetprofile_stats.tsv")
         if profile_path.is_file():
             profile = pd.read_csv(profile_path, sep="\t", na_values=["n/a"])

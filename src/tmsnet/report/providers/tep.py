@@ -10,6 +10,14 @@ the natural frequency and what cleaning removed (trials, channels, ICA
 components with the rule that removed each; ``../shared/REFERENCES.md``
 section 2).
 
+It also shows ERSP / ITC over the ROI when the job wrote
+``<prefix>_desc-roi_tfr.tsv`` (long table: ``freq_hz``, ``time_ms``,
+``ersp_db``, ``itc``), the onset-latency map (``onset_latency_ms`` of the
+measures on the evoked file's channel positions), PCIst with its parameters and
+the synchronization table. This one provider draws both the stand-alone
+``<prefix>_desc-tep_report.html`` (via :func:`tmsnet.report.write_job_report`)
+and the TMS-EEG part of the per-subject report.
+
 Summary card: trials, PCIst and the GMFP peak latencies, and what cleaning
 removed; QC warnings in plain language: few trials, many trials or channels
 rejected, an ICA round that did not converge.
@@ -161,6 +169,78 @@ def _qc(name: str, measures: dict[str, Any], steps: list[dict[str, Any]],
     return warnings
 
 
+def _plot_tfr(tfr: pd.DataFrame) -> Any:
+    from matplotlib.figure import Figure
+
+    ersp = tfr.pivot_table(index="freq_hz", columns="time_ms", values="ersp_db")
+    itc = tfr.pivot_table(index="freq_hz", columns="time_ms", values="itc")
+    fig = Figure(figsize=(10, 3.2))
+    axes = fig.subplots(1, 2)
+    extent = (ersp.columns.min(), ersp.columns.max(), ersp.index.min(), ersp.index.max())
+    lim = float(np.nanmax(np.abs(ersp.to_numpy()))) or 1.0
+    im0 = axes[0].imshow(ersp.to_numpy(), aspect="auto", origin="lower", extent=extent, cmap="RdBu_r",
+                         vmin=-lim, vmax=lim)
+    axes[0].set_title("ERSP (dB), ROI")
+    fig.colorbar(im0, ax=axes[0])
+    im1 = axes[1].imshow(itc.to_numpy(), aspect="auto", origin="lower", extent=extent, cmap="viridis", vmin=0)
+    axes[1].set_title("inter-trial coherence")
+    fig.colorbar(im1, ax=axes[1])
+    for ax in axes:
+        ax.set_xlabel("time (ms)")
+        ax.set_ylabel("frequency (Hz)")
+        ax.axvline(0, color="w", lw=0.8, ls="--")
+    return fig
+
+
+def _plot_onsets(evoked_path: Path, onsets: dict[str, float]) -> Any:
+    import mne
+    from matplotlib.figure import Figure
+
+    evoked = mne.read_evokeds(evoked_path, verbose=False)[0].pick("eeg")
+    names = [c for c in evoked.ch_names if c in onsets]
+    values = np.array([np.nan if onsets[c] is None else float(onsets[c]) for c in names])
+    finite = np.isfinite(values)
+    values = np.where(finite, values, np.nanmax(values) if finite.any() else 0.0)
+    fig = Figure(figsize=(3.6, 3.2))
+    ax = fig.add_subplot(111)
+    info = mne.pick_info(evoked.info, mne.pick_channels(evoked.info["ch_names"], names, ordered=True))
+    im, _ = mne.viz.plot_topomap(values, info, axes=ax, show=False, cmap="viridis_r", contours=0)
+    ax.set_title("onset latency (ms)")
+    fig.colorbar(im, ax=ax)
+    return fig
+
+
+def _measure_sections(prefix: str, folder: Path, measures: dict[str, Any],
+                      anchor: str) -> list[ReportSection]:
+    """Oscillations (ERSP, ITC), propagation, complexity and synchronization of one recording."""
+    body = []
+    tfr_path = folder / f"{prefix}_desc-roi_tfr.tsv"
+    if tfr_path.is_file():
+        body.append(figure_html(figure_to_base64_png(_plot_tfr(pd.read_csv(tfr_path, sep="\t")), dpi=80),
+                                alt="ERSP and inter-trial coherence over the ROI"))
+    body.append(key_value_table(measures.get("natural_frequency") or {},
+                                caption="Natural frequency (Rosanova 2009)"))
+    sections = [ReportSection("Oscillations (ERSP, ITC)", "".join(body), f"{anchor}-oscillations")]
+    body = []
+    evoked_path = folder / f"{prefix}_desc-clean_ave.fif"
+    onsets = measures.get("onset_latency_ms") or {}
+    if onsets and evoked_path.is_file():
+        body.append(figure_html(figure_to_base64_png(_plot_onsets(evoked_path, onsets), dpi=80),
+                                alt="Onset latency of the TEP at each channel", width="24rem"))
+    body.append(key_value_table(measures.get("propagation") or {}, caption="Propagation"))
+    sections.append(ReportSection("Propagation", "".join(body), f"{anchor}-propagation"))
+    pcist = measures.get("pcist") or {}
+    body = [key_value_table({"PCIst": pcist.get("value"), "components kept": pcist.get("n_components"),
+                             **{f"parameter {k}": v for k, v in pcist.items()
+                                if k not in ("value", "n_components")}},
+                            caption="PCIst (Comolatti 2019)")]
+    if measures.get("synchrony"):
+        body.append(table_html(pd.DataFrame(measures["synchrony"]),
+                               caption="Synchronization, mean over channel pairs", float_format="{:.3f}"))
+    sections.append(ReportSection("Complexity and synchronization", "".join(body), f"{anchor}-measures"))
+    return sections
+
+
 def tep_provider(context: SubjectContext) -> SubjectSections | None:
     """Sections of the subject's TMS-EEG recordings.
 
@@ -247,6 +327,7 @@ def tep_provider(context: SubjectContext) -> SubjectSections | None:
             body.append(table_html(rows, caption="Cleaning steps, in order", float_format="{:.2f}"))
         body.append(details_json(content.get("Parameters") or {}, summary="Parameters"))
         out.sections.append(ReportSection(f"TMS-EEG: {prefix}", "".join(body), f"tep-{index + 1}"))
+        out.sections.extend(_measure_sections(prefix, path.parent, measures, f"tep-{index + 1}"))
     return out
 
 

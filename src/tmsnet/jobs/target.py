@@ -1,0 +1,180 @@
+"""The targeting job (``tmsnet target``, one BIDS-App participant): compute -> write -> report.
+
+:func:`run_target` is the one place that composes
+:func:`tmsnet.targeting.workflow.compute_targets`, the writer
+(:func:`tmsnet.targeting.outputs.write_targeting_outputs`) and the report
+(:func:`tmsnet.report.write_job_report`, drawn from the files just written).
+:func:`run_target_demo` is the same job on the bundled simulated subject, whose
+planted target is added to the run summary (the demo's ground truth never
+enters the core result).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tmsnet.io.atomic import ensure_output_dir
+from tmsnet.io.bids import entity_prefix
+from tmsnet.targeting.outputs import write_targeting_outputs
+from tmsnet.targeting.results import TargetingResult, result_summary
+from tmsnet.targeting.workflow import TargetingParameters, compute_targets
+from tmsnet.utils.docs import fill_doc
+
+__all__ = ["DEMO_SIMULATOR_SEED", "PlanRequest", "TargetJobResult", "run_target", "run_target_demo"]
+
+#: Simulator seed of the demo subject (``--demo``). Subject 1 of seed 1: a subject on
+#: which the single-voxel peak misses by ~40 mm while the cluster and hierarchical
+#: methods land within ~2 mm (see docs/benchmarks.md for the cohort-wide figures,
+#: including the subjects where the cluster method lands on a decoy).
+DEMO_SIMULATOR_SEED = 1
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """The treatment plan to write for the first target (``tmsnet target --plan``).
+
+    Attributes
+    ----------
+    parameters : PlanParameters
+        Coil, protocol, orientation sweep and dose.
+    t1w, xfm : path, optional
+        The subject's T1w image and the fMRIPrep template-to-T1w transform.
+    """
+
+    parameters: Any
+    t1w: Path | None = None
+    xfm: Path | None = None
+
+
+@dataclass
+class TargetJobResult:
+    """What :func:`run_target` computed and wrote.
+
+    Attributes
+    ----------
+    result : TargetingResult
+        The targets and everything behind them.
+    written : dict
+        Output paths by role (``report`` when the report was written,
+        ``plan_<role>`` for the treatment plan).
+    summary : dict
+        The run summary (:func:`tmsnet.targeting.results.result_summary`, plus the
+        demo's planted target), as recorded beside the report.
+    """
+
+    result: TargetingResult
+    written: dict[str, Path]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _write_report(out: Path, result: TargetingResult) -> Path:
+    from tmsnet.report import write_job_report
+
+    prefix = entity_prefix(result.entities)
+    subject = result.entities.get("sub", "unknown")
+    return write_job_report(
+        out, providers=("targeting",), subject=subject, session=result.entities.get("ses"),
+        select=prefix, filename=f"{prefix}_report.html",
+        title=f"tmsnet targeting report: sub-{subject}",
+        subtitle="Personalized left-DLPFC target anticorrelated with the subgenual cingulate")
+
+
+@fill_doc
+def run_target(
+    bold: str | Path | Sequence[str | Path],
+    confounds: str | Path | Sequence[str | Path],
+    parameters: TargetingParameters | None = None,
+    *,
+    out_dir: str | Path,
+    report: bool = True,
+    mask: str | Path | Sequence[str | Path] | None = None,
+    space: str | None = None,
+    t_r: float | None = None,
+    n_jobs: int | None = None,
+    progress: bool = True,
+    annotate: Callable[[TargetingResult], Mapping[str, Any]] | None = None,
+    plan: PlanRequest | None = None,
+) -> TargetJobResult:
+    """Compute the target(s) of one scan, write them under ``out_dir`` and draw the report.
+
+    Parameters
+    ----------
+    %(bold)s
+    %(confounds)s
+    %(targeting_parameters)s
+    %(out_dir)s
+    report : bool
+        Also write the HTML report and its run summary (default True).
+    %(mask)s
+    %(space)s
+    %(t_r)s
+    %(n_jobs_smoothing)s
+    %(progress)s
+    annotate : callable, optional
+        ``annotate(result)`` returns entries added to the run summary (the
+        demo's planted target).
+    plan : PlanRequest, optional
+        Also write the treatment plan of the first target
+        (:func:`tmsnet.jobs.plan.plan`).
+
+    Returns
+    -------
+    TargetJobResult
+    """
+    out = ensure_output_dir(out_dir)
+    result = compute_targets(bold, confounds, parameters, mask=mask, space=space, t_r=t_r,
+                             n_jobs=n_jobs, progress=progress)
+    summary = {**result_summary(result), **(annotate(result) if annotate is not None else {})}
+    written = write_targeting_outputs(result, out, summary=summary, write_summary=report)
+    if report:
+        written["report"] = _write_report(out, result)
+    if plan is not None:
+        from tmsnet.jobs.plan import plan as plan_job
+
+        _, plan_files = plan_job(result.targets[0].coordinate_mm, result.space, out,
+                                 plan.parameters, t1w=plan.t1w, xfm=plan.xfm,
+                                 subject=result.entities.get("sub", "01"))
+        written.update({f"plan_{role}": path for role, path in plan_files.items()})
+    return TargetJobResult(result=result, written=written, summary=summary)
+
+
+def demo_annotation(result: TargetingResult, truth: Mapping[str, Any]) -> dict[str, Any]:
+    """The planted target of a simulated subject and each method's error (mm) against it."""
+    planted = np.asarray(truth["target_mm"], dtype=float)
+    return {
+        "planted_target_mm": truth.get("target_mm"),
+        "error_mm": {t.method: round(float(np.linalg.norm(t.coordinate_mm - planted)), 2)
+                     for t in result.targets},
+    }
+
+
+def run_target_demo(
+    parameters: TargetingParameters | None = None,
+    *,
+    out_dir: str | Path,
+    report: bool = True,
+    progress: bool = True,
+    plan: PlanRequest | None = None,
+) -> TargetJobResult:
+    """:func:`run_target` on the bundled sample subject, generated under ``out_dir/sourcedata``.
+
+    The subject is simulated with a planted target (:data:`DEMO_SIMULATOR_SEED`);
+    the run summary records it and each method's distance to it.
+    """
+    from tmsnet.simulate import simulate_fmriprep_dataset
+
+    out = ensure_output_dir(out_dir)
+    sample_dir = out / "sourcedata" / "tmsnet-sample"
+    if progress:
+        print(f"tmsnet: writing the sample subject to {sample_dir}", file=sys.stderr)
+    subject = simulate_fmriprep_dataset(sample_dir, n_subjects=1, seed=DEMO_SIMULATOR_SEED,
+                                        progress=progress)[0]
+    return run_target(subject.bold_path, subject.confounds_path, parameters, out_dir=out,
+                      report=report, progress=progress, plan=plan,
+                      annotate=lambda result: demo_annotation(result, subject.truth))
