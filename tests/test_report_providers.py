@@ -200,8 +200,7 @@ def test_plan_for_another_point_is_flagged(derivatives, tmp_path):
 
 def test_connectome_section_matches_the_matrix(derivatives):
     from tmsnet.networks.connectomes import read_connectome
-    from tmsnet.networks.summaries import within_between
-    from tmsnet.report.providers.connectome import within_between_means
+    from tmsnet.networks.summaries import mean_within_between, within_between
 
     root, atlas = derivatives["root"], derivatives["atlas"]
     path = next(root.glob("sub-01/func/*_meas-correlation_relmat.tsv"))
@@ -210,7 +209,7 @@ def test_connectome_section_matches_the_matrix(derivatives):
     reference = within_between(matrix, atlas.networks)
     # planted: every network's regions share a signal
     assert (reference["within"] > reference["between"] + 0.2).all()
-    within, between = within_between_means(matrix, atlas.networks)
+    within, between = mean_within_between(matrix, atlas.networks)
     iu = np.triu_indices(100, 1)
     same = atlas.networks[iu[0]] == atlas.networks[iu[1]]
     assert within == pytest.approx(matrix[iu][same].mean())

@@ -10,7 +10,7 @@ from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
 from tmsnet.report.html import ReportSection
 from tmsnet.report.subject import (
     SubjectSections,
-    assemble_subject_report,
+    build_subject_report,
     register_section_provider,
     section_providers,
     unregister_section_provider,
@@ -50,7 +50,7 @@ def clean_registry():
 
 
 def test_targeting_provider_fills_the_summary_card(derivatives):
-    page = assemble_subject_report(derivatives, "sub-07", providers=["targeting"])
+    page = build_subject_report(derivatives, "sub-07", providers=["targeting"]).html
     assert 'id="target-coordinates" data-x="-40.00" data-y="38.00" data-z="28.00"' in page
     assert "Short scan: 3.3 min." in page
     assert 'class="tmsnet-viewer"' in page and "viewer-fallback" in page
@@ -73,7 +73,7 @@ def test_providers_plug_in_by_order_and_failures_are_shown(derivatives, clean_re
     register_section_provider("empty", lambda context: None, order=40)
     with pytest.raises(InvalidParameterError, match="already registered"):
         register_section_provider("dose", dose)
-    page = assemble_subject_report(derivatives, "07")
+    page = build_subject_report(derivatives, "07").html
     assert calls == ["07"]
     assert page.index('id="targeting-1"') < page.index('id="dose"') < page.index('id="broken-failed"')
     assert "120 % rMT" in page and "Coil far from scalp." in page
@@ -83,11 +83,11 @@ def test_providers_plug_in_by_order_and_failures_are_shown(derivatives, clean_re
 
 def test_missing_subject_and_bad_labels(derivatives):
     with pytest.raises(InputFileNotFoundError, match="sub-99"):
-        assemble_subject_report(derivatives, "99")
+        build_subject_report(derivatives, "99")
     with pytest.raises(InvalidParameterError, match="letters and digits"):
-        assemble_subject_report(derivatives, "07/../x")
+        build_subject_report(derivatives, "07/../x")
     with pytest.raises(InvalidParameterError, match="Unknown section provider"):
-        assemble_subject_report(derivatives, "07", providers=["nope"])
+        build_subject_report(derivatives, "07", providers=["nope"])
 
 
 def test_write_subject_report_is_atomic_with_sidecar(derivatives):

@@ -179,7 +179,7 @@ def _same(a: Path, b: Path) -> tuple[bool, str]:
         try:
             old, new = _load_json(a), _load_json(b)
         except (json.JSONDecodeError, IndexError):
-            return a.read_bytes() == b.read_bytes(), "bytes"
+            return _normalized_text(a) == _normalized_text(b), "text with the working folder normalized"
         if old == new:
             return True, "JSON without version/time fields"
         if _contains(old, new):

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
             "local processes (--jobs) or on a Dask cluster (--dask-scheduler); finished "
             "participants are skipped on a re-run."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+
     )
     p.add_argument("bids_dir", type=Path, metavar="BIDS_DIR", help="raw BIDS dataset root")
     p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR",

@@ -13,25 +13,9 @@ Submodules
     fMRIPrep BOLD, brain mask, TR and confounds.
 """
 
-from tmsnet.io.atomic import (
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_nifti,
-    atomic_write_text,
-    atomic_write_tsv,
-    ensure_output_dir,
-)
-from tmsnet.io.provenance import file_sha256, make_sidecar, sidecar_path_for, software_versions
+from tmsnet.io import atomic, provenance
+from tmsnet.io.atomic import *  # noqa: F403  (the names in atomic.__all__)
+from tmsnet.io.provenance import *  # noqa: F403  (the names in provenance.__all__)
 
-__all__ = [
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_nifti",
-    "atomic_write_text",
-    "atomic_write_tsv",
-    "ensure_output_dir",
-    "file_sha256",
-    "make_sidecar",
-    "sidecar_path_for",
-    "software_versions",
-]
+#: The package exports what its writer and provenance modules export.
+__all__ = [*atomic.__all__, *provenance.__all__]

@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from tmsnet.exceptions import OutputNotWritableError
+from tmsnet.utils.docs import add_doc, fill_doc
 
 if TYPE_CHECKING:  # pragma: no cover
     import nibabel as nib
@@ -46,6 +47,13 @@ __all__ = [
 ]
 
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
+
+add_doc("atomic_path", """path : str or Path
+    Destination file; its folder must exist.""")
+add_doc("atomic_returns", """Returns
+-------
+Path
+    The destination path.""")
 
 
 def _umask() -> int:
@@ -115,6 +123,7 @@ def ensure_output_dir(path: str | Path) -> Path:
     return folder
 
 
+@fill_doc
 def atomic_write_with(path: str | Path, write: Callable[[Path], None], *, suffix: str = ".tmp") -> Path:
     """Run ``write(temp_path)`` then atomically move the temp file to ``path``.
 
@@ -128,10 +137,7 @@ def atomic_write_with(path: str | Path, write: Callable[[Path], None], *, suffix
         Suffix of the temporary file name (``.tmp`` or ``.tmp.nii.gz`` so that
         nibabel picks the right format).
 
-    Returns
-    -------
-    Path
-        The destination path.
+    %(atomic_returns)s
     """
     dest = Path(path)
     folder = dest.parent if str(dest.parent) else Path(".")
@@ -191,38 +197,32 @@ def _write_stream(
     return atomic_write_with(path, write)
 
 
+@fill_doc
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write a UTF-8 text file atomically.
 
     Parameters
     ----------
-    path : str or Path
-        Destination file; its folder must exist.
+    %(atomic_path)s
     text : str
         Complete content (line endings are written as given).
 
-    Returns
-    -------
-    Path
-        The destination path.
+    %(atomic_returns)s
     """
     return _write_stream(path, lambda fh: fh.write(text), binary=False)
 
 
+@fill_doc
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write a binary file atomically.
 
     Parameters
     ----------
-    path : str or Path
-        Destination file; its folder must exist.
+    %(atomic_path)s
     data : bytes
         Complete content.
 
-    Returns
-    -------
-    Path
-        The destination path.
+    %(atomic_returns)s
     """
     return _write_stream(path, lambda fh: fh.write(data), binary=True)
 
@@ -263,20 +263,17 @@ def json_compatible(obj: Any) -> Any:
     return str(obj)
 
 
+@fill_doc
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     """Write a JSON file atomically (indent 2, NaN/inf as ``null``).
 
     Parameters
     ----------
-    path : str or Path
-        Destination file; its folder must exist.
+    %(atomic_path)s
     obj : object
         Anything :func:`json_compatible` accepts.
 
-    Returns
-    -------
-    Path
-        The destination path.
+    %(atomic_returns)s
     """
     clean = json_compatible(obj)
 
@@ -287,20 +284,17 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return _write_stream(path, fill, binary=False)
 
 
+@fill_doc
 def atomic_write_tsv(path: str | Path, df: pd.DataFrame) -> Path:
     """Write a table as BIDS TSV atomically (tab-separated, ``n/a``, no index).
 
     Parameters
     ----------
-    path : str or Path
-        Destination file; its folder must exist.
+    %(atomic_path)s
     df : pandas.DataFrame
         The table; missing values are written as ``n/a``.
 
-    Returns
-    -------
-    Path
-        The destination path.
+    %(atomic_returns)s
     """
 
     def fill(fh: IO[str]) -> None:
@@ -309,6 +303,7 @@ def atomic_write_tsv(path: str | Path, df: pd.DataFrame) -> Path:
     return _write_stream(path, fill, binary=False)
 
 
+@fill_doc
 def atomic_write_nifti(path: str | Path, img: nib.spatialimages.SpatialImage) -> Path:
     """Write a NIfTI image atomically; ``.nii.gz`` destinations are gzipped.
 
@@ -323,10 +318,7 @@ def atomic_write_nifti(path: str | Path, img: nib.spatialimages.SpatialImage) ->
     img : nibabel image
         The image; it is not modified (its file map is left as it was).
 
-    Returns
-    -------
-    Path
-        The destination path.
+    %(atomic_returns)s
     """
     import nibabel as nib
 

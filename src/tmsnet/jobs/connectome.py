@@ -9,15 +9,12 @@ Every connectome is computed before the first file is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from tmsnet.fmri.cleaning import BoldCleaningParameters
 from tmsnet.io.atomic import ensure_output_dir
-from tmsnet.networks.atlases import Atlas
 from tmsnet.networks.connectome_workflow import analyze_connectomes
 from tmsnet.networks.outputs import report_path, write_connectome_results
-from tmsnet.networks.parameters import ConnectomeParameters
 from tmsnet.networks.results import ConnectomeResults
 
 __all__ = ["run_connectomes"]
@@ -44,28 +41,20 @@ def _write_report(results: ConnectomeResults, out_dir: Path) -> Path:
     )
 
 
-def run_connectomes(
-    out_dir: str | Path,
-    *,
-    bold: Sequence[str | Path] | None = None,
-    timeseries: Sequence[str | Path] | None = None,
-    confounds: Sequence[str | Path | None] | None = None,
-    t_r: float | None = None,
-    atlas: Atlas | None = None,
-    parameters: ConnectomeParameters | None = None,
-    cleaning: BoldCleaningParameters | None = None,
-    report: bool = True,
-) -> ConnectomeResults:
+def run_connectomes(out_dir: str | Path, *, report: bool = True, **analysis: Any) -> ConnectomeResults:
     """Compute, write and report the connectomes of several inputs.
 
     Parameters
     ----------
     out_dir : path
         Derivatives root (created; checked for writability first).
-    bold, timeseries, confounds, t_r, atlas, parameters, cleaning :
-        As :func:`tmsnet.networks.connectome_workflow.analyze_connectomes`.
     report : bool
         Write ``tmsnet_connectome_report.html``.
+    **analysis
+        The inputs and parameters, passed on to
+        :func:`tmsnet.networks.connectome_workflow.analyze_connectomes` (which
+        declares and documents them): ``bold``, ``timeseries``, ``confounds``,
+        ``t_r``, ``atlas``, ``parameters``, ``cleaning``.
 
     Returns
     -------
@@ -73,8 +62,7 @@ def run_connectomes(
         With each connectome's ``outputs`` and, with ``report``, ``outputs["report"]``.
     """
     out = ensure_output_dir(out_dir)
-    results = analyze_connectomes(bold=bold, timeseries=timeseries, confounds=confounds, t_r=t_r, atlas=atlas,
-                                  parameters=parameters, cleaning=cleaning)
+    results = analyze_connectomes(**analysis)
     write_connectome_results(results, out)
     if report:
         results.outputs["report"] = _write_report(results, out)

@@ -18,6 +18,7 @@ from tmsnet.io.bids import bids_name
 from tmsnet.navigation.outputs import plan_page_name, write_plan
 from tmsnet.navigation.plan import PlanParameters, TreatmentPlan, compute_plan
 from tmsnet.report import write_job_report
+from tmsnet.utils.docs import fill_doc
 
 __all__ = ["plan"]
 
@@ -25,6 +26,7 @@ _TITLE = "TMS treatment plan"
 _SUBTITLE = "Decision support to be checked by the operator"
 
 
+@fill_doc
 def plan(
     target_mm: Any,
     space: str,
@@ -42,21 +44,10 @@ def plan(
 
     Parameters
     ----------
-    target_mm : sequence of 3 floats
-        Target (mm) in ``space``.
-    space : str
-        ``MNI152NLin2009cAsym``, ``MNI152NLin6Asym`` or ``T1w``.
-    params : PlanParameters, optional
-        Coil, protocol, projection, orientation sweep and dose.
-    t1w, xfm, brain_mask : path, optional
-        Subject head (T1w), MNI <-> T1w transform and brain mask, as in
-        :func:`tmsnet.navigation.plan.compute_plan`.
-    out_dir : str or Path
-        Output folder (created if needed).
-    subject : str
-        BIDS subject label of the file names.
-    name : str
-        Marker name in the navigation files.
+    %(plan_target)s
+    %(plan_params)s
+    %(plan_head)s
+    %(plan_output)s
     report : bool
         Also write the one-page plan (HTML).
 

@@ -30,6 +30,7 @@ from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
 from tmsnet.io.bids import bids_name, subject_folder
 from tmsnet.navigation.plan import TreatmentPlan
 from tmsnet.physics.placement import FieldPatch
+from tmsnet.utils.docs import add_doc, fill_doc
 
 __all__ = ["PLAN_FIELD_SUFFIX", "PlanField", "plan_page_name", "plan_sidecar", "read_plan_field",
            "write_plan"]
@@ -87,6 +88,15 @@ def _write_field(plan: TreatmentPlan, path: Path, sidecar: dict[str, Any]) -> Pa
     return path
 
 
+add_doc("plan_output", """out_dir : str or Path
+    Output folder (created if needed).
+subject : str
+    BIDS subject label of the file names.
+name : str
+    Marker name in the navigation files.""")
+
+
+@fill_doc
 def write_plan(plan: TreatmentPlan, out_dir: str | Path, *, subject: str = "01",
                name: str = "target") -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the plan JSON, the field patch and the navigation files, each with a sidecar.
@@ -95,12 +105,7 @@ def write_plan(plan: TreatmentPlan, out_dir: str | Path, *, subject: str = "01",
     ----------
     plan : TreatmentPlan
         From :func:`tmsnet.navigation.plan.compute_plan`.
-    out_dir : str or Path
-        Output folder (created if needed).
-    subject : str
-        BIDS subject label of the file names.
-    name : str
-        Marker name in the navigation files.
+    %(plan_output)s
 
     Returns
     -------

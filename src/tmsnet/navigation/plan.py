@@ -42,6 +42,7 @@ from tmsnet.physics.placement import (
     field_patch,
     optimize_placement,
 )
+from tmsnet.utils.docs import add_doc, fill_doc
 from tmsnet.utils.params import Parameters, param
 
 __all__ = ["DEFAULT_M1_MNI", "DISCLAIMER", "PROTOCOLS", "PlanParameters", "TreatmentPlan", "compute_plan"]
@@ -333,6 +334,26 @@ def _plan_dose(params: PlanParameters, coil_model: Coil, m1: np.ndarray, site: _
     return dose, proto, m1_placement, depth_m1
 
 
+add_doc("plan_target", """target_mm : sequence of 3 floats
+    Target (mm) in ``space``.
+space : str
+    ``MNI152NLin2009cAsym``, ``MNI152NLin6Asym`` or ``T1w``.""")
+add_doc("plan_params", """params : PlanParameters, optional
+    Coil, protocol, projection, orientation sweep and dose (default: the
+    defaults, no motor threshold).""")
+add_doc("plan_head", """t1w : path, optional
+    The subject's T1w image (not skull-stripped), for the head surface.
+    Needed when ``space`` is ``T1w``.
+xfm : path, optional
+    fMRIPrep MNI <-> T1w transform (either direction, see
+    :mod:`tmsnet.navigation.transforms`); needed to use ``t1w`` with a
+    template-space target.
+brain_mask : path, optional
+    Brain mask in the placement space, for scalp-to-cortex distances
+    (template: nilearn's MNI152 brain mask by default).""")
+
+
+@fill_doc
 def compute_plan(
     target_mm: Any,
     space: str,
@@ -346,23 +367,9 @@ def compute_plan(
 
     Parameters
     ----------
-    target_mm : sequence of 3 floats
-        Target (mm) in ``space``.
-    space : str
-        ``MNI152NLin2009cAsym``, ``MNI152NLin6Asym`` or ``T1w``.
-    params : PlanParameters, optional
-        Coil, protocol, projection, orientation sweep and dose (default: the
-        defaults, no motor threshold).
-    t1w : path, optional
-        The subject's T1w image (not skull-stripped), for the head surface.
-        Needed when ``space`` is ``T1w``.
-    xfm : path, optional
-        fMRIPrep MNI <-> T1w transform (either direction, see
-        :mod:`tmsnet.navigation.transforms`); needed to use ``t1w`` with a
-        template-space target.
-    brain_mask : path, optional
-        Brain mask in the placement space, for scalp-to-cortex distances
-        (template: nilearn's MNI152 brain mask by default).
+    %(plan_target)s
+    %(plan_params)s
+    %(plan_head)s
 
     Returns
     -------

@@ -32,6 +32,7 @@ from tmsnet.exceptions import (
     InvalidImageError,
     InvalidParameterError,
 )
+from tmsnet.io.images import read_volume
 
 if TYPE_CHECKING:
     from tmsnet.networks.parameters import AtlasParameters
@@ -167,15 +168,8 @@ def load_atlas(
     InvalidImageError
         The image is not 3D, or the table lists a label absent from the image.
     """
-    path = None
-    if not isinstance(image, nib.spatialimages.SpatialImage):
-        path = Path(image)
-        if not path.is_file():
-            raise InputFileNotFoundError(f"Atlas image {path} does not exist; give a 3D label NIfTI.")
-        image = nib.load(path)
-    data = np.asanyarray(image.dataobj)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
+    path = None if isinstance(image, nib.spatialimages.SpatialImage) else Path(image)
+    image, data = read_volume(image, missing=f"Atlas image {path} does not exist; give a 3D label NIfTI.")
     if data.ndim != 3:
         raise InvalidImageError(
             f"The atlas image has shape {data.shape}; give a 3D label image (one integer per voxel)."

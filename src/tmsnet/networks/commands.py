@@ -166,15 +166,7 @@ def _add_scan_length_args(group: argparse._ArgumentGroup) -> None:
         action.tmsnet_parameter = (BoldCleaningParameters, name)
 
 
-def _add_connectome_parser(subparsers: argparse._SubParsersAction, fmt: type) -> None:
-    p = subparsers.add_parser(
-        "connectome",
-        formatter_class=fmt,
-        help="parcellated functional connectomes, network summaries and graph measures",
-        description="Connectivity matrices (correlation, partial correlation, tangent) from fMRIPrep BOLD "
-        "runs or ROI time-series tables, cleaned like `tmsnet target`, with within/between "
-        "network summaries, graph measures and the target region's network profile.",
-    )
+def _add_connectome_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("inputs")
     src.add_argument("--bold", type=Path, nargs="+", help="fMRIPrep *_desc-preproc_bold.nii.gz run(s)")
     src.add_argument("--timeseries", type=Path, nargs="+", help="ROI time-series TSV(s): frames x regions")
@@ -190,13 +182,7 @@ def _add_connectome_parser(subparsers: argparse._SubParsersAction, fmt: type) ->
     p.set_defaults(func=_run_connectome)
 
 
-def _add_compare_parser(subparsers: argparse._SubParsersAction, fmt: type) -> None:
-    c = subparsers.add_parser(
-        "compare",
-        formatter_class=fmt,
-        help="patients vs controls or pre vs post: edges (FDR), NBS (FWER), network blocks",
-        description="Group statistics on connectomes written by `tmsnet connectome`.",
-    )
+def _add_compare_arguments(c: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--participants", type=Path, required=True, help="participants.tsv (participant_id, group...)"
     )
@@ -207,14 +193,7 @@ def _add_compare_parser(subparsers: argparse._SubParsersAction, fmt: type) -> No
     c.set_defaults(func=_run_compare)
 
 
-def _add_propagate_parser(subparsers: argparse._SubParsersAction, fmt: type) -> None:
-    g = subparsers.add_parser(
-        "propagate",
-        formatter_class=fmt,
-        help="predicted spread of stimulation over a connectome (linear model with delays)",
-        description="Steady-state and impulse response of a linear delayed network model to input at the "
-        "stimulated region; ranked regions and networks.",
-    )
+def _add_propagate_arguments(g: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--connectome", type=Path, required=True, help="structural/functional matrix (.tsv, .npy, .mat)"
     )
@@ -231,9 +210,27 @@ def _add_propagate_parser(subparsers: argparse._SubParsersAction, fmt: type) -> 
     g.set_defaults(func=_run_propagate)
 
 
+#: Name, help, description and arguments of each subcommand.
+_SUBCOMMANDS = (
+    ("connectome", "parcellated functional connectomes, network summaries and graph measures",
+     "Connectivity matrices (correlation, partial correlation, tangent) from fMRIPrep BOLD "
+     "runs or ROI time-series tables, cleaned like `tmsnet target`, with within/between "
+     "network summaries, graph measures and the target region's network profile.",
+     _add_connectome_arguments),
+    ("compare", "patients vs controls or pre vs post: edges (FDR), NBS (FWER), network blocks",
+     "Group statistics on connectomes written by `tmsnet connectome`.",
+     _add_compare_arguments),
+    ("propagate", "predicted spread of stimulation over a connectome (linear model with delays)",
+     "Steady-state and impulse response of a linear delayed network model to input at the "
+     "stimulated region; ranked regions and networks.",
+     _add_propagate_arguments),
+)
+
+
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add ``connectome``, ``compare`` and ``propagate`` to the ``tmsnet`` parser."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    _add_connectome_parser(subparsers, fmt)
-    _add_compare_parser(subparsers, fmt)
-    _add_propagate_parser(subparsers, fmt)
+    for name, help_text, description, add_arguments in _SUBCOMMANDS:
+        add_arguments(subparsers.add_parser(
+            name, help=help_text,
+            description=description,
+        ))

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from tmsnet.exceptions import InvalidParameterError
+from tmsnet.utils.docs import add_doc, fill_doc
 
 __all__ = [
     "graph_measures",
@@ -39,6 +40,11 @@ __all__ = [
     "region_profile",
     "within_between",
 ]
+
+add_doc("matrix_networks", """matrix : ndarray, shape (n, n)
+    Symmetric connectome.
+networks : array of str, shape (n,)
+    Network of each region.""")
 
 
 def _check_square(matrix: np.ndarray, networks: np.ndarray | None = None) -> np.ndarray:
@@ -96,6 +102,7 @@ def network_blocks(
     return pd.DataFrame(out, index=pd.Index(names, name="network"), columns=names)
 
 
+@fill_doc
 def within_between(
     matrix: np.ndarray, networks: np.ndarray, *, order: tuple[str, ...] | None = None
 ) -> pd.DataFrame:
@@ -103,10 +110,7 @@ def within_between(
 
     Parameters
     ----------
-    matrix : ndarray, shape (n, n)
-        Symmetric connectome.
-    networks : array of str
-        Network of each region.
+    %(matrix_networks)s
     order : tuple of str, optional
         Row order.
 
@@ -138,15 +142,13 @@ def within_between(
     return pd.DataFrame(rows)
 
 
+@fill_doc
 def mean_within_between(matrix: np.ndarray, networks: np.ndarray) -> tuple[float, float]:
     """Mean edge value over all distinct same-network pairs and over all different-network pairs.
 
     Parameters
     ----------
-    matrix : ndarray, shape (n, n)
-        Symmetric connectome.
-    networks : array of str, shape (n,)
-        Network of each region.
+    %(matrix_networks)s
 
     Returns
     -------
@@ -163,6 +165,7 @@ def mean_within_between(matrix: np.ndarray, networks: np.ndarray) -> tuple[float
     return within, between
 
 
+@fill_doc
 def region_profile(
     matrix: np.ndarray,
     networks: np.ndarray,
@@ -176,10 +179,7 @@ def region_profile(
 
     Parameters
     ----------
-    matrix : ndarray, shape (n, n)
-        Symmetric connectome.
-    networks : array of str
-        Network of each region.
+    %(matrix_networks)s
     region : int
         Row index of the region (e.g. the stimulation target's parcel).
     labels : list of str, optional

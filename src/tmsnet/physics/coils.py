@@ -16,14 +16,15 @@ its area centroid. This is the construction behind the legacy SimNIBS coil
 models (Thielscher & Kammer 2004, Clin Neurophysiol 115:1697) and Deng et al.
 2013's sphere-model coils (``../shared/REFERENCES.md`` section 3).
 
-Bundled generated models (``tmsnet/data/coils/<name>.ccd`` plus their
-parameters in ``<name>.json``) are made by :func:`bundled_coil_parameters`
-with :func:`write_bundled_coils`; :func:`load_coil` accepts their names or
-the path of any ``.ccd`` file.
+Bundled generated models: ``tmsnet/data/coils/<name>.json`` holds each one's
+winding geometry and its source (:func:`bundled_coil_parameters` reads it), and
+:func:`write_bundled_coils` regenerates ``<name>.ccd`` from it; :func:`load_coil`
+accepts their names or the path of any ``.ccd`` file.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -390,56 +391,28 @@ def figure8_coil(  # noqa: D417 - winding parameters are documented as a group
     return Coil(name, np.vstack(parts_p) * 1e-3, np.vstack(parts_m), didt_max_a_per_us, params)
 
 
-#: Geometry of the bundled generated coils (see each entry's "source").
-_BUNDLED: dict[str, dict[str, Any]] = {
-    "fig8-70mm": {
-        "type": "figure8",
-        "description": "Magstim 70 mm figure-8 (double) coil, generated from its winding geometry",
-        "inner_radius_mm": 28.0, "outer_radius_mm": 43.5, "turns_per_layer": 3, "n_layers": 3,
-        "layer_spacing_mm": 2.33, "bottom_distance_mm": 4.17, "wing_separation_mm": 90.0,
-        "wing_angle_deg": 0.0, "element_mm": 4.0,
-        "source": (
-            "9 turns per wing, inner/outer winding diameter 56/87 mm (Thielscher & Kammer 2004, "
-            "Clin Neurophysiol 115:1697); 3 layers of 3 turns at 4.17/6.50/8.83 mm from the casing "
-            "and wing centres 90 mm apart, as in the SimNIBS legacy model Magstim_70mm_Fig8.ccd "
-            "(geometry figures only, read off that file; no data copied)."
-        ),
-    },
-    "b70-like": {
-        "type": "figure8",
-        "description": "MagVenture MC-B70-like angled figure-8 coil, generated from a simplified geometry",
-        "inner_radius_mm": 13.5, "outer_radius_mm": 48.5, "turns_per_layer": 5, "n_layers": 2,
-        "layer_spacing_mm": 4.0, "bottom_distance_mm": 4.5, "wing_separation_mm": 63.0,
-        "wing_angle_deg": 17.0, "element_mm": 4.0,
-        "source": (
-            "10 turns per wing, winding diameters 27-97 mm (MagVenture MC-B70 data sheet); wings "
-            "centred 63 mm apart (overlapping windings) and tilted 17 deg towards the head, read "
-            "off the SimNIBS legacy model MagVenture_MC_B70.ccd; the real coil's winding is not "
-            "public in more detail, hence 'like'. *Approximate*."
-        ),
-    },
-    "round-70mm": {
-        "type": "round",
-        "description": "70 mm round (circular) coil: one wing of the 70 mm figure-8 on its own",
-        "inner_radius_mm": 28.0, "outer_radius_mm": 43.5, "turns_per_layer": 3, "n_layers": 3,
-        "layer_spacing_mm": 2.33, "bottom_distance_mm": 4.17, "element_mm": 4.0,
-        "source": (
-            "Assumed winding: the same 9 turns (diameters 56-87 mm, mean ~71 mm) as one wing of "
-            "the Magstim 70 mm figure-8; Magstim's circular coil winding is not published in "
-            "detail. *Assumption*; compare with Deng et al. 2013 coil #4."
-        ),
-    },
-}
+#: Folder of the bundled generated coils: ``<name>.ccd`` and ``<name>.json``, whose
+#: ``Parameters`` hold the winding geometry and its "source" (the one place it is written).
+_BUNDLED_FOLDER = files("tmsnet.data").joinpath("coils")
+
+
+@functools.cache
+def _bundled_metadata() -> dict[str, dict[str, Any]]:
+    return {
+        entry.name[: -len(".json")]: json.loads(entry.read_text("utf-8"))
+        for entry in sorted(_BUNDLED_FOLDER.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".json")
+    }
 
 
 def bundled_coil_parameters() -> dict[str, dict[str, Any]]:
     """Winding geometry of the bundled generated coils, by name (a copy)."""
-    return json.loads(json.dumps(_BUNDLED))
+    return {name: json.loads(json.dumps(meta["Parameters"])) for name, meta in _bundled_metadata().items()}
 
 
 def bundled_coil_names() -> list[str]:
     """Names accepted by :func:`load_coil` besides file paths."""
-    return sorted(_BUNDLED)
+    return sorted(_bundled_metadata())
 
 
 def coil_param() -> Any:
@@ -509,7 +482,7 @@ def write_bundled_coils(folder: str | Path) -> list[Path]:
 
     out = Path(folder)
     written = []
-    for name, params in _BUNDLED.items():
+    for name, params in bundled_coil_parameters().items():
         coil = coil_from_parameters(name, params)
         written.append(write_ccd(coil, out / f"{name}.ccd"))
         written.append(atomic_write_json(out / f"{name}.json", {
@@ -531,6 +504,7 @@ def load_coil(name_or_path: str | Path) -> Coil:
     Returns
     -------
     Coil
+        The model; a bundled one carries the parameters of its ``<name>.json``.
 
     Raises
     ------
@@ -538,11 +512,9 @@ def load_coil(name_or_path: str | Path) -> Coil:
         If it is neither a bundled name nor an existing file.
     """
     key = str(name_or_path)
-    if key in _BUNDLED:
-        res = files("tmsnet.data").joinpath("coils", f"{key}.ccd")
-        coil = read_ccd(Path(str(res)), name=key)
-        meta = json.loads(files("tmsnet.data").joinpath("coils", f"{key}.json").read_text("utf-8"))
-        coil.parameters = dict(meta["Parameters"])
+    if key in _bundled_metadata():
+        coil = read_ccd(Path(str(_BUNDLED_FOLDER.joinpath(f"{key}.ccd"))), name=key)
+        coil.parameters = bundled_coil_parameters()[key]
         return coil
     path = Path(key).expanduser()
     if not path.is_file():

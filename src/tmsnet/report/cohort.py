@@ -64,6 +64,7 @@ from tmsnet.report.html import (
     table_html,
 )
 from tmsnet.report.viewer import GROUP_COLORS, ViewerPoint, viewer_section
+from tmsnet.utils.docs import add_doc, fill_doc
 
 __all__ = [
     "OPTIONAL_COLUMNS",
@@ -90,6 +91,10 @@ HIGH_MOTION_MEAN_FD_MM = 0.25
 WEAK_ANTICORRELATION_R = -0.1
 #: A bootstrap 95 % radius above this is called unstable (mm; about one coil-positioning error).
 UNSTABLE_P95_RADIUS_MM = 10.0
+
+
+add_doc("cohort_table", """table : pandas.DataFrame
+    Output of :func:`normalize_cohort_targets`.""")
 
 
 def normalize_cohort_targets(targets: pd.DataFrame) -> pd.DataFrame:
@@ -157,13 +162,13 @@ def normalize_cohort_targets(targets: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+@fill_doc
 def cohort_distances(table: pd.DataFrame, *, references: Sequence[str] = COMPARISON_TARGETS) -> pd.DataFrame:
     """Distance (mm) from every target to each published DLPFC target.
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Output of :func:`normalize_cohort_targets`.
+    %(cohort_table)s
     references : sequence of str
         Names in :func:`tmsnet.data.reference_coordinates`.
 
@@ -181,13 +186,13 @@ def cohort_distances(table: pd.DataFrame, *, references: Sequence[str] = COMPARI
     return out
 
 
+@fill_doc
 def method_spread(table: pd.DataFrame) -> pd.DataFrame:
     """Per method: how many targets, their mean position and spread.
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Output of :func:`normalize_cohort_targets`.
+    %(cohort_table)s
 
     Returns
     -------
@@ -208,13 +213,13 @@ def method_spread(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@fill_doc
 def cohort_qc_flags(table: pd.DataFrame) -> list[list[str]]:
     """Plain-language QC flags of each target (row).
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Output of :func:`normalize_cohort_targets`.
+    %(cohort_table)s
 
     Returns
     -------
@@ -263,13 +268,13 @@ def cohort_qc_flags(table: pd.DataFrame) -> list[list[str]]:
     return flags
 
 
+@fill_doc
 def plot_cohort_glass_brain(table: pd.DataFrame, *, references: Sequence[str] = COMPARISON_TARGETS) -> Any:
     """All targets (coloured by method) and the published targets on a glass brain.
 
     Parameters
     ----------
-    table : pandas.DataFrame
-        Output of :func:`normalize_cohort_targets`.
+    %(cohort_table)s
     references : sequence of str
         Published targets drawn as black-edged grey diamonds.
 

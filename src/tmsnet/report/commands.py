@@ -19,7 +19,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                      "a summary card (target in each space, scalp point, dose, plain-language QC "
                      "warnings), then one section per job. Writes "
                      "sub-<label>[_ses-<label>]_report.html (+ JSON sidecar)."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+
     )
     p.add_argument("derivatives_dir", type=Path, metavar="DERIVATIVES_DIR",
                    help="the tmsnet derivatives folder (holding sub-<label>/)")

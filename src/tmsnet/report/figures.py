@@ -39,6 +39,8 @@ SEARCH_COLOR = "#E69F00"  # orange
 _REFERENCE_COLORS = ("#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#999999",
                      "#882255", "#44AA99", "#117733", "#332288")
 _REFERENCE_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "h", "<", ">")
+#: How every nilearn cut display of the report looks: white background, coordinates, no crosshair.
+_CUTS_STYLE: dict[str, bool] = {"black_bg": False, "annotate": True, "draw_cross": False}
 
 
 def _as_float_image(img: nib.Nifti1Image) -> nib.Nifti1Image:
@@ -107,9 +109,7 @@ def plot_connectivity_through_target(
         cmap="RdBu_r",
         symmetric_cbar=True,
         vmax=vmax,
-        black_bg=False,
-        draw_cross=False,
-        annotate=True,
+        **_CUTS_STYLE,
         colorbar=True,
         cbar_tick_format="%.2f",
     )
@@ -184,9 +184,7 @@ def plot_regions(
             cut_coords=[round(c) for c in cuts],
             axes=axes,
             figure=fig,
-            black_bg=False,
-            annotate=True,
-            draw_cross=False,
+            **_CUTS_STYLE,
             colorbar=False,
             dim=-0.3,
             title=None,

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from tmsnet.io.atomic import json_compatible
+from tmsnet.utils.docs import add_doc, fill_doc
 
 __all__ = [
     "ReportSection",
@@ -52,6 +53,7 @@ __all__ = [
     "json_script",
     "key_value_table",
     "make_anchor",
+    "plot_html",
     "render_report",
     "table_html",
     "to_jsonable",
@@ -160,7 +162,7 @@ def image_tag(data_uri: str, *, alt: str, width: str = "100%") -> str:
     Returns
     -------
     str
-        HTML.
+        The ``<img>`` element.
 
     Raises
     ------
@@ -178,6 +180,15 @@ def image_tag(data_uri: str, *, alt: str, width: str = "100%") -> str:
     )
 
 
+add_doc("figure_options", """alt : str
+    Text alternative (required).
+caption : str, optional
+    Plain-text caption shown under the image.
+width : str
+    CSS width of the image.""")
+
+
+@fill_doc
 def figure_html(data_uri: str, *, alt: str, caption: str | None = None, width: str = "100%") -> str:
     """An image in a ``<figure>`` with an optional ``<figcaption>``.
 
@@ -185,12 +196,7 @@ def figure_html(data_uri: str, *, alt: str, caption: str | None = None, width: s
     ----------
     data_uri : str
         Inline image URI.
-    alt : str
-        Text alternative (required).
-    caption : str, optional
-        Plain-text caption shown under the image.
-    width : str
-        CSS width of the image.
+    %(figure_options)s
 
     Returns
     -------
@@ -202,6 +208,26 @@ def figure_html(data_uri: str, *, alt: str, caption: str | None = None, width: s
         parts.append(f"<figcaption>{html.escape(caption)}</figcaption>")
     parts.append("</figure>")
     return "".join(parts)
+
+
+@fill_doc
+def plot_html(fig: Any, *, alt: str, caption: str | None = None, width: str = "100%", dpi: int = 100) -> str:
+    """A matplotlib figure inlined as PNG (:func:`figure_to_base64_png`, which closes it) in a ``<figure>``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    %(figure_options)s
+    dpi : int
+        Resolution of the PNG.
+
+    Returns
+    -------
+    str
+        The ``<figure>`` element (see :func:`figure_html`).
+    """
+    return figure_html(figure_to_base64_png(fig, dpi=dpi), alt=alt, caption=caption, width=width)
 
 
 def format_value(value: Any, *, float_format: str = "{:.2f}") -> str:
@@ -348,7 +374,7 @@ def inline_script(source: str, *, element_id: str | None = None) -> str:
     Returns
     -------
     str
-        HTML.
+        The ``<script>`` element.
 
     Raises
     ------

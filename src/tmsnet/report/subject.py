@@ -44,6 +44,10 @@ targeting uses 10, plan/dose 20, connectomes 30, TMS-EEG 40, group comparison
   :func:`~tmsnet.report.html.figure_to_base64_png`; interactive parts via
   ``ReportSection.scripts``, with a static fallback).
 
+A job that writes one file per run builds its result with
+:func:`sections_per_file` (``draw(out, index, path)`` per file) and documents
+itself with ``%(section_provider)s`` (:func:`tmsnet.utils.docs.fill_doc`).
+
 A provider that raises is reported in the page (an error section and a
 warning), so one failing job does not hide the others.
 
@@ -75,6 +79,7 @@ from typing import Any
 from tmsnet import __version__
 from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
 from tmsnet.report.html import ReportSection, render_report
+from tmsnet.utils.docs import add_doc, fill_doc
 
 __all__ = [
     "PROVIDER_MODULES",
@@ -82,13 +87,13 @@ __all__ = [
     "SubjectReport",
     "SubjectSections",
     "SummaryCoordinate",
-    "assemble_subject_report",
     "build_subject_report",
     "format_xyz",
     "load_json",
     "register_section_provider",
     "save_subject_report",
     "section_providers",
+    "sections_per_file",
     "unregister_section_provider",
     "write_job_report",
     "write_subject_report",
@@ -105,8 +110,6 @@ PROVIDER_MODULES: tuple[str, ...] = (
     "tmsnet.report.providers.compare",
     "tmsnet.report.providers.propagation",
 )
-
-_LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,10 @@ class SubjectSections:
         return bool(self.sections or self.summary or self.warnings or self.headline_html
                     or self.coordinates)
 
+    def add_point(self, label: str, space: str, xyz_mm: Sequence[float], source: str = "") -> None:
+        """Append a :class:`SummaryCoordinate` (``xyz_mm`` in mm, in ``space``) to :attr:`coordinates`."""
+        self.coordinates.append(SummaryCoordinate(label, space, tuple(xyz_mm), source))
+
 
 SectionProvider = Callable[[SubjectContext], "SubjectSections | Sequence[ReportSection] | None"]
 _PROVIDERS: dict[str, tuple[int, SectionProvider]] = {}
@@ -285,6 +292,46 @@ def _as_sections(result: Any) -> SubjectSections:
     return SubjectSections(sections=sections)
 
 
+add_doc("section_provider", """Parameters
+----------
+context : SubjectContext
+    The job's derivatives: a subject's folder, one run's files (with
+    ``context.select``) or, for a group-level job, the whole output folder.
+
+Returns
+-------
+SubjectSections or None
+    None when the job wrote none of the files read here.""")
+
+
+def sections_per_file(
+    files: Sequence[Path], draw: Callable[[SubjectSections, int, Path], None], *, start: int = 0
+) -> SubjectSections | None:
+    """What a provider shows of a job that writes one file per run.
+
+    Parameters
+    ----------
+    files : sequence of Path
+        The job's files (e.g. from :meth:`SubjectContext.find`), in display order.
+    draw : callable
+        ``draw(out, index, path)`` adds the sections, summary rows and warnings
+        of one file to ``out``.
+    start : int
+        Index of the first file (anchors count from it).
+
+    Returns
+    -------
+    SubjectSections or None
+        None when ``files`` is empty.
+    """
+    if not files:
+        return None
+    out = SubjectSections()
+    for index, path in enumerate(files, start=start):
+        draw(out, index, path)
+    return out
+
+
 # --------------------------------------------------------------------------- helpers
 
 def load_json(path: str | Path) -> dict[str, Any]:
@@ -319,6 +366,9 @@ def format_xyz(xyz: Sequence[float], *, digits: int = 1) -> str:
 
 
 # --------------------------------------------------------------------------- assembly
+
+_LABEL_RE = re.compile(r"^[A-Za-z0-9]+$")
+
 
 def _check_label(value: str | None, what: str) -> str | None:
     if value is None:
@@ -500,6 +550,18 @@ def build_report(
                          providers=[n for n, _ in registered])
 
 
+add_doc("subject_report", """derivatives_dir : path
+    The tmsnet derivatives folder.
+subject : str
+    Subject label (``01`` or ``sub-01``).
+session : str, optional
+    Session label; default all sessions together. Jobs that write no
+    session entity (the treatment plan) are only found without it.
+providers : sequence of str, optional
+    Only these registered providers (default all, in order).""")
+
+
+@fill_doc
 def build_subject_report(
     derivatives_dir: str | Path,
     subject: str,
@@ -511,19 +573,12 @@ def build_subject_report(
 
     Parameters
     ----------
-    derivatives_dir : path
-        The tmsnet derivatives folder.
-    subject : str
-        Subject label (``01`` or ``sub-01``).
-    session : str, optional
-        Session label; default all sessions together. Jobs that write no
-        session entity (the treatment plan) are only found without it.
-    providers : sequence of str, optional
-        Only these registered providers (default all, in order).
+    %(subject_report)s
 
     Returns
     -------
     SubjectReport
+        Its ``html`` is the self-contained document.
 
     Raises
     ------
@@ -607,28 +662,6 @@ def write_job_report(
     return path
 
 
-def assemble_subject_report(
-    derivatives_dir: str | Path,
-    subject: str,
-    *,
-    session: str | None = None,
-    providers: Sequence[str] | None = None,
-) -> str:
-    """One self-contained HTML report of everything tmsnet produced for a subject.
-
-    Parameters
-    ----------
-    derivatives_dir, subject, session, providers
-        See :func:`build_subject_report`.
-
-    Returns
-    -------
-    str
-        The HTML document.
-    """
-    return build_subject_report(derivatives_dir, subject, session=session, providers=providers).html
-
-
 def save_subject_report(report: SubjectReport, out_dir: str | Path | None = None) -> Path:
     """Write ``sub-<label>[_ses-<label>]_report.html`` and its JSON sidecar, atomically.
 
@@ -664,6 +697,7 @@ def save_subject_report(report: SubjectReport, out_dir: str | Path | None = None
     return path
 
 
+@fill_doc
 def write_subject_report(
     derivatives_dir: str | Path,
     subject: str,
@@ -676,8 +710,7 @@ def write_subject_report(
 
     Parameters
     ----------
-    derivatives_dir, subject, session, providers
-        See :func:`build_subject_report`.
+    %(subject_report)s
     out_dir : path, optional
         Destination folder (default: ``derivatives_dir``).
 

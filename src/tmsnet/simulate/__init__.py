@@ -5,24 +5,8 @@ derivatives folder with a planted sgACC-anticorrelated left-DLPFC target;
 :func:`simulate_subject_arrays` returns one subject in memory.
 """
 
-from tmsnet.simulate.fmri import (
-    BAND_HZ,
-    SimulatedSubject,
-    SimulationParameters,
-    band_limited_series,
-    cosine_basis,
-    framewise_displacement,
-    simulate_fmriprep_dataset,
-    simulate_subject_arrays,
-)
+from tmsnet.simulate import fmri
+from tmsnet.simulate.fmri import *  # noqa: F403  (the names in fmri.__all__)
 
-__all__ = [
-    "BAND_HZ",
-    "SimulatedSubject",
-    "SimulationParameters",
-    "band_limited_series",
-    "cosine_basis",
-    "framewise_displacement",
-    "simulate_fmriprep_dataset",
-    "simulate_subject_arrays",
-]
+#: The package exports what :mod:`tmsnet.simulate.fmri` exports.
+__all__ = list(fmri.__all__)

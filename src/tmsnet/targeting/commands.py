@@ -112,7 +112,7 @@ def _add_target_parser(subparsers: argparse._SubParsersAction) -> None:
             "(sgACC) in one fMRIPrep resting-state scan, and write the connectivity map, the "
             "target (JSON, NIBS-BIDS markers), sidecars and an HTML report under --out."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+
     )
     inputs = p.add_argument_group("inputs (or --demo)")
     inputs.add_argument("--demo", action="store_true",
@@ -221,7 +221,7 @@ def _add_seedmap_parser(subparsers: argparse._SubParsersAction) -> None:
             "every voxel, average the Fisher z maps and write tanh(mean z) as a NIfTI seedmap "
             "with a provenance sidecar."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+
     )
     build.add_argument("--bold", type=Path, nargs="+", required=True,
                        help="fMRIPrep *_desc-preproc_bold.nii.gz, one per scan")

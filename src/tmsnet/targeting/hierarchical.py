@@ -34,7 +34,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
 
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
-from tmsnet.targeting.methods import TargetingContext, register_method
+from tmsnet.targeting.methods import TargetingContext, register_method, target_on_cluster
 from tmsnet.targeting.results import Target
 from tmsnet.utils.params import Parameters, param
 
@@ -214,7 +214,6 @@ def hierarchical_target(
     members = dlpfc[d_labels == d["ids"][best]]
     centroid = d["centroids"][best]
     xyz = context.voxel_mm(members)
-    nearest = members[int(np.argmin(np.sum((xyz - centroid) ** 2, axis=1)))]
     r = context.seed_connectivity()
     table = [
         {"size_voxels": int(d["sizes"][k]), "concentration": round(float(d["concentration"][k]), 4),
@@ -223,13 +222,8 @@ def hierarchical_target(
          "rank_product": int(product[list(cand).index(k)]) if k in cand else None}
         for k in np.argsort(-d["sizes"])[:10]
     ]
-    return Target(
-        method="hierarchical",
-        coordinate_mm=centroid,
-        space=context.space,
-        voxel_ijk=tuple(int(v) for v in context.voxel_ijk[nearest]),
-        r_at_target=float(r[nearest]),
-        connectivity_r=r,
+    return target_on_cluster(
+        context, r, method="hierarchical", members=members, xyz=xyz, centroid=centroid,
         details={
             "cluster_size_voxels": int(d["sizes"][best]),
             "cluster_concentration": float(d["concentration"][best]),

@@ -405,6 +405,53 @@ def peak_on_map(context: TargetingContext, r: np.ndarray, *, method: str) -> Tar
     )
 
 
+def target_on_cluster(
+    context: TargetingContext,
+    r: np.ndarray,
+    *,
+    method: str,
+    members: np.ndarray,
+    xyz: np.ndarray,
+    centroid: np.ndarray,
+    details: dict[str, Any],
+    parameters: dict[str, Any],
+) -> Target:
+    """The target at a cluster's centroid, recorded on the member voxel nearest to it.
+
+    Parameters
+    ----------
+    context : TargetingContext
+        The scan's grid and search region.
+    r : ndarray, shape (n_brain_voxels,)
+        Connectivity map the cluster was drawn from.
+    method : str
+        Method name.
+    members : ndarray of int
+        Brain-voxel indices of the cluster.
+    xyz : ndarray, shape (n_members, 3)
+        Their coordinates (mm), ``context.voxel_mm(members)``.
+    centroid : ndarray, shape (3,)
+        The target coordinate (mm).
+    details, parameters : dict
+        Method-specific records of the target.
+
+    Returns
+    -------
+    Target
+    """
+    nearest = members[int(np.argmin(np.sum((xyz - centroid) ** 2, axis=1)))]
+    return Target(
+        method=method,
+        coordinate_mm=centroid,
+        space=context.space,
+        voxel_ijk=tuple(int(v) for v in context.voxel_ijk[nearest]),
+        r_at_target=float(r[nearest]),
+        connectivity_r=r,
+        details=details,
+        parameters=parameters,
+    )
+
+
 @dataclass(frozen=True)
 class ClusterOptions(Parameters):
     """Options of the cluster rule (the ``cluster`` method, and the ``seedmap`` method's default rule)."""
@@ -483,14 +530,8 @@ def cluster_on_map(
     xyz = context.voxel_mm(members)
     w = np.abs(r[members]).astype(np.float64) if options.weighted_centroid else np.ones(members.size)
     centroid = (xyz * w[:, None]).sum(axis=0) / w.sum()
-    nearest = members[int(np.argmin(np.sum((xyz - centroid) ** 2, axis=1)))]
-    return Target(
-        method=method,
-        coordinate_mm=centroid,
-        space=context.space,
-        voxel_ijk=tuple(int(v) for v in context.voxel_ijk[nearest]),
-        r_at_target=float(r[nearest]),
-        connectivity_r=r,
+    return target_on_cluster(
+        context, r, method=method, members=members, xyz=xyz, centroid=centroid,
         details={
             "threshold_r": threshold,
             "n_voxels_below_threshold": int(kept.size),

@@ -22,10 +22,16 @@ from tmsnet.data import STANDARD_DLPFC_TARGETS, load_gray_matter_mask, reference
 from tmsnet.exceptions import (
     EmptyRegionError,
     GridMismatchError,
-    InputFileNotFoundError,
     InvalidParameterError,
 )
+from tmsnet.io.images import read_volume
+from tmsnet.utils.docs import add_doc, fill_doc
 from tmsnet.utils.params import Parameters, param
+
+add_doc("reference_brain_mask", """reference : Nifti1Image
+    Image that defines the grid (the BOLD).
+brain_mask : ndarray of bool
+    Brain mask on the same grid.""")
 
 #: Named seed definitions: list of reference-coordinate names and a radius (mm).
 SEED_DEFINITIONS: dict[str, tuple[tuple[str, ...], float]] = {
@@ -88,12 +94,7 @@ def sphere_mask(
 
 def _load_roi_image(path: str | Path, reference: nib.Nifti1Image, what: str) -> np.ndarray:
     path = Path(path)
-    if not path.exists():
-        raise InputFileNotFoundError(f"The {what} image {path} does not exist.")
-    img = nib.load(path)
-    data = np.asanyarray(img.dataobj)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
+    img, data = read_volume(path, missing=f"The {what} image {path} does not exist.")
     if data.ndim != 3:
         raise GridMismatchError(f"The {what} image {path.name} must be 3D, got shape {data.shape}.")
     if data.shape != reference.shape[:3] or not np.allclose(img.affine, reference.affine, atol=1e-3):
@@ -183,6 +184,7 @@ class SearchRegion(Parameters):
         help="restrict the search region to gray matter")
 
 
+@fill_doc
 def seed_mask(
     reference: nib.Nifti1Image,
     brain_mask: np.ndarray,
@@ -192,10 +194,7 @@ def seed_mask(
 
     Parameters
     ----------
-    reference : Nifti1Image
-        Image that defines the grid (the BOLD).
-    brain_mask : ndarray of bool
-        Brain mask on the same grid.
+    %(reference_brain_mask)s
     region : SeedRegion, optional
         The seed definition (default: the sgACC 10 mm sphere at MNI (6, 16, -10),
         Fox et al. 2012).
@@ -239,6 +238,7 @@ def seed_mask(
     return mask, description
 
 
+@fill_doc
 def dlpfc_search_mask(
     reference: nib.Nifti1Image,
     brain_mask: np.ndarray,
@@ -254,10 +254,7 @@ def dlpfc_search_mask(
 
     Parameters
     ----------
-    reference : Nifti1Image
-        Image that defines the grid (the BOLD).
-    brain_mask : ndarray of bool
-        Brain mask on the same grid.
+    %(reference_brain_mask)s
     region : SearchRegion, optional
         Sphere radius or image, gray matter only or not (default: 20 mm spheres,
         gray matter only). An image is still intersected with the brain mask,

@@ -93,7 +93,7 @@ class UncertaintyParameters(Parameters):
     stability_tolerance_mm: float = param(
         DEFAULT_TOLERANCE_MM, flag="--stability-tolerance", low=0, low_inclusive=False,
         units="mm", help="scan-length advice: 95% radius wanted")
-    random_seed: int = param(0, help="seed of the bootstrap (same seed, same result)")
+    random_seed: int = param(0, help="seed of the bootstrap (same seed, same result)", low=0)
 
     def check(self) -> None:
         """Scan fractions in (0, 1]."""

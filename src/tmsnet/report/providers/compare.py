@@ -12,19 +12,21 @@ sidecars (the design and every parameter, ``Parameters``), and when present
 from __future__ import annotations
 
 import re
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tmsnet.report.html import (
-    ReportSection,
-    details_json,
-    figure_html,
-    figure_to_base64_png,
-    key_value_table,
-    table_html,
+from tmsnet.report.html import ReportSection, details_json, key_value_table, plot_html, table_html
+from tmsnet.report.subject import (
+    SubjectContext,
+    SubjectSections,
+    load_json,
+    register_section_provider,
+    sections_per_file,
 )
-from tmsnet.report.subject import SubjectContext, SubjectSections, load_json, register_section_provider
+from tmsnet.utils.docs import fill_doc
 
 __all__ = ["DEFAULT_ALPHA", "compare_provider"]
 
@@ -48,11 +50,12 @@ def _null_figure(null: pd.Series, sizes: pd.Series) -> str:
         ax.axvline(size, color="C3")
     ax.set_xlabel("largest component (edges) under permutation")
     ax.set_ylabel("permutations")
-    return figure_html(figure_to_base64_png(fig), alt="null distribution of the largest component size",
+    return plot_html(fig, alt="null distribution of the largest component size",
                        caption="Null distribution of the largest component; red: observed components.")
 
 
-def _comparison(context: SubjectContext, nbs_path, desc: str, index: int, out: SubjectSections) -> None:
+def _comparison(context: SubjectContext, out: SubjectSections, index: int, nbs_path: Path) -> None:
+    desc = _NBS_RE.match(nbs_path.name)["desc"]
     folder = nbs_path.parent
     nbs = _tsv(nbs_path)
     edges = _tsv(folder / f"group_desc-{desc}edges_stats.tsv")
@@ -90,26 +93,14 @@ def _comparison(context: SubjectContext, nbs_path, desc: str, index: int, out: S
             float_format="{:.3g}"), f"{anchor}-edges"))
 
 
+@fill_doc
 def compare_provider(context: SubjectContext) -> SubjectSections | None:
-    """Sections of the group comparisons found in the folder.
+    """Sections of the group comparisons found in the folder (``group_desc-*nbs_stats.tsv``).
 
-    Parameters
-    ----------
-    context : SubjectContext
-        The job's output folder (``subject`` None).
-
-    Returns
-    -------
-    SubjectSections or None
-        None if there is no ``group_desc-*nbs_stats.tsv``.
+    %(section_provider)s
     """
     files = [p for p in context.find("group_desc-*nbs_stats.tsv") if _NBS_RE.match(p.name)]
-    if not files:
-        return None
-    out = SubjectSections()
-    for index, path in enumerate(files, start=1):
-        _comparison(context, path, _NBS_RE.match(path.name)["desc"], index, out)
-    return out
+    return sections_per_file(files, partial(_comparison, context), start=1)
 
 
 register_section_provider("compare", compare_provider, order=50)

@@ -9,8 +9,9 @@ names in the header) with its JSON sidecar (``Networks``, ``Measure``,
 stand-alone ``tmsnet_connectome_report.html`` (via
 :func:`tmsnet.report.write_job_report`) and the connectome part of the
 per-subject report.
-Network block means are recomputed from the matrix with
-:func:`tmsnet.networks.summaries.network_blocks`.
+Network block means and the within / between means are recomputed from the
+matrix with :func:`tmsnet.networks.summaries.network_blocks` and
+:func:`tmsnet.networks.summaries.mean_within_between`.
 
 Summary card: per connectome, the mean over all within-network region pairs
 versus all between-network pairs; QC warnings: less usable data than advised
@@ -28,38 +29,20 @@ import numpy as np
 import pandas as pd
 
 from tmsnet.report.cohort import SHORT_SCAN_MIN
-from tmsnet.report.html import ReportSection, details_json, figure_html, figure_to_base64_png, table_html
-from tmsnet.report.subject import SubjectContext, SubjectSections, load_json, register_section_provider
+from tmsnet.report.html import ReportSection, details_json, figure_html, plot_html, table_html
+from tmsnet.report.subject import (
+    SubjectContext,
+    SubjectSections,
+    load_json,
+    register_section_provider,
+    sections_per_file,
+)
+from tmsnet.utils.docs import fill_doc
 
-__all__ = ["CENSORED_SHARE_WARNING", "connectome_provider", "within_between_means"]
+__all__ = ["CENSORED_SHARE_WARNING", "connectome_provider"]
 
 #: Share of censored frames above which the connectome is flagged (high motion).
 CENSORED_SHARE_WARNING = 0.2
-
-
-def within_between_means(matrix: np.ndarray, networks: np.ndarray) -> tuple[float, float]:
-    """Mean edge value over all distinct same-network pairs and over all different-network pairs.
-
-    Parameters
-    ----------
-    matrix : ndarray, shape (n, n)
-        Symmetric connectome.
-    networks : array of str, shape (n,)
-        Network of each region.
-
-    Returns
-    -------
-    within, between : float
-        NaN when there is no such pair.
-    """
-    m = np.asarray(matrix, dtype=float)
-    nets = np.asarray(networks).astype(str)
-    iu = np.triu_indices(m.shape[0], 1)
-    same = nets[iu[0]] == nets[iu[1]]
-    values = m[iu]
-    within = float(values[same].mean()) if same.any() else float("nan")
-    between = float(values[~same].mean()) if (~same).any() else float("nan")
-    return within, between
 
 
 def _figure(png: Path, matrix: np.ndarray, networks: np.ndarray, title: str, label: str) -> str:
@@ -71,8 +54,8 @@ def _figure(png: Path, matrix: np.ndarray, networks: np.ndarray, title: str, lab
     from tmsnet.networks.connectomes import plot_connectome_matrix
 
     fig = plot_connectome_matrix(matrix, networks, title=title, label=label)
-    return figure_html(figure_to_base64_png(fig, dpi=80), alt=alt,
-                       caption="Regions ordered by network; lines mark network boundaries.", width="36rem")
+    return plot_html(fig, alt=alt, caption="Regions ordered by network; lines mark network boundaries.",
+                     width="36rem", dpi=80)
 
 
 def _qc(stem: str, cleaning: dict[str, Any]) -> tuple[str | None, list[str]]:
@@ -95,85 +78,77 @@ def _qc(stem: str, cleaning: dict[str, Any]) -> tuple[str | None, list[str]]:
     return text, warnings
 
 
-def connectome_provider(context: SubjectContext) -> SubjectSections | None:
-    """Sections of the subject's connectomes.
-
-    Parameters
-    ----------
-    context : SubjectContext
-        The subject's derivatives.
-
-    Returns
-    -------
-    SubjectSections or None
-        None if the subject has no ``*_relmat.tsv``.
-    """
+def _connectome(out: SubjectSections, index: int, path: Path) -> None:
+    """The section and summary rows of one connectome (its ``*_relmat.tsv``)."""
     from tmsnet.networks.atlases import SCHAEFER_NETWORKS
     from tmsnet.networks.connectomes import read_connectome
-    from tmsnet.networks.summaries import network_blocks, within_between
+    from tmsnet.networks.summaries import mean_within_between, network_blocks, within_between
 
-    files = context.find("*_relmat.tsv")
-    if not files:
-        return None
     esc = html.escape
-    out = SubjectSections()
-    for index, path in enumerate(files):
-        stem = path.name[: -len("_relmat.tsv")]
-        matrix, _ = read_connectome(path)
-        sidecar_path = path.with_suffix(".json")
-        side = load_json(sidecar_path) if sidecar_path.is_file() else {}
-        kind = str(side.get("Measure") or (side.get("Parameters") or {}).get("kind") or "connectivity")
-        label = "tangent" if kind == "tangent" else "r"
-        params = side.get("Parameters") or {}
-        networks = side.get("Networks")
-        body = []
-        facts = [f"{matrix.shape[0]} regions"]
-        if params.get("atlas"):
-            facts[0] += f" ({params['atlas']})"
-        if networks is not None and len(networks) == matrix.shape[0]:
-            nets = np.asarray(networks).astype(str)
-            seen = list(dict.fromkeys(nets.tolist()))
-            order = tuple(n for n in SCHAEFER_NETWORKS if n in seen) + tuple(n for n in seen
-                                                                            if n not in SCHAEFER_NETWORKS)
-            body.append(_figure(path.with_name(f"{stem}_relmat.png"), matrix, nets, stem, label))
-            within, between = within_between_means(matrix, nets)
-            facts.append(f"within-network mean {label} {within:.2f} vs between {between:.2f}")
-            wb_path = path.with_name(f"{stem}_desc-withinbetween_stats.tsv")
-            table = (pd.read_csv(wb_path, sep="\t", na_values=["n/a"]) if wb_path.is_file()
-                     else within_between(matrix, nets, order=order))
-            body.append(table_html(table, caption="Within- vs between-network mean connectivity per network",
-                                   float_format="{:.3f}"))
-            body.append(table_html(network_blocks(matrix, nets, order=order),
-                                   caption="Mean connectivity per network block", float_format="{:.3f}",
-                                   index=True))
-        else:
-            body.append(_figure(path.with_name(f"{stem}_relmat.png"), matrix,
-                                np.array(["all"] * matrix.shape[0]), stem, label))
-            body.append('<p class="note">The sidecar names no network per region: no network summary.</p>')
-        graph_path = path.with_name(f"{stem}_desc-graph_stats.tsv")
-        if graph_path.is_file():
-            body.append(table_html(pd.read_csv(graph_path, sep="\t", na_values=["n/a"]),
-                                   caption="Graph measures per region (positive weights)",
-                                   float_format="{:.3f}"))
-        profile_path = path.with_name(f"{stem}_desc-targetprofile_stats.tsv")
-        if profile_path.is_file():
-            profile = pd.read_csv(profile_path, sep="\t", na_values=["n/a"])
-            psidecar = profile_path.with_suffix(".json")
-            note = load_json(psidecar).get("Description", "") if psidecar.is_file() else ""
-            body.append(table_html(profile, caption="Connectivity of the target region to each network"
-                                   + (f" ({note.split('; ')[-1]})" if "target region" in note else ""),
-                                   float_format="{:.3f}"))
-        cleaning = params.get("cleaning") or {}
-        duration, warnings = _qc(stem, cleaning)
-        if duration:
-            facts.append(duration)
-        out.warnings += warnings
-        out.summary.append((f"Connectome {kind} ({stem.split('_atlas-')[0]})", "; ".join(facts)))
-        if params:
-            body.append(details_json(params, summary="Cleaning and connectivity parameters"))
-        body.insert(0, f"<p>{esc('; '.join(facts))}.</p>")
-        out.sections.append(ReportSection(f"Connectome: {stem}", "".join(body), f"connectome-{index + 1}"))
-    return out
+    stem = path.name[: -len("_relmat.tsv")]
+    matrix, _ = read_connectome(path)
+    sidecar_path = path.with_suffix(".json")
+    side = load_json(sidecar_path) if sidecar_path.is_file() else {}
+    kind = str(side.get("Measure") or (side.get("Parameters") or {}).get("kind") or "connectivity")
+    label = "tangent" if kind == "tangent" else "r"
+    params = side.get("Parameters") or {}
+    networks = side.get("Networks")
+    body = []
+    facts = [f"{matrix.shape[0]} regions"]
+    if params.get("atlas"):
+        facts[0] += f" ({params['atlas']})"
+    if networks is not None and len(networks) == matrix.shape[0]:
+        nets = np.asarray(networks).astype(str)
+        seen = list(dict.fromkeys(nets.tolist()))
+        order = tuple(n for n in SCHAEFER_NETWORKS if n in seen) + tuple(n for n in seen
+                                                                        if n not in SCHAEFER_NETWORKS)
+        body.append(_figure(path.with_name(f"{stem}_relmat.png"), matrix, nets, stem, label))
+        within, between = mean_within_between(matrix, nets)
+        facts.append(f"within-network mean {label} {within:.2f} vs between {between:.2f}")
+        wb_path = path.with_name(f"{stem}_desc-withinbetween_stats.tsv")
+        table = (pd.read_csv(wb_path, sep="\t", na_values=["n/a"]) if wb_path.is_file()
+                 else within_between(matrix, nets, order=order))
+        body.append(table_html(table, caption="Within- vs between-network mean connectivity per network",
+                               float_format="{:.3f}"))
+        body.append(table_html(network_blocks(matrix, nets, order=order),
+                               caption="Mean connectivity per network block", float_format="{:.3f}",
+                               index=True))
+    else:
+        body.append(_figure(path.with_name(f"{stem}_relmat.png"), matrix,
+                            np.array(["all"] * matrix.shape[0]), stem, label))
+        body.append('<p class="note">The sidecar names no network per region: no network summary.</p>')
+    graph_path = path.with_name(f"{stem}_desc-graph_stats.tsv")
+    if graph_path.is_file():
+        body.append(table_html(pd.read_csv(graph_path, sep="\t", na_values=["n/a"]),
+                               caption="Graph measures per region (positive weights)",
+                               float_format="{:.3f}"))
+    profile_path = path.with_name(f"{stem}_desc-targetprofile_stats.tsv")
+    if profile_path.is_file():
+        profile = pd.read_csv(profile_path, sep="\t", na_values=["n/a"])
+        psidecar = profile_path.with_suffix(".json")
+        note = load_json(psidecar).get("Description", "") if psidecar.is_file() else ""
+        body.append(table_html(profile, caption="Connectivity of the target region to each network"
+                               + (f" ({note.split('; ')[-1]})" if "target region" in note else ""),
+                               float_format="{:.3f}"))
+    cleaning = params.get("cleaning") or {}
+    duration, warnings = _qc(stem, cleaning)
+    if duration:
+        facts.append(duration)
+    out.warnings += warnings
+    out.summary.append((f"Connectome {kind} ({stem.split('_atlas-')[0]})", "; ".join(facts)))
+    if params:
+        body.append(details_json(params, summary="Cleaning and connectivity parameters"))
+    body.insert(0, f"<p>{esc('; '.join(facts))}.</p>")
+    out.sections.append(ReportSection(f"Connectome: {stem}", "".join(body), f"connectome-{index + 1}"))
+
+
+@fill_doc
+def connectome_provider(context: SubjectContext) -> SubjectSections | None:
+    """Sections of the subject's connectomes (``*_relmat.tsv``).
+
+    %(section_provider)s
+    """
+    return sections_per_file(context.find("*_relmat.tsv"), _connectome)
 
 
 register_section_provider("connectome", connectome_provider, order=30)

@@ -31,15 +31,16 @@ from typing import Any
 import numpy as np
 
 from tmsnet.navigation.outputs import PLAN_FIELD_SUFFIX, PlanField, plan_page_name, read_plan_field
-from tmsnet.report.html import ReportSection, details_json, figure_html, figure_to_base64_png, key_value_table
+from tmsnet.report.html import ReportSection, details_json, key_value_table, plot_html
 from tmsnet.report.subject import (
     SubjectContext,
     SubjectSections,
-    SummaryCoordinate,
     format_xyz,
     load_json,
     register_section_provider,
+    sections_per_file,
 )
+from tmsnet.utils.docs import fill_doc
 
 __all__ = ["PLAN_TARGET_TOLERANCE_MM", "plan_provider"]
 
@@ -98,18 +99,18 @@ def _field_figures(path: Path) -> str:
     except Exception as exc:  # noqa: BLE001 - the figures are optional; the plan table stands alone
         return f'<p class="note">No field figure: {esc(type(exc).__name__)}: {esc(str(exc))}</p>'
     patch = field.patch
-    return figure_html(
-        figure_to_base64_png(_plot_patch(patch), dpi=80),
+    return plot_html(
+        _plot_patch(patch),
         alt=f"Induced field magnitude of the {patch.coil} coil at the target's depth, with the target",
         caption=(f"Sphere-model |E| per A/µs on the sphere through the target (centre of the local "
                  f"scalp sphere, radius {patch.radius_mm:.0f} mm), planned coil position and "
                  f"orientation; white: half maximum ({patch.half_max_area_cm2:.0f} cm²); "
                  f"x: target ({patch.e_at_target:.3f} V/m per A/µs)."),
-        width="32rem") + figure_html(
-        figure_to_base64_png(_plot_sweep(field), dpi=80), alt="Field at the target versus coil angle",
+        width="32rem", dpi=80) + plot_html(
+        _plot_sweep(field), alt="Field at the target versus coil angle",
         caption="Orientation sweep: sphere-model |E| at the target for each coil angle; dashed: chosen "
                 "angle.",
-        width="30rem")
+        width="30rem", dpi=80)
 
 
 def _dose_text(plan: dict[str, Any]) -> str:
@@ -176,12 +177,10 @@ def _card(out: SubjectSections, plan: dict[str, Any], label: str, source: str) -
     space, given_space = str(plan["space"]), str(plan["input_space"])
     target, given = plan["target_mm"], plan["target_input_mm"]
     coil = plan.get("coil") or {}
-    out.coordinates.append(SummaryCoordinate(f"{label} target", space, tuple(target), source))
+    out.add_point(f"{label} target", space, target, source)
     if given_space != space:
-        out.coordinates.append(SummaryCoordinate(f"{label} target as given", given_space, tuple(given),
-                                                 source))
-    out.coordinates.append(SummaryCoordinate(f"{label} scalp point (coil centre)", space,
-                                             tuple(plan["scalp_point_mm"]), source))
+        out.add_point(f"{label} target as given", given_space, given, source)
+    out.add_point(f"{label} scalp point (coil centre)", space, plan["scalp_point_mm"], source)
     if out.headline_html is None:
         out.headline_html = f'<p class="big">Plan target: {esc(format_xyz(target))} mm {esc(space)}</p>'
     # The target itself (in each space) is in the card's coordinate table.
@@ -253,25 +252,16 @@ def _plan_section(context: SubjectContext, path: Path, plan: dict[str, Any], ind
     return ReportSection(f"Treatment plan and dose ({plan['space']})", "".join(body), f"plan-{index + 1}")
 
 
+@fill_doc
 def plan_provider(context: SubjectContext) -> SubjectSections | None:
-    """Sections of the treatment plan(s) of a subject.
+    """Sections of the treatment plan(s) of a subject (``*_desc-plan_target.json``).
 
-    Parameters
-    ----------
-    context : SubjectContext
-        The subject's derivatives.
-
-    Returns
-    -------
-    SubjectSections or None
-        None if the subject has no ``*_desc-plan_target.json``.
+    %(section_provider)s
     """
     files = context.find(f"*{_PLAN_SUFFIX}")
-    if not files:
-        return None
-    out = SubjectSections()
-    points = _targeting_points(context)
-    for index, path in enumerate(files):
+    points = _targeting_points(context) if files else []
+
+    def draw(out: SubjectSections, index: int, path: Path) -> None:
         plan = load_json(path)
         label = "Plan" if len(files) == 1 else f"Plan {index + 1}"
         source = "treatment plan" if len(files) == 1 else f"treatment plan ({path.name})"
@@ -280,7 +270,8 @@ def plan_provider(context: SubjectContext) -> SubjectSections | None:
         if warning:
             out.warnings.append(warning)
         out.sections.append(_plan_section(context, path, plan, index))
-    return out
+
+    return sections_per_file(files, draw)
 
 
 register_section_provider("plan", plan_provider, order=20)

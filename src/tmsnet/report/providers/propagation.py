@@ -9,16 +9,19 @@ region shown: the response to one pulse) for the impulse-response figure.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from tmsnet.report.html import (
-    ReportSection,
-    details_json,
-    figure_html,
-    figure_to_base64_png,
-    table_html,
+from tmsnet.report.html import ReportSection, details_json, plot_html, table_html
+from tmsnet.report.subject import (
+    SubjectContext,
+    SubjectSections,
+    load_json,
+    register_section_provider,
+    sections_per_file,
 )
-from tmsnet.report.subject import SubjectContext, SubjectSections, load_json, register_section_provider
+from tmsnet.utils.docs import fill_doc
 
 __all__ = ["TOP_REGIONS", "propagation_provider"]
 
@@ -41,11 +44,11 @@ def _impulse_figure(impulse: pd.DataFrame) -> str:
     ax.set_ylabel("activity (a.u.)")
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.legend(fontsize=7)
-    return figure_html(figure_to_base64_png(fig), alt="impulse response of the stimulated and most affected "
+    return plot_html(fig, alt="impulse response of the stimulated and most affected "
                        "regions", caption="Response to a single pulse with conduction delays.")
 
 
-def _one(path, index: int, out: SubjectSections) -> None:
+def _one(out: SubjectSections, index: int, path: Path) -> None:
     stem = path.name[: -len("_propagation.tsv")]
     regions = pd.read_csv(path, sep="\t", na_values=["n/a"])
     nets_path = path.with_name(f"{stem}_networks.tsv")
@@ -75,26 +78,15 @@ def _one(path, index: int, out: SubjectSections) -> None:
                                       body, f"{anchor}-impulse"))
 
 
+@fill_doc
 def propagation_provider(context: SubjectContext) -> SubjectSections | None:
-    """Sections of the propagation runs found in the folder.
+    """Sections of the propagation runs (``*_propagation.tsv``) found in the folder.
 
-    Parameters
-    ----------
-    context : SubjectContext
-        The job's output folder (``subject`` None, ``select`` the run's stem).
+    The context is the job's output folder (``subject`` None, ``select`` the run's stem).
 
-    Returns
-    -------
-    SubjectSections or None
-        None if there is no ``*_propagation.tsv``.
+    %(section_provider)s
     """
-    files = context.find("*_propagation.tsv")
-    if not files:
-        return None
-    out = SubjectSections()
-    for index, path in enumerate(files, start=1):
-        _one(path, index, out)
-    return out
+    return sections_per_file(context.find("*_propagation.tsv"), _one, start=1)
 
 
 register_section_provider("propagation", propagation_provider, order=60)

@@ -35,22 +35,16 @@ import pandas as pd
 # UNSTABLE_P95_RADIUS_MM: bootstrap 95 % radius (mm) above which a target without
 # scan-length advice is flagged as unstable (the cohort report's threshold).
 from tmsnet.report.cohort import UNSTABLE_P95_RADIUS_MM
-from tmsnet.report.html import (
-    ReportSection,
-    details_json,
-    figure_html,
-    figure_to_base64_png,
-    key_value_table,
-    table_html,
-)
+from tmsnet.report.html import ReportSection, details_json, key_value_table, plot_html, table_html
 from tmsnet.report.subject import (
     SubjectContext,
     SubjectSections,
-    SummaryCoordinate,
     format_xyz,
     load_json,
     register_section_provider,
 )
+from tmsnet.targeting.references import distances_to_references
+from tmsnet.utils.docs import fill_doc
 
 __all__ = ["DISCLAIMER", "UNSTABLE_P95_RADIUS_MM", "TargetingRun", "plot_scan_length", "plot_target_cloud",
            "read_targeting_run", "targeting_provider"]
@@ -302,16 +296,6 @@ def _method_distances(targets: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(d, index=pd.Index(names, name="distance (mm)"), columns=names)
 
 
-def _published_distances(xyz: Sequence[float]) -> pd.DataFrame:
-    from tmsnet.data import COMPARISON_TARGETS, reference_coordinates
-
-    refs = reference_coordinates().loc[list(COMPARISON_TARGETS)]
-    distance = np.linalg.norm(refs[["x", "y", "z"]].to_numpy(dtype=float) - np.asarray(xyz, float), axis=1)
-    table = refs[["x", "y", "z", "source"]].copy()
-    table.insert(3, "distance_mm", np.round(distance, 2))
-    return table.reset_index()
-
-
 def _framewise_displacement(run: TargetingRun) -> np.ndarray | None:
     """FD (mm) from the fMRIPrep confounds named in the provenance (None if unreadable)."""
     source = run.sources.get("confounds")
@@ -371,8 +355,7 @@ def _card(run: TargetingRun, out: SubjectSections) -> None:
         xyz = tuple(float(v) for v in _xyz(t))
         out.summary.append((f"Target {t['method']} ({t['space']})",
                             f"{format_xyz(xyz)} mm, r = {float(t['r_at_target']):.3f}"))
-        out.coordinates.append(SummaryCoordinate(f"Target ({t['method']})", str(t["space"]), xyz,
-                                                 f"targeting ({run.run})"))
+        out.add_point(f"Target ({t['method']})", str(t["space"]), xyz, f"targeting ({run.run})")
         stability, warning = _stability_facts(t, reported)
         if stability:
             out.summary.append((f"Stability {t['method']}", stability))
@@ -388,7 +371,7 @@ def _card(run: TargetingRun, out: SubjectSections) -> None:
     if qc:
         out.summary.append((f"Scan ({run.run})", f"{qc.get('n_frames')} frames, "
                                                  f"{float(qc.get('duration_min', float('nan'))):.1f} min"))
-    nearest = _published_distances(_xyz(run.targets[0])).sort_values("distance_mm").iloc[0]
+    nearest = distances_to_references(_xyz(run.targets[0])).sort_values("distance_mm").iloc[0]
     out.summary.append(("Nearest published target",
                         f"{nearest['name']} ({nearest['distance_mm']:.1f} mm away)"))
     if run.planted_mm is not None:
@@ -426,12 +409,13 @@ def _viewer_section(run: TargetingRun, anchor: str, intro: str) -> ReportSection
         if img is not None:
             layers.append(ViewerLayer(name=name, image=img, kind="mask", color=color, opacity=opacity))
             outlines.append((img, color))
-    fallback = figure_html(
-        figure_to_base64_png(plot_viewer_fallback(stat_map=run.r_map, masks=outlines, points=points), dpi=70),
+    fallback = plot_html(
+        plot_viewer_fallback(stat_map=run.r_map, masks=outlines, points=points),
         alt="Seed connectivity map with the search region (orange outline), seed (blue outline) "
             "and targets (dots)",
         caption="Static view (shown when printing or without JavaScript): connectivity r through "
                 "the first target; orange outline = search region, blue = seed.",
+        dpi=70,
     )
     intro += ("<p>Seed connectivity (Pearson r with the mean seed time series) on the MNI152 "
               "template: blue-green = anticorrelated, red-yellow = correlated. Orange: search "
@@ -451,9 +435,9 @@ def _connectivity_section(run: TargetingRun, anchor: str) -> ReportSection | Non
     seed = (run.parameters.get("seed") or {}).get("name", "seed")
     fig = plot_connectivity_through_target(run.r_map, target_mm=xyz,
                                            title=f"Seed connectivity (r) with {seed}")
-    body = figure_html(figure_to_base64_png(fig), alt=f"Seed connectivity map through the target at "
-                       f"{format_xyz(xyz)} mm",
-                       caption="Pearson r of each voxel with the mean seed time series after cleaning.")
+    body = plot_html(fig, alt=f"Seed connectivity map through the target at "
+                     f"{format_xyz(xyz)} mm",
+                     caption="Pearson r of each voxel with the mean seed time series after cleaning.")
     return ReportSection("Connectivity map and target", body, anchor)
 
 
@@ -474,19 +458,18 @@ def _stability_section(run: TargetingRun, anchor: str) -> ReportSection | None:
     if items:
         body += f'<ul class="advice">{items}</ul>'
     if run.cloud is not None:
-        body += figure_html(
-            figure_to_base64_png(plot_target_cloud(run.cloud, run.targets, space=run.space,
-                                                   planted_mm=run.planted_mm), dpi=80),
+        body += plot_html(
+            plot_target_cloud(run.cloud, run.targets, space=run.space, planted_mm=run.planted_mm),
             alt="Bootstrap cloud of targets of each method in three projections",
             caption=f"Targets of {len(run.cloud)} block-bootstrap resamples of the scan (dots) and "
-                    f"on the whole scan (stars), {run.space} mm.")
+                    f"on the whole scan (stars), {run.space} mm.", dpi=80)
     if run.scan_length is not None:
         tolerance = float(params.get("stability_tolerance_mm", 5.0))
-        body += figure_html(
-            figure_to_base64_png(plot_scan_length(run.scan_length, advice, tolerance_mm=tolerance), dpi=80),
+        body += plot_html(
+            plot_scan_length(run.scan_length, advice, tolerance_mm=tolerance),
             alt="95 percent radius against scan length for each method",
             caption="Bootstrap on the first 25, 50, 75 and 100 % of the scan; the dashed curve is the fit "
-                    "used for the advice.")
+                    "used for the advice.", dpi=80)
     body += table_html(_stability_table(run), caption="Target stability by method")
     return ReportSection("Target stability", body, anchor)
 
@@ -508,8 +491,8 @@ def _regions_section(run: TargetingRun, anchor: str) -> ReportSection | None:
     if run.seed_mask is not None and run.search_mask is not None:
         fig = plot_regions(seed_mask=run.seed_mask, search_mask=run.search_mask,
                            target_mm=_xyz(run.targets[0]))
-        body += figure_html(figure_to_base64_png(fig), alt="Seed ROI and DLPFC search region",
-                            caption="Blue: seed ROI; orange: DLPFC search region; star: target.")
+        body += plot_html(fig, alt="Seed ROI and DLPFC search region",
+                          caption="Blue: seed ROI; orange: DLPFC search region; star: target.")
     regions = {k: run.parameters[p] for k, p in (("seed", "seed"), ("search region", "search_region"))
                if run.parameters.get(p)}
     if regions:
@@ -521,9 +504,9 @@ def _references_section(run: TargetingRun, anchor: str) -> ReportSection:
     from tmsnet.report.figures import plot_target_and_references_glass_brain
 
     first = run.targets[0]
-    comparison = _published_distances(_xyz(first))
+    comparison = distances_to_references(_xyz(first))
     fig = plot_target_and_references_glass_brain(target_mm=_xyz(first), references=comparison)
-    body = figure_html(figure_to_base64_png(fig), alt="Target and published DLPFC coordinates")
+    body = plot_html(fig, alt="Target and published DLPFC coordinates")
     body += table_html(comparison[["name", "x", "y", "z", "distance_mm", "source"]],
                        caption=f"Distance from the {first['method']} target to published coordinates (mm)")
     if run.parameters.get("coordinate_space_note"):
@@ -541,7 +524,7 @@ def _qc_section(run: TargetingRun, anchor: str) -> ReportSection | None:
     fd = _framewise_displacement(run)
     if fd is not None and qc.get("t_r_s"):
         fig = plot_motion_qc(framewise_displacement=fd, t_r=float(qc["t_r_s"]))
-        body += figure_html(figure_to_base64_png(fig), alt="Framewise displacement over time")
+        body += plot_html(fig, alt="Framewise displacement over time")
     body += key_value_table(qc, caption="Scan quality")
     return ReportSection("Scan quality", body, anchor)
 
@@ -573,20 +556,14 @@ def _run_sections(run: TargetingRun, anchor: str) -> list[ReportSection]:
     return parts
 
 
+@fill_doc
 def targeting_provider(context: SubjectContext) -> SubjectSections | None:
-    """Sections of the targeting job (``tmsnet target``) from its derivatives.
+    """Sections of the targeting job (``tmsnet target``) from its ``*_desc-<method>_target.json``.
 
-    Parameters
-    ----------
-    context : SubjectContext
-        The derivatives (a subject's, or one run's with ``context.select``).
+    Section anchors are ``targeting-<n>`` (the viewer; the viewer's id is
+    ``targeting-<n>-viewer``) and ``targeting-<n>-<part>``.
 
-    Returns
-    -------
-    SubjectSections or None
-        None if there are no targeting outputs. Section anchors are
-        ``targeting-<n>`` (the viewer; the viewer's id is
-        ``targeting-<n>-viewer``) and ``targeting-<n>-<part>``.
+    %(section_provider)s
     """
     files = _target_files(context)
     if not files:

@@ -34,15 +34,15 @@ import numpy as np
 import pandas as pd
 
 from tmsnet.exceptions import InputFileNotFoundError
-from tmsnet.report.html import (
-    ReportSection,
-    details_json,
-    figure_html,
-    figure_to_base64_png,
-    key_value_table,
-    table_html,
+from tmsnet.report.html import ReportSection, details_json, key_value_table, plot_html, table_html
+from tmsnet.report.subject import (
+    SubjectContext,
+    SubjectSections,
+    load_json,
+    register_section_provider,
+    sections_per_file,
 )
-from tmsnet.report.subject import SubjectContext, SubjectSections, load_json, register_section_provider
+from tmsnet.utils.docs import fill_doc
 
 __all__ = ["BAD_CHANNEL_SHARE_WARNING", "BAD_TRIAL_SHARE_WARNING", "FEW_TRIALS_WARNING", "TepCurves",
            "read_tep_curves", "tep_provider"]
@@ -216,8 +216,8 @@ def _measure_sections(prefix: str, folder: Path, measures: dict[str, Any],
     body = []
     tfr_path = folder / f"{prefix}_desc-roi_tfr.tsv"
     if tfr_path.is_file():
-        body.append(figure_html(figure_to_base64_png(_plot_tfr(pd.read_csv(tfr_path, sep="\t")), dpi=80),
-                                alt="ERSP and inter-trial coherence over the ROI"))
+        body.append(plot_html(_plot_tfr(pd.read_csv(tfr_path, sep="\t")),
+                              alt="ERSP and inter-trial coherence over the ROI", dpi=80))
     body.append(key_value_table(measures.get("natural_frequency") or {},
                                 caption="Natural frequency (Rosanova 2009)"))
     sections = [ReportSection("Oscillations (ERSP, ITC)", "".join(body), f"{anchor}-oscillations")]
@@ -225,8 +225,8 @@ def _measure_sections(prefix: str, folder: Path, measures: dict[str, Any],
     evoked_path = folder / f"{prefix}_desc-clean_ave.fif"
     onsets = measures.get("onset_latency_ms") or {}
     if onsets and evoked_path.is_file():
-        body.append(figure_html(figure_to_base64_png(_plot_onsets(evoked_path, onsets), dpi=80),
-                                alt="Onset latency of the TEP at each channel", width="24rem"))
+        body.append(plot_html(_plot_onsets(evoked_path, onsets),
+                              alt="Onset latency of the TEP at each channel", width="24rem", dpi=80))
     body.append(key_value_table(measures.get("propagation") or {}, caption="Propagation"))
     sections.append(ReportSection("Propagation", "".join(body), f"{anchor}-propagation"))
     pcist = measures.get("pcist") or {}
@@ -241,94 +241,86 @@ def _measure_sections(prefix: str, folder: Path, measures: dict[str, Any],
     return sections
 
 
-def tep_provider(context: SubjectContext) -> SubjectSections | None:
-    """Sections of the subject's TMS-EEG recordings.
-
-    Parameters
-    ----------
-    context : SubjectContext
-        The subject's derivatives.
-
-    Returns
-    -------
-    SubjectSections or None
-        None if the subject has no ``*_desc-tep_measures.json``.
-    """
-    files = context.find(f"*{_SUFFIX}")
-    if not files:
-        return None
+def _recording(out: SubjectSections, index: int, path: Path) -> None:
+    """The sections and summary rows of one recording (its ``*_desc-tep_measures.json``)."""
     esc = html.escape
-    out = SubjectSections()
-    for index, path in enumerate(files):
-        prefix = path.name[: -len(_SUFFIX)]
-        content = load_json(path)
-        measures = content.get("Measures") or {}
-        steps = content.get("CleaningSteps") or []
-        peaks_path = path.with_name(f"{prefix}_desc-tep_peaks.tsv")
-        peaks = pd.read_csv(peaks_path, sep="\t", na_values=["n/a"]) if peaks_path.is_file() else None
-        body = []
-        evoked_path = path.with_name(f"{prefix}_desc-clean_ave.fif")
-        n_channels = None
-        if evoked_path.is_file():
-            curves = read_tep_curves(evoked_path)
-            n_channels = len(curves.ch_names)
-            body.append(figure_html(
-                figure_to_base64_png(_plot(curves, peaks), dpi=80),
-                alt="TMS-evoked potential of every channel and its global mean field power with the peaks",
-                caption="Top: TEP of every channel (average reference). Bottom: GMFP; shaded: peak windows; "
-                        "triangles: GMFP peaks."))
-        found, missing = _peaks_text(peaks)
-        pci = (measures.get("pcist") or {}).get("value")
-        nat = measures.get("natural_frequency") or {}
-        removed = measures.get("removed_components") or []
-        bad_trials = list(measures.get("bad_trials") or [])
-        bad_channels = list(measures.get("bad_channels") or [])
-        headline = [f"{measures.get('n_trials')} trials"]
-        if pci is not None:
-            headline.append(f"PCIst {float(pci):.1f}")
-        if found:
-            headline.append(f"GMFP peaks {found}")
-        out.summary.append((f"TMS-EEG ({prefix})", "; ".join(headline)))
-        labels = ", ".join(dict.fromkeys(str(c.get("label")) for c in removed))
-        out.summary.append((f"TMS-EEG cleaning ({prefix})",
-                            f"removed {len(removed)} ICA component(s){f' ({labels})' if labels else ''}; "
-                            f"{len(bad_trials)} trial(s) and {len(bad_channels)} channel(s) rejected"))
-        out.warnings += _qc(prefix, measures, steps, n_channels)
-        facts = {
-            "trials kept": measures.get("n_trials"),
-            "trials rejected": len(bad_trials),
-            "bad channels (interpolated)": ", ".join(map(str, bad_channels)) or "none",
-            "ICA components removed": len(removed),
-            "PCIst (Comolatti 2019)": pci,
-            "PCIst components kept": (measures.get("pcist") or {}).get("n_components"),
-            "natural frequency (Hz, Rosanova 2009)": nat.get("frequency_hz"),
-            "median onset latency (ms)": (measures.get("propagation") or {}).get("median_onset_ms"),
-            "max spread (share of channels)": (measures.get("propagation") or {}).get("max_spread"),
-            "ROI channels": ", ".join(measures.get("roi") or []),
-            "pulses from": measures.get("pulse_source"),
-        }
-        body.append(key_value_table(facts, caption="TMS-EEG measures"))
-        if peaks is not None:
-            body.append(table_html(peaks, caption="TEP peaks (GMFP: positive peaks; ROI: N/P polarity); "
-                                   "latency ms, amplitude µV; a dash: no peak in the window",
-                                   float_format="{:.1f}"))
-        if missing:
-            body.append(f"<p>No GMFP peak in the window of {esc(', '.join(missing))}.</p>")
-        body.append("<h3>What cleaning removed</h3>")
-        if removed:
-            body.append(table_html(pd.DataFrame(removed), caption="Removed ICA components and the rule that "
-                                   "removed each"))
-        else:
-            body.append("<p>No ICA component removed.</p>")
-        if steps:
-            rows = pd.DataFrame([{"step": s.get("step"), "seconds": s.get("seconds"),
-                                  "details": {k: v for k, v in (s.get("details") or {}).items()
-                                              if k != "removed"}} for s in steps])
-            body.append(table_html(rows, caption="Cleaning steps, in order", float_format="{:.2f}"))
-        body.append(details_json(content.get("Parameters") or {}, summary="Parameters"))
-        out.sections.append(ReportSection(f"TMS-EEG: {prefix}", "".join(body), f"tep-{index + 1}"))
-        out.sections.extend(_measure_sections(prefix, path.parent, measures, f"tep-{index + 1}"))
-    return out
+    prefix = path.name[: -len(_SUFFIX)]
+    content = load_json(path)
+    measures = content.get("Measures") or {}
+    steps = content.get("CleaningSteps") or []
+    peaks_path = path.with_name(f"{prefix}_desc-tep_peaks.tsv")
+    peaks = pd.read_csv(peaks_path, sep="\t", na_values=["n/a"]) if peaks_path.is_file() else None
+    body = []
+    evoked_path = path.with_name(f"{prefix}_desc-clean_ave.fif")
+    n_channels = None
+    if evoked_path.is_file():
+        curves = read_tep_curves(evoked_path)
+        n_channels = len(curves.ch_names)
+        body.append(plot_html(
+            _plot(curves, peaks),
+            alt="TMS-evoked potential of every channel and its global mean field power with the peaks",
+            caption="Top: TEP of every channel (average reference). Bottom: GMFP; shaded: peak windows; "
+                    "triangles: GMFP peaks.", dpi=80))
+    found, missing = _peaks_text(peaks)
+    pci = (measures.get("pcist") or {}).get("value")
+    nat = measures.get("natural_frequency") or {}
+    removed = measures.get("removed_components") or []
+    bad_trials = list(measures.get("bad_trials") or [])
+    bad_channels = list(measures.get("bad_channels") or [])
+    headline = [f"{measures.get('n_trials')} trials"]
+    if pci is not None:
+        headline.append(f"PCIst {float(pci):.1f}")
+    if found:
+        headline.append(f"GMFP peaks {found}")
+    out.summary.append((f"TMS-EEG ({prefix})", "; ".join(headline)))
+    labels = ", ".join(dict.fromkeys(str(c.get("label")) for c in removed))
+    out.summary.append((f"TMS-EEG cleaning ({prefix})",
+                        f"removed {len(removed)} ICA component(s){f' ({labels})' if labels else ''}; "
+                        f"{len(bad_trials)} trial(s) and {len(bad_channels)} channel(s) rejected"))
+    out.warnings += _qc(prefix, measures, steps, n_channels)
+    facts = {
+        "trials kept": measures.get("n_trials"),
+        "trials rejected": len(bad_trials),
+        "bad channels (interpolated)": ", ".join(map(str, bad_channels)) or "none",
+        "ICA components removed": len(removed),
+        "PCIst (Comolatti 2019)": pci,
+        "PCIst components kept": (measures.get("pcist") or {}).get("n_components"),
+        "natural frequency (Hz, Rosanova 2009)": nat.get("frequency_hz"),
+        "median onset latency (ms)": (measures.get("propagation") or {}).get("median_onset_ms"),
+        "max spread (share of channels)": (measures.get("propagation") or {}).get("max_spread"),
+        "ROI channels": ", ".join(measures.get("roi") or []),
+        "pulses from": measures.get("pulse_source"),
+    }
+    body.append(key_value_table(facts, caption="TMS-EEG measures"))
+    if peaks is not None:
+        body.append(table_html(peaks, caption="TEP peaks (GMFP: positive peaks; ROI: N/P polarity); "
+                               "latency ms, amplitude µV; a dash: no peak in the window",
+                               float_format="{:.1f}"))
+    if missing:
+        body.append(f"<p>No GMFP peak in the window of {esc(', '.join(missing))}.</p>")
+    body.append("<h3>What cleaning removed</h3>")
+    if removed:
+        body.append(table_html(pd.DataFrame(removed), caption="Removed ICA components and the rule that "
+                               "removed each"))
+    else:
+        body.append("<p>No ICA component removed.</p>")
+    if steps:
+        rows = pd.DataFrame([{"step": s.get("step"), "seconds": s.get("seconds"),
+                              "details": {k: v for k, v in (s.get("details") or {}).items()
+                                          if k != "removed"}} for s in steps])
+        body.append(table_html(rows, caption="Cleaning steps, in order", float_format="{:.2f}"))
+    body.append(details_json(content.get("Parameters") or {}, summary="Parameters"))
+    out.sections.append(ReportSection(f"TMS-EEG: {prefix}", "".join(body), f"tep-{index + 1}"))
+    out.sections.extend(_measure_sections(prefix, path.parent, measures, f"tep-{index + 1}"))
+
+
+@fill_doc
+def tep_provider(context: SubjectContext) -> SubjectSections | None:
+    """Sections of the subject's TMS-EEG recordings (``*_desc-tep_measures.json``).
+
+    %(section_provider)s
+    """
+    return sections_per_file(context.find(f"*{_SUFFIX}"), _recording)
 
 
 register_section_provider("tep", tep_provider, order=40)
