@@ -31,6 +31,17 @@ def test_demo_end_to_end(tmp_path, capsys):
     side = json.loads(open(str(outputs["peaks"]).replace(".tsv", ".json")).read())
     assert side["Parameters"]["cleaning"]["ica_method"] == "fastica"
     assert "sha256" in side["Sources"]["raw"]
+    # What the report draws the ERSP/ITC and the removed components' topographies from
+    tfr = pd.read_csv(outputs["tfr"], sep="\t")
+    assert list(tfr.columns) == ["freq_hz", "time_ms", "ersp_db", "itc"]
+    assert tfr["itc"].between(0, 1).all() and tfr["time_ms"].min() < 0 < tfr["time_ms"].max()
+    patterns = pd.read_csv(outputs["patterns"], sep="\t")
+    removed = summary["removed_components"]
+    assert sorted(patterns.columns[1:]) == sorted(f"{c['round']}_{c['component']}" for c in removed)
+    assert len(patterns) >= 30 and patterns.iloc[:, 1:].abs().to_numpy().max() > 0
+    html = open(outputs["report"]).read()
+    assert "ERSP and inter-trial coherence over the ROI" in html
+    assert ("Scalp topographies of the removed ICA components" in html) == bool(removed)
 
 
 def test_raw_file_with_events_and_no_ica(tmp_path, capsys):

@@ -210,6 +210,45 @@ def tep_summary(analysis: TepAnalysis) -> dict[str, Any]:
     }
 
 
+def roi_time_frequency(analysis: TepAnalysis) -> pd.DataFrame:
+    """ERSP (dB) and ITC averaged over the ROI channels, as a long table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``freq_hz``, ``time_ms``, ``ersp_db``, ``itc``.
+    """
+    tf = analysis.tf
+    idx = [tf.ch_names.index(c) for c in analysis.roi if c in tf.ch_names]
+    ersp, itc = tf.ersp_db[idx].mean(axis=0), tf.itc[idx].mean(axis=0)
+    freqs, times = np.meshgrid(tf.freqs, tf.times * 1000.0, indexing="ij")
+    return pd.DataFrame({"freq_hz": freqs.ravel(), "time_ms": np.round(times.ravel(), 3),
+                         "ersp_db": ersp.ravel(), "itc": itc.ravel()})
+
+
+def removed_component_patterns(analysis: TepAnalysis) -> pd.DataFrame:
+    """Scalp patterns of the ICA components the cleaning removed (one column each).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column ``channel`` and one column ``<round>_<component>`` per removed
+        component (empty but for ``channel`` when none was removed).
+    """
+    clean = analysis.cleaning
+    removed = clean.removed_components()
+    tables = []
+    for rnd, ica in clean.icas.items():
+        comps = removed.loc[removed["round"] == rnd, "component"].astype(int).tolist() if len(removed) else []
+        if comps:
+            patterns = ica.get_components()
+            tables.append(pd.DataFrame({f"{rnd}_{c}": patterns[:, c] for c in comps},
+                                       index=pd.Index(ica.ch_names, name="channel")))
+    if not tables:
+        return pd.DataFrame(columns=["channel"])
+    return pd.concat(tables, axis=1).reset_index()
+
+
 def write_tep_outputs(
     analysis: TepAnalysis,
     out_dir: str | Path,
@@ -267,6 +306,12 @@ def write_tep_outputs(
     comps = folder / f"{prefix}_desc-ica_components.tsv"
     atomic_write_tsv(comps, components if len(components) else pd.DataFrame(columns=["round"]))
     written["components"] = comps
+    tfr = folder / f"{prefix}_desc-roi_tfr.tsv"
+    atomic_write_tsv(tfr, roi_time_frequency(analysis))
+    written["tfr"] = tfr
+    patterns = folder / f"{prefix}_desc-icaremoved_patterns.tsv"
+    atomic_write_tsv(patterns, removed_component_patterns(analysis))
+    written["patterns"] = patterns
     measures = folder / f"{prefix}_desc-tep_measures.json"
     # a JSON result carries its provenance inside (a JSON file has no sidecar)
     atomic_write_json(measures, {**side("TMS-EEG measures: PCIst, natural frequency, propagation, "
@@ -280,6 +325,10 @@ def write_tep_outputs(
         "peaks": "TEP peaks per window: GMFP (positive peaks) and ROI (N/P polarity); latency in ms, "
                  "amplitude in microvolts.",
         "components": "ICA components of both rounds: rule features, label and reason.",
+        "tfr": "ERSP (dB) and inter-trial coherence averaged over the ROI channels, by frequency (Hz) "
+               "and time after the pulse (ms); long format.",
+        "patterns": "Scalp patterns (ICA mixing columns, arbitrary units) of the removed components, "
+                    "one column per component (round_component), one row per channel.",
     }
     for role, path in written.items():
         if role in ("dataset_description", "measures"):

@@ -2,7 +2,8 @@
 
 Reads, per recording, ``sub-<label>/[ses-<label>/]eeg/<prefix>_desc-tep_measures.json``
 (measures, cleaning steps, parameters), ``<prefix>_desc-clean_ave.fif`` (the
-TEP), ``<prefix>_desc-tep_peaks.tsv`` and ``<prefix>_desc-ica_components.tsv``
+TEP), ``<prefix>_desc-tep_peaks.tsv``, ``<prefix>_desc-ica_components.tsv`` and
+``<prefix>_desc-icaremoved_patterns.tsv`` (topographies of the removed components)
 written by :func:`tmsnet.eeg.workflow.write_tep_outputs`. Shows the GMFP
 (TESA's ``std(mean(data, trials))``, :func:`tmsnet.eeg.teps.gmfp`) with its
 peaks over the butterfly plot, the peak table, PCIst (Comolatti et al. 2019),
@@ -10,7 +11,7 @@ the natural frequency and what cleaning removed (trials, channels, ICA
 components with the rule that removed each; ``../shared/REFERENCES.md``
 section 2).
 
-It also shows ERSP / ITC over the ROI when the job wrote
+It also shows ERSP / ITC over the ROI from
 ``<prefix>_desc-roi_tfr.tsv`` (long table: ``freq_hz``, ``time_ms``,
 ``ersp_db``, ``itc``), the onset-latency map (``onset_latency_ms`` of the
 measures on the evoked file's channel positions), PCIst with its parameters and
@@ -210,6 +211,28 @@ def _plot_onsets(evoked_path: Path, onsets: dict[str, float]) -> Any:
     return fig
 
 
+def _plot_removed_patterns(patterns: pd.DataFrame, evoked_path: Path) -> Any:
+    """Topographies of the removed ICA components (columns ``<round>_<component>``)."""
+    import mne
+    from matplotlib.figure import Figure
+
+    info = mne.read_evokeds(evoked_path, verbose=False)[0].info
+    table = patterns.set_index("channel")
+    names = [c for c in table.index if c in info["ch_names"]]
+    info = mne.pick_info(info, mne.pick_channels(info["ch_names"], names, ordered=True))
+    n = table.shape[1]
+    cols = min(n, 5)
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(2.2 * cols, 2.3 * rows))
+    for i, column in enumerate(table.columns):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        values = table.loc[names, column].to_numpy(dtype=float)
+        mne.viz.plot_topomap(values, info, axes=ax, show=False, contours=0)
+        rnd, comp = column.split("_", 1)
+        ax.set_title(f"round {rnd}, IC {comp}", fontsize=9)
+    return fig
+
+
 def _measure_sections(prefix: str, folder: Path, measures: dict[str, Any],
                       anchor: str) -> list[ReportSection]:
     """Oscillations (ERSP, ITC), propagation, complexity and synchronization of one recording."""
@@ -302,6 +325,12 @@ def _recording(out: SubjectSections, index: int, path: Path) -> None:
     if removed:
         body.append(table_html(pd.DataFrame(removed), caption="Removed ICA components and the rule that "
                                "removed each"))
+        patterns_path = path.with_name(f"{prefix}_desc-icaremoved_patterns.tsv")
+        if patterns_path.is_file() and evoked_path.is_file():
+            patterns = pd.read_csv(patterns_path, sep="\t")
+            if patterns.shape[1] > 1:
+                body.append(plot_html(_plot_removed_patterns(patterns, evoked_path),
+                                      alt="Scalp topographies of the removed ICA components", dpi=80))
     else:
         body.append("<p>No ICA component removed.</p>")
     if steps:
