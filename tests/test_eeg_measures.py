@@ -86,7 +86,7 @@ def test_compare_detects_planted_change_and_not_noise():
     topo[[NAMES.index(c) for c in ("C3", "FC1", "FC5", "Cz")]] = 1.0
     a = noise(rng) + 3e-6 * topo[None, :, None] * bump
     b = noise(rng) + 6e-6 * topo[None, :, None] * bump
-    res = compare_conditions(epochs_from(a), epochs_from(b), n_permutations=200, seed=0)
+    res = compare_conditions(epochs_from(a), epochs_from(b), n_permutations=200, random_seed=0)
     assert res.clusters["p_value"].iloc[0] < 0.05
     assert 60 <= res.clusters["tmin_ms"].iloc[0] and res.clusters["tmax_ms"].iloc[0] <= 140
     assert res.summary()["gmfp_significant_ms"] is not None
@@ -94,5 +94,5 @@ def test_compare_detects_planted_change_and_not_noise():
     assert n100["amplitude_diff_uv"] > 0.5
     null = compare_conditions(epochs_from(noise(rng) + 3e-6 * topo[None, :, None] * bump),
                               epochs_from(noise(rng) + 3e-6 * topo[None, :, None] * bump),
-                              n_permutations=200, seed=0)
+                              n_permutations=200, random_seed=0)
     assert null.summary()["min_cluster_p"] > 0.05

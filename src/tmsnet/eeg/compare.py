@@ -69,7 +69,7 @@ def compare_conditions(
     *,
     window: Sequence[float] = (0.015, 0.300),
     n_permutations: int = 500,
-    seed: int = 0,
+    random_seed: int = 0,
     windows_ms: Mapping[str, Sequence[float]] = DEFAULT_WINDOWS_MS,
     roi: Sequence[str] | None = None,
     cluster_threshold: float | None = None,
@@ -84,7 +84,7 @@ def compare_conditions(
         Time window tested (s).
     n_permutations : int
         Permutations of both tests.
-    seed : int
+    random_seed : int
         Seed of the permutations.
     windows_ms : mapping
         Peak windows (ms).
@@ -115,7 +115,7 @@ def compare_conditions(
         warnings.simplefilter("ignore")
         _, clusters, pvals, _ = spatio_temporal_cluster_test(
             [xa.transpose(0, 2, 1), xb.transpose(0, 2, 1)], adjacency=adjacency,
-            n_permutations=n_permutations, threshold=cluster_threshold, seed=seed, out_type="mask",
+            n_permutations=n_permutations, threshold=cluster_threshold, seed=random_seed, out_type="mask",
             verbose=False)
     rows = []
     fvals = _f_values(xa, xb)
@@ -131,7 +131,7 @@ def compare_conditions(
 
     ga, gb = gmfp(xa), gmfp(xb)
     observed = np.abs(ga - gb)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_seed)
     pooled = np.concatenate([xa, xb])
     n_a = len(xa)
     maxima = np.empty(n_permutations)
