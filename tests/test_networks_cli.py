@@ -192,10 +192,42 @@ def test_cli_propagate_on_hcp(tmp_path, capsys):
     )
 
 
+def _schaefer_region_independently(xyz):
+    """Region of the bundled Schaefer-100 image at ``xyz`` (mm), read with nibabel only:
+    the label of the voxel containing the point, and the region with the nearest centroid."""
+    from importlib.resources import files
+
+    import nibabel as nib
+
+    base = files("tmsnet.data").joinpath("atlases")
+    img = nib.load(str(base.joinpath("Schaefer2018_100Parcels_7Networks_order_FSLMNI152_2mm.nii.gz")))
+    rois = pd.read_csv(str(base.joinpath("Schaefer2018_100Parcels_7Networks_rois.tsv")), sep="\t")
+    data = np.asarray(img.dataobj)
+    ijk = np.rint(np.linalg.inv(img.affine) @ [*xyz, 1.0])[:3].astype(int)
+    containing = int(data[tuple(ijk)])
+    vox = np.argwhere(data > 0)
+    world = vox @ img.affine[:3, :3].T + img.affine[:3, 3]
+    labels = data[data > 0]
+    centroids = np.array([world[labels == v].mean(axis=0) for v in rois["label_value"]])
+    nearest = int(rois["label_value"].iloc[np.argmin(np.linalg.norm(centroids - xyz, axis=1))])
+    return containing, nearest, rois
+
+
 def test_cli_propagate_from_coordinate_on_schaefer(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    sc = rng.random((100, 100)) ** 4
-    sc = sc + sc.T
+    """Fox 2012 group-optimal target (-38, 44, 26) (REFERENCES.md section 1) on a star connectome.
+
+    The stimulated region is found in the test from the atlas image (containing voxel and nearest
+    centroid agree: 7Networks_LH_SalVentAttn_PFCl_1, centroid 9.2 mm away); the star (that region
+    linked to three others with weights 3, 2, 1, nothing else) has the closed-form steady state
+    x_i / x_stim = g tau w_i / rho, rho = sqrt(sum w^2) (x = tau (I - g tau A / rho)^-1 e_stim)."""
+    xyz = np.array([-38.0, 44.0, 26.0])
+    containing, nearest, rois = _schaefer_region_independently(xyz)
+    assert containing == nearest
+    stim = int(np.flatnonzero(rois["label_value"].to_numpy() == containing)[0])
+    leaves = {34: 3.0, 42: 2.0, 70: 1.0}  # row indices of three other regions: weight
+    sc = np.zeros((100, 100))
+    for j, w in leaves.items():
+        sc[stim, j] = sc[j, stim] = w
     np.save(tmp_path / "sc.npy", sc)
     code = main(
         [
@@ -216,16 +248,17 @@ def test_cli_propagate_from_coordinate_on_schaefer(tmp_path, capsys):
     )
     assert code == 0
     summary = _json(capsys)
-    assert "_LH_" in summary["stimulated_region"]
-    assert {n["network"] for n in summary["networks"]} <= {
-        "Vis",
-        "SomMot",
-        "DorsAttn",
-        "SalVentAttn",
-        "Limbic",
-        "Cont",
-        "Default",
-    }
+    assert summary["stimulated_region"] == rois["name"].iloc[stim]
+    assert summary["stimulated_network"] == rois["network"].iloc[stim]
+    g_tau = summary["parameters"]["gain_g_tau_rho"]
+    rho = np.sqrt(sum(w**2 for w in leaves.values()))
+    top = summary["top_regions"]
+    assert [r["name"] for r in top[:3]] == [rois["name"].iloc[j] for j in leaves]
+    np.testing.assert_allclose([r["steady_state_relative"] for r in top[:3]],
+                               [g_tau * w / rho for w in leaves.values()], rtol=1e-9)
+    assert all(r["steady_state_relative"] == 0 for r in top[3:])
+    # networks ranked by their most responsive region: those of the leaves, in weight order
+    assert [n["network"] for n in summary["networks"][:3]] == [rois["network"].iloc[j] for j in leaves]
     code = main(
         [
             "propagate",

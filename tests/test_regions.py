@@ -53,17 +53,29 @@ def test_default_seed_is_10mm_sphere_at_fox_sgacc(mni):
     assert bilateral.sum() > mask.sum()
 
 
+# The four standard left-DLPFC targets, MNI152 mm, written from REFERENCES.md section 1 (Fox et al.
+# 2012, Biol Psychiatry 72:595, Table 1): 5-cm rule, BA9, BA46, F3 (Beam); 20 mm spheres (contarg).
+PUBLISHED_DLPFC_CENTRES_MM = np.array([[-41, 16, 54], [-36, 39, 43], [-44, 40, 29], [-37, 26, 49]], float)
+
+
 def test_search_region_is_gray_matter_near_the_standard_targets(mni):
     img, brain = mni
     mask, info = dlpfc_search_mask(img, brain)
     gm = gray_matter_mask_on_grid(img)
     assert not (mask & ~gm).any()
-    xyz = voxel_coordinates_mm(img.shape, img.affine)[mask]
-    centres = np.array(info["centers_mm"])
-    nearest = np.min(np.linalg.norm(xyz[:, None, :] - centres[None], axis=2), axis=1)
-    assert nearest.max() <= 20.0
-    assert (xyz[:, 0] < 0).all()  # left hemisphere only
+    # voxel centres from the affine, computed here
+    ijk = np.indices(img.shape).reshape(3, -1).T
+    xyz = (ijk @ img.affine[:3, :3].T + img.affine[:3, 3]).reshape(*img.shape, 3)
+    dist = np.linalg.norm(xyz[..., None, :] - PUBLISHED_DLPFC_CENTRES_MM, axis=-1)
+    spheres = (dist <= 20.0).any(axis=-1)
+    np.testing.assert_array_equal(mask, spheres & brain & gm)  # exactly the published spheres
+    assert (xyz[mask][:, 0] < 0).all()  # left hemisphere only
+    # every published centre is used: each sphere holds voxels no other sphere reaches
+    for k in range(4):
+        only_k = (dist[..., k] <= 20.0) & (np.delete(dist, k, axis=-1) > 20.0).all(axis=-1)
+        assert (mask & only_k).sum() > 50, k
     whole, _ = dlpfc_search_mask(img, brain, SearchRegion(gray_matter_only=False))
+    np.testing.assert_array_equal(whole, spheres & brain)
     assert whole.sum() > mask.sum()
 
 
