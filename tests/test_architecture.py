@@ -164,3 +164,38 @@ def test_functions_are_short_or_say_why():
     long = _long_functions()
     assert not long, (f"functions over {MAX_FUNCTION_LINES} lines without a '{LONG_MARKER} <reason>' "
                       "comment on or above the def line:\n" + "\n".join(long))
+
+
+#: What no simulator may import, directly or through other modules (issue 13, "independent
+#: truth"): the targeting, cleaning and measuring code it is used to test. A simulator that
+#: placed its truth with ``targeting.regions`` or measured it with ``eeg.teps`` would only
+#: compare that code with itself. Data loaders (``tmsnet.data``: templates, masks) and writers
+#: (``tmsnet.io``) are allowed; no exception is needed (the EEG montage is MNE's, loaded by
+#: the simulator itself).
+SIMULATOR_MUST_NOT_IMPORT = ("tmsnet.targeting", "tmsnet.fmri", "tmsnet.eeg", "tmsnet.networks",
+                             "tmsnet.physics")
+
+
+def _simulator_imports_of_tested_code(graph: nx.DiGraph) -> list[str]:
+    def tested(module: str) -> bool:
+        return any(module == p or module.startswith(p + ".") for p in SIMULATOR_MUST_NOT_IMPORT)
+
+    wrong = []
+    for sim in sorted(m for m in graph if m == "tmsnet.simulate" or m.startswith("tmsnet.simulate.")):
+        for target in sorted(t for t in nx.descendants(graph, sim) if tested(t)):
+            path = nx.shortest_path(graph, sim, target)
+            wrong.append(" -> ".join(path))
+    return wrong
+
+
+def test_simulators_never_import_the_code_they_test(graph):
+    wrong = _simulator_imports_of_tested_code(graph)
+    assert not wrong, "a simulator imports code it is used to test:\n" + "\n".join(wrong)
+
+
+def test_simulator_rule_sees_an_indirect_import():
+    """The rule follows imports through other modules (a lazy one too)."""
+    g = nx.DiGraph([("tmsnet.simulate.x", "tmsnet.io.y"), ("tmsnet.io.y", "tmsnet.eeg.teps"),
+                    ("tmsnet.simulate.z", "tmsnet.data")])
+    assert _simulator_imports_of_tested_code(g) == [
+        "tmsnet.simulate.x -> tmsnet.io.y -> tmsnet.eeg.teps"]

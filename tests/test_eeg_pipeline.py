@@ -50,15 +50,70 @@ def test_recovered_tep_correlates_with_planted(sim, analysis):
     assert 0.8 <= gain <= 1.2
 
 
-def test_gmfp_peaks_within_3_ms(sim, analysis):
+def latency_allowance_ms(width_s):
+    """How far (ms) a measured GMFP peak may sit from the expected one, for a component of width sigma.
+
+    The larger of 1.5 ms (3 samples at 2 kHz) and 0.45 sigma: noise moves the
+    maximum of a broad peak further than that of a sharp one. Over seeds 0-6 of
+    this simulation (80 trials, cleaned by analyze_tep) the largest |measured -
+    expected| was 1 ms for P30, N45 and P60 (sigma 4-5 ms), 5 ms = 0.42 sigma for
+    N100 and 5 ms = 0.25 sigma for P180; on seed 3, used here, 0, 0, 0, 0 and 1 ms.
+    """
+    return max(1.5, 0.45 * 1000.0 * width_s)
+
+
+def test_gmfp_peaks_at_the_planted_latencies(sim, analysis):
+    """The measured GMFP peaks lie at the planted component latencies.
+
+    Truth: the simulator's own parameters (latency_s), not a measurement of its
+    TEP with tmsnet.eeg. Overlapping components move the GMFP maximum; the
+    simulator computes that shift from its waveforms (truth.gmfp_peaks_ms), and
+    it is added to the allowance.
+    """
     peaks = find_window_peaks(gmfp(analysis.evoked.data), analysis.evoked.times, DEFAULT_WINDOWS_MS,
                               polarity="positive")
-    planted = sim.truth.gmfp_peaks_ms
     # N15 lies in TESA's second cut window (-2...15 ms), which replaces it by interpolation
-    for name in ("P30", "N45", "P60", "N100", "P180"):
-        assert abs(planted[name] - 1000 * sim.truth.components[
-            [c.name for c in sim.truth.components].index(name)].latency_s) <= 2
-        assert abs(peaks[name]["latency_ms"] - planted[name]) <= 3, (name, peaks[name], planted[name])
+    for comp in sim.truth.components:
+        if comp.name == "N15":
+            continue
+        planted = sim.truth.latencies_ms[comp.name]
+        assert planted == 1000.0 * comp.latency_s
+        shift = sim.truth.gmfp_peaks_ms[comp.name] - planted
+        assert abs(shift) <= 0.5, (comp.name, shift)  # the default components barely overlap
+        measured = peaks[comp.name]["latency_ms"]
+        tol = abs(shift) + latency_allowance_ms(comp.width_s)
+        assert abs(measured - planted) <= tol, (comp.name, measured, planted, tol)
+
+
+def test_expected_gmfp_maximum_against_a_closed_form():
+    """The simulator's GMFP-maximum truth for two overlapping components, against scipy.
+
+    Two components with the same topography and sign: GMFP(t) = c * (a1 g1(t) + a2 g2(t)),
+    whose maximum a bounded scalar search finds; the simulator's grid search must
+    agree within its 0.01 ms step, and the larger component must pull the maximum
+    of the smaller one towards itself.
+    """
+    from scipy.optimize import minimize_scalar
+
+    from tmsnet.simulate.eeg import PlantedComponent, _expected_gmfp_peaks_ms
+
+    comps = [PlantedComponent("P50", 0.050, 0.006, 5.0, "C3"),
+             PlantedComponent("P75", 0.075, 0.010, 10.0, "C3")]
+    topo = np.array([1.0, -0.5, 0.2, -0.7])
+    tep = {"topos": np.array([c.peak_uv * topo for c in comps]), "osc_topo": None}
+    got = _expected_gmfp_peaks_ms(comps, tep, None)
+
+    def minus_power(t):
+        return -sum(c.peak_uv * np.exp(-0.5 * ((t - c.latency_s) / c.width_s) ** 2) for c in comps)
+
+    for c in comps:
+        ref = minimize_scalar(minus_power, bounds=(c.latency_s - c.width_s, c.latency_s + c.width_s),
+                              method="bounded", options={"xatol": 1e-8}).x
+        assert abs(got[c.name] - 1000.0 * ref) <= 0.011, (c.name, got[c.name], 1000.0 * ref)
+    assert got["P50"] > 50.5  # pulled towards P75 by about 1 ms (seen 0.98 ms)
+    # a single component: the maximum is at its latency
+    single = _expected_gmfp_peaks_ms(comps[:1], {"topos": tep["topos"][:1], "osc_topo": None}, None)
+    assert abs(single["P50"] - 50.0) <= 0.011
 
 
 def test_ica_rules_remove_artifacts_keep_cortex(sim, analysis):

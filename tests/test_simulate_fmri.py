@@ -130,6 +130,44 @@ def test_planted_target_geometry(long_subject):
     assert anti["sign"] == -1 and -1.0 < anti["relative_loading"] < 0
 
 
+#: Published MNI152 coordinates (mm), typed from ../shared/REFERENCES.md section 1
+#: (Fox et al. 2012 Biol Psychiatry 72:595, Table 1; the search region: 20 mm spheres
+#: at the four standard targets, gray matter only; the seed: a 10 mm sphere).
+PUBLISHED_DLPFC_MM = {"five_cm_rule": (-41, 16, 54), "ba9": (-36, 39, 43),
+                      "ba46": (-44, 40, 29), "f3_beam": (-37, 26, 49)}
+PUBLISHED_SGACC_MM = (6, 16, -10)
+
+
+def test_planted_regions_are_the_published_ones_and_match_the_targeting_code(long_subject):
+    """Independent truth: the simulator's own search region and seed against the published
+    coordinates, and voxel for voxel against tmsnet.targeting.regions (two implementations
+    of one published geometry, neither importing the other). A search centre moved in
+    either, or a wrong radius, fails here.
+    """
+    from tmsnet.data import reference_coordinate
+    from tmsnet.simulate.fmri import _DLPFC_STANDARD_MM, _SGACC_MM, _anatomy
+    from tmsnet.targeting.regions import seed_mask
+
+    *_, mask, _, truth = long_subject
+    assert {k: tuple(v) for k, v in _DLPFC_STANDARD_MM.items()} == PUBLISHED_DLPFC_MM
+    assert tuple(_SGACC_MM) == PUBLISHED_SGACC_MM
+    assert truth["search_region"] == {"n_voxels": truth["search_region"]["n_voxels"],
+                                      "centers": list(PUBLISHED_DLPFC_MM), "radius_mm": 20.0}
+    assert truth["seed_region"]["center_mm"] == list(PUBLISHED_SGACC_MM)
+    for name, xyz in PUBLISHED_DLPFC_MM.items():  # the package's table, read by the targeting code
+        np.testing.assert_array_equal(reference_coordinate(name), xyz)
+    anat = _anatomy()
+    brain = np.asarray(mask.dataobj) > 0
+    np.testing.assert_array_equal(anat.brain, brain)
+    search, description = dlpfc_search_mask(mask, brain)
+    seed, _ = seed_mask(mask, brain)
+    assert description["radius_mm"] == 20.0 and description["centers"] == list(PUBLISHED_DLPFC_MM)
+    assert np.array_equal(anat.search, search[brain]), "search regions differ"
+    assert np.array_equal(anat.seed, seed[brain]), "seed regions differ"
+    assert truth["search_region"]["n_voxels"] == int(search.sum())
+    assert truth["seed_region"]["n_voxels"] == int(seed.sum())
+
+
 def test_planted_correlations(long_subject):
     bold, mask, confounds, truth = long_subject
     brain = np.asarray(mask.dataobj) > 0

@@ -22,9 +22,13 @@ all known:
 
 Every topography and time course is returned in :class:`SimulatedTmsEeg`
 (``truth``), so tests can check what a cleaning step removed and what it kept.
-The planted TEP (``truth.tep``, average reference, the epoch time axis) and the
-GMFP peak latencies of that noise-free TEP are the reference of the
-planted-truth tests.
+The planted TEP (``truth.tep``, average reference, the epoch time axis), the
+planted component latencies (``truth.latencies_ms``) and the GMFP maxima that
+these components produce (``truth.gmfp_peaks_ms``, computed here with numpy
+from the waveform definitions, not with :mod:`tmsnet.eeg`) are the reference of
+the planted-truth tests. The simulator imports nothing of :mod:`tmsnet.eeg`: a
+simulator that measured its truth with the code under test would only compare
+that code with itself.
 
 Units: data in volts in the Raw object (MNE's convention), amplitudes of the
 parameters in microvolts, times in seconds, positions in metres (MNE head
@@ -47,7 +51,6 @@ from typing import Any
 
 import numpy as np
 
-from tmsnet.eeg.io import standard_montage  # re-exported: the demo cap's positions
 from tmsnet.exceptions import InvalidParameterError
 
 __all__ = [
@@ -59,6 +62,9 @@ __all__ = [
     "simulate_tms_eeg",
     "standard_montage",
 ]
+
+#: Step (s) of the fine time grid on which the expected GMFP maxima are located.
+_FINE_STEP_S = 1e-5
 
 #: Random background (pink-noise) dipoles of the simulated head.
 N_BACKGROUND_DIPOLES = 40
@@ -133,8 +139,14 @@ class TepTruth:
     tep : ndarray, shape (n_channels, n_times)
         Noise-free trial-average TEP, average reference (volts).
     gmfp_peaks_ms : dict of str to float
-        GMFP peak latency (ms) of ``tep`` in each default peak window (see
-        :data:`tmsnet.eeg.teps.DEFAULT_WINDOWS_MS`); NaN where none.
+        Expected GMFP peak (ms) of each component: the local maximum of the
+        noise-free GMFP (SD across channels, ddof 1, average reference) nearest
+        the component's planted latency, located on a 0.01 ms grid from the
+        waveform definitions (so it includes the shift that overlapping
+        components and the natural-frequency oscillation cause); NaN when no
+        local maximum lies within two widths of the latency (a masked component).
+    latencies_ms : dict of str to float
+        Planted latency (ms) of each component (``PlantedComponent.latency_s``).
     artifact_topographies : dict of str to ndarray
         Sensor patterns (unit norm) of ``"tms_muscle"``, ``"blink"``,
         ``"eye_movement"``, ``"persistent_muscle"`` and ``"decay"``.
@@ -154,6 +166,7 @@ class TepTruth:
     times: np.ndarray
     tep: np.ndarray
     gmfp_peaks_ms: dict[str, float]
+    latencies_ms: dict[str, float]
     artifact_topographies: dict[str, np.ndarray]
     pulse_samples: np.ndarray
     blink_samples: np.ndarray
@@ -346,21 +359,71 @@ def _raw_array(data: np.ndarray, info, sfreq: float, pulse_samples: np.ndarray, 
     return raw
 
 
+def standard_montage():
+    """The standard 10-05 montage (``colin27_1005``, formerly ``standard_1005``) of the demo cap.
+
+    The simulator's own copy (MNE's template positions), so that it imports
+    nothing of the :mod:`tmsnet.eeg` code it is used to test.
+
+    Returns
+    -------
+    mne.channels.DigMontage
+        Positions in metres (MNE head coordinates).
+    """
+    import mne
+
+    name = "colin27_1005" if "colin27_1005" in mne.channels.get_builtin_montages() else "standard_1005"
+    return mne.channels.make_standard_montage(name)
+
+
+def _component_waves(times: np.ndarray, components: Sequence[PlantedComponent]) -> np.ndarray:
+    """Gaussian time course (unit peak) of each component at ``times`` (s), shape (n_comp, n_times)."""
+    return np.array([np.exp(-0.5 * ((times - c.latency_s) / c.width_s) ** 2) for c in components])
+
+
+def _oscillation_wave(times: np.ndarray, frequency_hz: float) -> np.ndarray:
+    """Damped sine (time constant 80 ms, unit envelope) starting at the pulse."""
+    post = times >= 0
+    return np.where(post, np.sin(2 * np.pi * frequency_hz * times)
+                    * np.exp(-np.where(post, times, 0) / 0.08), 0.0)
+
+
+def _expected_gmfp_peaks_ms(components: Sequence[PlantedComponent], tep: dict[str, Any],
+                            natural_frequency_hz: float | None) -> dict[str, float]:
+    """Local maximum of the noise-free GMFP nearest each planted latency (ms; see TepTruth).
+
+    The GMFP (SD across channels, ddof 1, of the average-referenced TEP) is
+    evaluated on a ``_FINE_STEP_S`` grid from the waveform definitions; where
+    components overlap, the maximum moves away from the planted latency, and
+    this is that moved position.
+    """
+    last = max(c.latency_s + 4 * c.width_s for c in components)
+    fine = np.arange(0.0, last + _FINE_STEP_S, _FINE_STEP_S)
+    tep_fine = tep["topos"].T @ _component_waves(fine, components)
+    if natural_frequency_hz is not None:
+        tep_fine += np.outer(tep["osc_topo"], _oscillation_wave(fine, natural_frequency_hz))
+    power = tep_fine.std(axis=0, ddof=1)
+    inner = np.arange(1, power.size - 1)
+    maxima = inner[(power[inner] > power[inner - 1]) & (power[inner] >= power[inner + 1])]
+    out = {}
+    for c in components:
+        near = maxima[np.abs(fine[maxima] - c.latency_s) <= 2 * c.width_s]
+        best = near[np.argmin(np.abs(fine[near] - c.latency_s))] if near.size else None
+        out[c.name] = float("nan") if best is None else round(float(fine[best]) * 1000.0, 3)
+    return out
+
+
 def _truth(components: Sequence[PlantedComponent], tep: dict[str, Any],
            topo: dict[str, np.ndarray], pulse_samples: np.ndarray, blink_samples: list[int], *,
            line_freq: float, natural_frequency_hz: float | None, bg_scale: float) -> TepTruth:
-    """The planted truth: TEP (volts), its GMFP peaks, unit artifact topographies, event samples."""
-    from tmsnet.eeg.teps import DEFAULT_WINDOWS_MS, find_window_peaks, gmfp
-
-    tep_v = tep["tep_uv"] * 1e-6
-    ep_times = tep["times"]
-    peaks = find_window_peaks(gmfp(tep_v), ep_times, DEFAULT_WINDOWS_MS, polarity="positive")
+    """The planted truth: TEP (volts), its latencies and GMFP maxima, artifact topographies, events."""
     return TepTruth(
         components=list(components),
         topographies=tep["topos"],
-        times=ep_times,
-        tep=tep_v,
-        gmfp_peaks_ms={name: row["latency_ms"] for name, row in peaks.items()},
+        times=tep["times"],
+        tep=tep["tep_uv"] * 1e-6,
+        gmfp_peaks_ms=_expected_gmfp_peaks_ms(components, tep, natural_frequency_hz),
+        latencies_ms={c.name: float(c.latency_s) * 1000.0 for c in components},
         artifact_topographies={
             "tms_muscle": _unit(topo["muscle"]),
             "blink": _unit(topo["blink"]),
@@ -492,13 +555,11 @@ def _planted_tep(head: _Head, components: Sequence[PlantedComponent], sfreq: flo
         topos[i] = col / col[k] * comp.peak_uv  # signed so the extreme channel has peak_uv
     half = int(round(1.0 * sfreq))
     ep_times = np.arange(-half, half + 1) / sfreq
-    waves = np.array([np.exp(-0.5 * ((ep_times - c.latency_s) / c.width_s) ** 2) for c in components])
+    waves = _component_waves(ep_times, components)
     osc_topo = None
     osc_wave = None
     if natural_frequency_hz is not None:
-        post = ep_times >= 0
-        osc_wave = np.where(post, np.sin(2 * np.pi * natural_frequency_hz * ep_times)
-                            * np.exp(-np.where(post, ep_times, 0) / 0.08), 0.0)
+        osc_wave = _oscillation_wave(ep_times, natural_frequency_hz)
         col = lead_avg[:, 0]
         osc_topo = col / np.max(np.abs(col)) * natural_frequency_uv
     tep_uv = topos.T @ waves
@@ -513,7 +574,8 @@ def _planted_tep(head: _Head, components: Sequence[PlantedComponent], sfreq: flo
     if osc_topo is not None:
         tep_raw = tep_raw + np.outer(lead[:, 0] / np.max(np.abs(lead_avg[:, 0]))
                                      * natural_frequency_uv, osc_wave)
-    return {"topos": topos, "times": ep_times, "half": half, "tep_uv": tep_uv, "tep_raw": tep_raw}
+    return {"topos": topos, "times": ep_times, "half": half, "tep_uv": tep_uv, "tep_raw": tep_raw,
+            "osc_topo": osc_topo}
 
 
 def _artifact_topographies(rng: np.random.Generator, head: _Head) -> dict[str, np.ndarray]:

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, signal
 
-from tmsnet.data import load_brain_mask, load_white_matter_mask, reference_coordinate
+from tmsnet.data import load_brain_mask, load_gray_matter_mask, load_white_matter_mask
 from tmsnet.exceptions import InvalidParameterError
 from tmsnet.io.atomic import (
     atomic_write_nifti,
@@ -65,14 +65,6 @@ from tmsnet.io.atomic import (
     ensure_output_dir,
 )
 from tmsnet.io.bids import bids_name, derivatives_description, subject_folder
-from tmsnet.targeting.regions import (
-    DEFAULT_SEARCH_RADIUS_MM,
-    dlpfc_search_mask,
-    gray_matter_mask_on_grid,
-    seed_mask,
-    sphere_mask,
-    voxel_coordinates_mm,
-)
 
 __all__ = [
     "BAND_HZ",
@@ -106,6 +98,7 @@ _NOISE_PSC = 1.0  # std (PSC) of the smooth noise in a typical gray-matter voxel
 _NOISE_AR1 = 0.5  # lag-1 autocorrelation of the smooth noise (TR-independent)
 _WHITE_FRACTION = 0.35  # thermal noise std / _NOISE_PSC, in scanner units at baseline
 _SEED_RADIUS_MM = 10.0  # sgACC sphere (Fox 2012)
+_SEARCH_RADIUS_MM = 20.0  # DLPFC search spheres (as contarg's DLPFCspheres; REFERENCES.md section 1)
 _SEED_GAIN = 2.0  # sgACC loading of s(t) relative to the target's (s is sgACC activity)
 _POSITIVE_DECOY_STRENGTH = 1.0  # loading of the +s(t) decoy relative to the target
 _MIN_SEPARATION_MM = 25.0  # target/decoy distances
@@ -128,6 +121,26 @@ _STREAM_NOISE = 5
 _STREAM_WHITE = 6
 _STREAM_PHYSIO = 7
 _STREAM_PARCELS = 8
+
+# ---------------------------------------------------------------------------
+# Published coordinates of what is planted (independent truth).
+# ---------------------------------------------------------------------------
+# The simulator holds its own copy of the published numbers instead of taking them
+# from tmsnet.targeting (or the package's coordinate table), so that a wrong seed or
+# search region in the code under test cannot move the planted truth with it.
+# Source: ../shared/REFERENCES.md section 1, Fox et al. (2012) Biol Psychiatry 72:595.
+
+#: sgACC seed centre (MNI152 mm), right hemisphere (Fox 2012).
+_SGACC_MM: tuple[float, float, float] = (6.0, 16.0, -10.0)
+
+#: The four standard left-DLPFC targets (MNI152 mm; Fox 2012 Table 1): the search
+#: region is the union of ``_SEARCH_RADIUS_MM`` spheres around them, in gray matter.
+_DLPFC_STANDARD_MM: dict[str, tuple[float, float, float]] = {
+    "five_cm_rule": (-41.0, 16.0, 54.0),  # group mean of the 5-cm rule
+    "ba9": (-36.0, 39.0, 43.0),
+    "ba46": (-44.0, 40.0, 29.0),
+    "f3_beam": (-37.0, 26.0, 49.0),  # F3, Beam method
+}
 
 #: Networks: name -> blob centres (MNI mm), blob sigma (mm). Centres are jittered
 #: per subject. The fronto-parietal network reaches the left DLPFC on purpose.
@@ -419,13 +432,33 @@ class _Anatomy:
     csf_region: np.ndarray  # (V,) bool, CSF confound region
     bbox: tuple[slice, slice, slice]
     edge: np.ndarray  # (V,) 0-1, closeness to the brain surface
-    search_description: dict
-    seed_description: dict
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
+
+
+def _voxel_coordinates_mm(shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
+    """World coordinates (mm), shape ``(*shape, 3)``, of every voxel centre of a 3D grid."""
+    ijk = np.moveaxis(np.indices(tuple(shape[:3]), dtype=np.float64), 0, -1)
+    return ijk @ affine[:3, :3].T + affine[:3, 3]
+
+
+def _spheres(coords: np.ndarray, centres_mm: Sequence[Sequence[float]], radius_mm: float) -> np.ndarray:
+    """Voxels (bool, grid) whose centre lies within ``radius_mm`` of any of ``centres_mm``."""
+    mask = np.zeros(coords.shape[:-1], dtype=bool)
+    for centre in centres_mm:
+        mask |= np.sum((coords - np.asarray(centre, dtype=float)) ** 2, axis=-1) <= radius_mm**2
+    return mask
+
+
+def _gray_matter_on(reference: nib.Nifti1Image) -> np.ndarray:
+    """Nilearn's MNI152 gray-matter mask (bool, grid); it shares the brain mask's 2 mm grid."""
+    gm = load_gray_matter_mask(resolution=2)
+    if gm.shape != reference.shape or not np.allclose(gm.affine, reference.affine):  # pragma: no cover
+        raise RuntimeError("nilearn's MNI152 gray-matter mask is not on the brain-mask grid")
+    return np.asarray(gm.dataobj) > 0
 
 
 @lru_cache(maxsize=1)
@@ -437,7 +470,7 @@ def _anatomy() -> _Anatomy:
     shape, affine = brain.shape, ref.affine
     index = np.full(shape, -1, dtype=np.int64)
     index[brain] = np.arange(int(brain.sum()))
-    coords = voxel_coordinates_mm(shape, affine)
+    coords = _voxel_coordinates_mm(shape, affine)
     xyz = coords[brain]
 
     gm_prob = np.asarray(load_mni152_gm_template(resolution=2).get_fdata(), dtype=np.float64)
@@ -448,10 +481,11 @@ def _anatomy() -> _Anatomy:
     p_wm = np.clip(wm_prob[brain], 0.0, 1.0 - p_gm)
     p_csf = 1.0 - p_gm - p_wm
 
-    search3d, search_desc = dlpfc_search_mask(ref, brain)
-    seed3d, seed_desc = seed_mask(ref, brain)
-    centres = [reference_coordinate(n).tolist() for n in search_desc["centers"]]
-    spheres = sphere_mask(centres, DEFAULT_SEARCH_RADIUS_MM, shape=shape, affine=affine)
+    # Search region: spheres at the published standard targets, in brain and gray matter.
+    gray = _gray_matter_on(ref)
+    spheres = _spheres(coords, list(_DLPFC_STANDARD_MM.values()), _SEARCH_RADIUS_MM)
+    search3d = spheres & brain & gray
+    seed3d = _spheres(coords, [_SGACC_MM], _SEED_RADIUS_MM) & brain
     depth = ndimage.distance_transform_edt(spheres, sampling=np.abs(np.diag(affine)[:3]))
 
     brain_depth = ndimage.distance_transform_edt(brain, sampling=np.abs(np.diag(affine)[:3]))
@@ -472,7 +506,7 @@ def _anatomy() -> _Anatomy:
         p_gm=_readonly(p_gm),
         p_wm=_readonly(p_wm),
         p_csf=_readonly(p_csf),
-        gm_mask=_readonly(gray_matter_mask_on_grid(ref)[brain]),
+        gm_mask=_readonly(gray[brain]),
         search=_readonly(search3d[brain]),
         search_depth_mm=_readonly(depth[brain]),
         seed=_readonly(seed3d[brain]),
@@ -480,8 +514,6 @@ def _anatomy() -> _Anatomy:
         csf_region=_readonly(csf_region),
         bbox=bbox,  # type: ignore[arg-type]
         edge=_readonly(edge),
-        search_description=search_desc,
-        seed_description=seed_desc,
     )
 
 
@@ -820,7 +852,7 @@ def _seed_loading(params: SimulationParameters, anat: _Anatomy, rand: _Fields,
     """Brain rows of the sgACC seed and their loading (PSC) on the target source."""
     gmw = _gm_weight(anat)
     seed_rows = np.flatnonzero(anat.seed)
-    d_seed = np.linalg.norm(anat.xyz[seed_rows] - reference_coordinate("sgacc_right"), axis=1)
+    d_seed = np.linalg.norm(anat.xyz[seed_rows] - np.asarray(_SGACC_MM), axis=1)
     seed_profile = (0.75 + 0.25 * np.exp(-0.5 * (d_seed / 6.0) ** 2)) * np.exp(
         0.1 * rand.texture[seed_rows]
     )
@@ -1046,15 +1078,15 @@ def _truth(subject_index: int, seed: int, params: SimulationParameters, anat: _A
         "decoys": _decoy_truth(planted),
         "seed_region": {
             "name": "sgacc",
-            "center_mm": _mm(reference_coordinate("sgacc_right")),
+            "center_mm": _mm(np.asarray(_SGACC_MM)),
             "radius_mm": _SEED_RADIUS_MM,
             "n_voxels": int(planted.seed_rows.size),
             "mean_loading_psc": round(float(planted.seed_load.mean()), 6),
             "sign": 1,
         },
         "search_region": {"n_voxels": int(anat.search.sum()),
-                          "centers": list(anat.search_description["centers"]),
-                          "radius_mm": float(anat.search_description["radius_mm"])},
+                          "centers": list(_DLPFC_STANDARD_MM),
+                          "radius_mm": _SEARCH_RADIUS_MM},
         "networks": network_truth,
         "global_signal_scale": float(params.global_signal_scale),
         "motion": {

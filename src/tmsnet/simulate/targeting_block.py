@@ -18,17 +18,22 @@ returns) holding
 centre to the noise standard deviation there, as in the full simulator. The
 layout (patch positions) depends only on ``seed``; the time series also depend
 on ``repeat``, so two repeats are two scans of one person (test-retest).
+
+The block is returned as plain arrays; the caller builds the
+:class:`tmsnet.targeting.methods.TargetingContext` the methods take
+(``TargetingContext(**block.context_kwargs())``), so that the simulator imports
+none of the targeting code it is used to test.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
 from tmsnet.exceptions import InvalidParameterError
-from tmsnet.targeting.methods import TargetingContext
 
 _SHAPE = (30, 30, 20)  # voxels of 2 mm
 _VOXEL_MM = 2.0
@@ -36,21 +41,41 @@ _VOXEL_MM = 2.0
 
 @dataclass
 class TargetingBlock:
-    """A generated block: the context the methods run on and the planted truth.
+    """A generated block: cleaned data, masks, grid and the planted truth, as plain arrays.
 
     Attributes
     ----------
-    context : TargetingContext
-        Cleaned data (standardized), masks and grid (space ``"synthetic"``).
+    data : ndarray, shape (n_frames, n_voxels), float32
+        Cleaned (standardized) time series of the brain voxels (C order of
+        ``brain_mask.nonzero()``).
+    brain_mask : ndarray of bool, shape (30, 30, 20)
+        The block's grid (all voxels are brain).
+    affine : ndarray, shape (4, 4)
+        Voxel-to-mm affine (2 mm voxels).
+    seed_voxels, search_voxels : ndarray of bool, shape (n_voxels,)
+        The seed sphere and the search slab among the brain voxels.
+    space : str
+        ``"synthetic"``.
     target_mm : ndarray, shape (3,)
         Centre of the planted anticorrelated patch (mm).
     t_r : float
         Repetition time (s).
     """
 
-    context: TargetingContext
+    data: np.ndarray
+    brain_mask: np.ndarray
+    affine: np.ndarray
+    seed_voxels: np.ndarray
+    search_voxels: np.ndarray
+    space: str
     target_mm: np.ndarray
     t_r: float
+
+    def context_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``TargetingContext`` (data, masks, affine, space)."""
+        return {"data": self.data, "brain_mask": self.brain_mask, "affine": self.affine,
+                "seed_voxels": self.seed_voxels, "search_voxels": self.search_voxels,
+                "space": self.space}
 
 
 def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float) -> np.ndarray:
@@ -136,8 +161,8 @@ def simulate_targeting_block(
     data = noise + snr * source[:, None] * loading[None, :].astype(np.float32)
     data -= data.mean(axis=0)
     data /= data.std(axis=0, ddof=1)
-    context = TargetingContext(
+    return TargetingBlock(
         data=data.astype(np.float32), brain_mask=brain, affine=np.diag([_VOXEL_MM] * 3 + [1.0]),
         seed_voxels=seed_voxels, search_voxels=search_voxels, space="synthetic",
+        target_mm=centres[0], t_r=float(t_r),
     )
-    return TargetingBlock(context=context, target_mm=centres[0], t_r=float(t_r))
