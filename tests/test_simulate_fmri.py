@@ -337,3 +337,13 @@ def test_invalid_dataset_arguments(tmp_path):
         simulate_fmriprep_dataset(tmp_path, seed=-1)
     with pytest.raises(InvalidParameterError, match="subject_index"):
         simulate_subject_arrays(subject_index=-1)
+
+
+def test_targeting_block_redraws_a_layout_that_leaves_no_room():
+    """Seed 14 used to spin for ever: its first two patches left no place for a third 20 mm away."""
+    from tmsnet.simulate.targeting_block import simulate_targeting_block
+
+    block = simulate_targeting_block(seed=14, n_frames=20)
+    x, y, z = block.target_mm
+    assert 10 <= x <= 50 and 30 <= y <= 50 and 22 <= z <= 30
+    assert np.array_equal(block.target_mm, simulate_targeting_block(seed=14, n_frames=20).target_mm)

@@ -10,8 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from accuracy_baselines import (
+    check_beats_baselines,
+    distances,
+    fixed_guess_mm,
+    identified,
+    nearest_published_errors,
+    published_search_region,
+)
 from tmsnet.cli import main
 from tmsnet.io.provenance import file_sha256
+from tmsnet.targeting.seedmap import BUNDLED_SEEDMAP
 from tmsnet.targeting.uncertainty import UncertaintyParameters
 from tmsnet.targeting.workflow import TargetingParameters, compute_targets
 
@@ -34,28 +43,72 @@ def cohort_targets(sample_cohort):
     return results
 
 
-def test_cluster_recovers_planted_target_better_than_peak(cohort_targets):
-    errors = {"peak": [], "cluster": [], "seedmap": [], "hierarchical": []}
-    for subject, result in cohort_targets:
-        for target in result.targets:
-            errors[target.method].append(
-                float(np.linalg.norm(target.coordinate_mm - np.asarray(subject.target_mm)))
-            )
-    median = {m: float(np.median(e)) for m, e in errors.items()}
-    print("errors (mm):", errors, "median:", median)
-    assert median["cluster"] <= 6.0, errors
-    assert median["cluster"] < median["peak"], errors
-    # Issue 3: the seedmap and hierarchical methods recover it too (median <= 8 mm).
-    assert median["seedmap"] <= 8.0, errors
-    assert median["hierarchical"] <= 8.0, errors
+def _cohort_errors(cohort_targets):
+    """Per method and per chance baseline, the errors (mm) to each planted target.
+
+    Baselines (tests/accuracy_baselines.py, from the PUBLISHED coordinates of
+    REFERENCES.md section 1, not from tmsnet): the fixed guess at the centroid of
+    the published search spheres in gray matter, the nearest published target (an
+    oracle), and the bundled group seedmap's most negative search voxel (that map
+    was built from other layouts: simulator seed 1000, not 0).
+    """
+    subjects = [s for s, _ in cohort_targets]
+    planted = np.array([s.target_mm for s in subjects])
+    region, xyz = published_search_region(nib.load(subjects[0].mask_path))
+    group = np.asarray(nib.load(BUNDLED_SEEDMAP).dataobj)[region]
+    baselines = {"fixed_guess": distances(xyz.mean(axis=0), planted),
+                 "nearest_published": nearest_published_errors(planted),
+                 "seedmap_extremum": distances(xyz[np.argmin(group)], planted)}
+    found = {m: np.array([next(t.coordinate_mm for t in r.targets if t.method == m)
+                          for _, r in cohort_targets])
+             for m in ("peak", "cluster", "seedmap", "hierarchical")}
+    errors = {m: distances(f, planted) for m, f in found.items()}
+    return planted, found, errors, baselines
 
 
-def test_targets_vary_between_subjects_like_the_planted_ones(cohort_targets):
-    planted = np.array([s.target_mm for s, _ in cohort_targets])
-    found = np.array([r.targets[1].coordinate_mm for _, r in cohort_targets])
-    # Subjects differ (the truth is personal), and the found targets follow them.
-    assert np.ptp(planted, axis=0).max() > 10
-    assert np.ptp(found, axis=0).max() > 10
+def test_cluster_and_hierarchical_beat_half_the_chance_baselines(cohort_targets):
+    """Median error <= 0.5 x the best baseline computed on the same subjects.
+
+    This default-setting cohort sits near the search region's centre, which makes the
+    fixed guess strong here (9.3 mm; nearest published 9.1 mm, so the limit is 4.5 mm); many
+    random layouts at two signal levels are in tests/test_targeting_accuracy.py. Seen: cluster
+    3.7 mm (margin 0.8 mm), hierarchical 1.2 mm.
+    """
+    _, _, errors, baselines = _cohort_errors(cohort_targets)
+    medians = check_beats_baselines(
+        {"cluster": errors["cluster"], "hierarchical": errors["hierarchical"]},
+        {k: baselines[k] for k in ("fixed_guess", "nearest_published")})
+    print("median errors (mm):", medians)
+    assert medians["cluster"] < float(np.median(errors["peak"]))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13 finding: with the bundled seedmap (other "
+                   "layouts) the seedmap method's median (~5.3 mm) is not <= half the best "
+                   "baseline on this cohort; strict, so it reports when the method improves")
+def test_seedmap_beats_half_the_chance_baselines(cohort_targets):
+    _, _, errors, baselines = _cohort_errors(cohort_targets)
+    check_beats_baselines({"seedmap": errors["seedmap"]}, baselines)
+
+
+def test_seedmap_at_least_beats_the_chance_baselines(cohort_targets):
+    """Below the half-baseline bar (strict xfail above), seedmap must still beat chance.
+
+    Seen: seedmap 5.3 mm against the best baseline 9.1 mm (factor 0.59, limit 0.8).
+    """
+    _, _, errors, baselines = _cohort_errors(cohort_targets)
+    check_beats_baselines({"seedmap": errors["seedmap"]}, baselines, factor=0.8)
+
+
+def test_targets_identify_their_own_subject(cohort_targets):
+    """Each found target is nearer its own planted target than any other subject's.
+
+    (Replaces ``ptp(found) > 10``, which scattered wrong targets pass.) Seen: cluster
+    and hierarchical identify 4 of 5 (subject 01 is missed by ~28 mm by both); the
+    fixed guess can identify at most 1.
+    """
+    planted, found, _, _ = _cohort_errors(cohort_targets)
+    for method in ("cluster", "hierarchical"):
+        assert identified(found[method], planted).sum() >= 4, method
 
 
 def test_sign_is_right_positive_decoy_never_chosen(cohort_targets):
@@ -186,6 +239,12 @@ def test_demo_command_end_to_end(tmp_path):
     planted = np.asarray(summary["planted_target_mm"])
     assert summary["error_mm"]["cluster"] == pytest.approx(np.linalg.norm(found - planted),
                                                            abs=0.02)
+    # Bounded against chance on this subject: the fixed guess (published search spheres'
+    # centroid) and the nearest published target (docs: the demo's cluster lands within ~2 mm).
+    mask = nib.load(next((out / "sourcedata").rglob("*_desc-brain_mask.nii.gz")))
+    chance = min(float(distances(fixed_guess_mm(mask), planted)[0]),
+                 float(nearest_published_errors(planted)[0]))
+    assert summary["error_mm"]["cluster"] <= 0.5 * chance, (summary["error_mm"], chance)
     report = next(out.glob("sub-01*_report.html"))
     assert report.stat().st_size < 15e6
     assert "Planted target" in report.read_text()

@@ -36,6 +36,8 @@ from scipy import ndimage
 from tmsnet.exceptions import InvalidParameterError
 
 _SHAPE = (30, 30, 20)  # voxels of 2 mm
+#: Draws of one layout before starting it again (a fitting layout needs a handful).
+_MAX_LAYOUT_TRIES = 10_000
 _VOXEL_MM = 2.0
 
 
@@ -138,11 +140,17 @@ def simulate_targeting_block(
     seed_voxels = np.linalg.norm(xyz - seed_centre, axis=1) <= 10.0
     search_voxels = (xyz[:, 2] >= 16.0) & (xyz[:, 1] >= 20.0)
     # Target and decoys inside the search slab, >= 20 mm apart.
-    centres = []
+    centres: list[np.ndarray] = []
+    tries = 0
     while len(centres) < 3:
         c = np.array([layout.uniform(10, 50), layout.uniform(30, 50), layout.uniform(22, 30)])
+        tries += 1
         if all(np.linalg.norm(c - o) >= 20.0 for o in centres):
             centres.append(c)
+        elif tries > _MAX_LAYOUT_TRIES:
+            # The first two left no room for a third 20 mm away: draw the layout again
+            # (same generator, so still deterministic; layouts that fit are unchanged).
+            centres, tries = [], 0
     sigma = 0.75 * patch_radius_mm
 
     def taper(c: np.ndarray) -> np.ndarray:
