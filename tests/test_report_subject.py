@@ -125,3 +125,18 @@ def test_coordinate_table_and_missing_provider_modules(derivatives, clean_regist
         subject.section_providers()
     monkeypatch.setattr(subject, "PROVIDER_MODULES", ("tmsnet_missing_pkg.report_provider",))
     assert [n for n, _ in subject.section_providers()][:1] == ["targeting"]
+
+
+def test_a_corrupt_derivative_file_stops_the_report_with_one_line(tmp_path, capsys):
+    """Issue 14: a garbage *_target.json used to print a traceback, then exit 0 with a '(failed)' page."""
+    from tmsnet.cli import main
+
+    func = tmp_path / "sub-01" / "func"
+    func.mkdir(parents=True)
+    bad = func / "sub-01_task-rest_space-MNI152NLin2009cAsym_desc-cluster_target.json"
+    bad.write_text('{"x": 1,')
+    assert main(["report", str(tmp_path), "--participant-label", "01"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tmsnet: error: Cannot read") and str(bad) in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("*.html"))

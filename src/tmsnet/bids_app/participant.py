@@ -50,7 +50,7 @@ from tmsnet.bids_app.layout import (
 )
 from tmsnet.exceptions import InvalidParameterError, TmsnetError
 from tmsnet.io.atomic import atomic_write_json, atomic_write_text, ensure_output_dir, json_compatible
-from tmsnet.io.bids import write_dataset_description
+from tmsnet.io.bids import check_label, subject_folder, write_dataset_description
 from tmsnet.io.provenance import file_sha256, make_sidecar
 from tmsnet.parallel import Backend, TaskResult, map_tasks
 from tmsnet.targeting.workflow import TargetingParameters
@@ -112,8 +112,8 @@ class ParticipantJob:
     @property
     def unit_dir(self) -> Path:
         """``OUTPUT_DIR/sub-<label>[/ses-<label>]``: the folder this job owns."""
-        folder = self.output_dir / f"sub-{self.inputs.subject}"
-        return folder / f"ses-{self.inputs.session}" if self.inputs.session else folder
+        session = {"ses": self.inputs.session} if self.inputs.session else {}
+        return subject_folder(self.output_dir, {"sub": self.inputs.subject, **session})
 
     @property
     def provenance_path(self) -> Path:
@@ -400,6 +400,9 @@ def plan_jobs(
         raise InvalidParameterError(f"n_threads must be an integer >= 1, got {n_threads!r}.")
     options = dict(options or {})
     TargetingParameters.from_options(options)  # fail fast on unknown options and bad values
+    for value, flag in ((task, "--task"), (space, "--space"), (res, "--res")):
+        if value is not None:  # BIDS labels, before any path is built (issue 14, item 9)
+            check_label(value, flag)
     fmriprep = resolve_fmriprep_dir(bids_dir, fmriprep_dir)
     out = Path(output_dir).expanduser().absolute()
     for source in (Path(bids_dir).expanduser().absolute(), fmriprep):
@@ -410,7 +413,8 @@ def plan_jobs(
             )
     labels = list_participants(bids_dir, fmriprep, normalize_labels(participant_labels, "sub"))
     sessions = normalize_labels(session_labels, "ses")
-    wanted_runs = None if run_labels is None else [str(r).removeprefix("run-") for r in run_labels]
+    wanted_runs = None if run_labels is None else [
+        check_label(str(r).removeprefix("run-"), "--run-label") for r in run_labels]
     jobs: list[ParticipantJob] = []
     failures: list[_LayoutFailure] = []
     for subject in labels:

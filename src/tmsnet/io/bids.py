@@ -11,6 +11,11 @@ BIDS (1.9, "Common principles: file names" and "Derivatives") live here once:
   (``sub-01_task-rest_space-X_desc-Y_suffix.ext``, entities in the
   specification's order) and a label from free text.
 * :func:`subject_folder`: ``OUT/sub-<label>[/ses-<label>][/<datatype>]``.
+* :func:`check_label`: the BIDS label rule (``[a-zA-Z0-9]+``). Every value
+  that goes into a name or a folder is checked by it before the path is
+  built, so a hostile label (``../../evil``, ``a/b``, ``01_x``) is refused
+  with a one-line :class:`~tmsnet.exceptions.InvalidParameterError` and
+  never creates a folder outside the subject tree.
 * :func:`derivatives_description` / :func:`write_dataset_description`: the
   ``dataset_description.json`` of a dataset (``GeneratedBy``,
   ``SourceDatasets``), and writing it without clobbering another
@@ -40,12 +45,14 @@ from tmsnet.io.atomic import atomic_write_json
 __all__ = [
     "BIDS_VERSION",
     "DERIVATIVES_NAME",
+    "ENTITY_OPTIONS",
     "ENTITY_ORDER",
     "INDEX_ENTITIES",
     "NAME_ORDER",
     "PREFIX_ENTITIES",
     "bids_label",
     "bids_name",
+    "check_label",
     "derivatives_description",
     "entity_prefix",
     "parse_bids_name",
@@ -75,7 +82,14 @@ INDEX_ENTITIES = frozenset({"run", "echo", "flip", "inv", "split", "chunk"})
 #: The entities of an input scan that name its outputs (:func:`entity_prefix`).
 PREFIX_ENTITIES: tuple[str, ...] = ("sub", "ses", "task", "acq", "run")
 
+#: The command-line option that gives each entity (named in label errors).
+ENTITY_OPTIONS: dict[str, str] = {
+    "sub": "--subject", "ses": "--session", "task": "--task", "acq": "--acq", "run": "--run",
+    "space": "--space", "res": "--res",
+}
+
 _NON_LABEL = re.compile(r"[^A-Za-z0-9]")
+_LABEL = re.compile(r"[A-Za-z0-9]+")
 _ENTITY_RE_CACHE: dict[tuple[str, ...], re.Pattern[str]] = {}
 
 
@@ -185,6 +199,56 @@ def bids_label(text: str) -> str:
     return parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
 
 
+def check_label(value: object, name: str) -> str:
+    """Check a BIDS label (``[a-zA-Z0-9]+``) before it goes into a path.
+
+    Parameters
+    ----------
+    value : object
+        The label (``"01"``); converted with ``str``.
+    name : str
+        What gives it, named in the error: the command-line option
+        (``"--subject"``) or ``"<entity> label (<option>)"``.
+
+    Returns
+    -------
+    str
+        ``value`` as a string, unchanged.
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``value`` is empty or holds anything but ASCII letters and digits
+        (``-``, ``_``, ``/``, ``.``, spaces, ``..``); the one-line message
+        names ``name`` and says what to give instead.
+
+    Examples
+    --------
+    >>> check_label("01", "--subject")
+    '01'
+    >>> check_label("../../evil", "--subject")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tmsnet.exceptions.InvalidParameterError: --subject '../../evil' is not a BIDS label: ...
+    """
+    text = str(value)
+    if _LABEL.fullmatch(text) is None:
+        raise InvalidParameterError(
+            f"{name} {text!r} is not a BIDS label: use letters and digits only (A-Z, a-z, 0-9; "
+            "no '-', '_', '.', '/' or spaces), e.g. '01'."
+        )
+    return text
+
+
+def _entity_name(key: str) -> str:
+    option = ENTITY_OPTIONS.get(key)
+    return f"{key} label ({option})" if option else f"{key} label"
+
+
+def _checked(entities: Mapping[str, object], keys: Iterable[str]) -> dict[str, str]:
+    return {k: check_label(entities[k], _entity_name(k)) for k in keys if k in entities}
+
+
 def entity_prefix(
     entities: Mapping[str, str],
     *,
@@ -205,10 +269,17 @@ def entity_prefix(
     Returns
     -------
     str
+
+    Raises
+    ------
+    InvalidParameterError
+        If a value written is not a BIDS label (:func:`check_label`).
     """
     values = dict(entities)
     values.setdefault("sub", default_sub)
-    return "_".join(f"{k}-{values[k]}" for k in keys if k in values)
+    keys = tuple(keys)
+    checked = _checked(values, keys)
+    return "_".join(f"{k}-{checked[k]}" for k in keys if k in checked)
 
 
 def bids_name(entities: Mapping[str, str], suffix: str | None = None, extension: str = "") -> str:
@@ -232,7 +303,8 @@ def bids_name(entities: Mapping[str, str], suffix: str | None = None, extension:
     Raises
     ------
     InvalidParameterError
-        If a key is not a known entity, or a value is empty.
+        If a key is not a known entity, or a value is empty or not a BIDS
+        label (:func:`check_label`).
     """
     unknown = [k for k in entities if k not in NAME_ORDER]
     if unknown:
@@ -242,7 +314,8 @@ def bids_name(entities: Mapping[str, str], suffix: str | None = None, extension:
     empty = [k for k, v in entities.items() if not str(v)]
     if empty:
         raise InvalidParameterError(f"BIDS entities {empty} have an empty value.")
-    parts = [f"{k}-{entities[k]}" for k in NAME_ORDER if k in entities]
+    checked = _checked(entities, NAME_ORDER)
+    parts = [f"{k}-{checked[k]}" for k in NAME_ORDER if k in checked]
     if suffix:
         parts.append(suffix)
     return "_".join(parts) + extension
@@ -271,12 +344,19 @@ def subject_folder(
     Returns
     -------
     Path
-        Not created.
+        Not created; always inside ``out_dir``.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the subject or session is not a BIDS label, or ``datatype`` is not
+        letters and digits (:func:`check_label`).
     """
-    folder = Path(out_dir) / f"sub-{entities.get('sub', default_sub)}"
-    if "ses" in entities:
-        folder = folder / f"ses-{entities['ses']}"
-    return folder / datatype if datatype else folder
+    checked = _checked({"sub": default_sub, **entities}, ("sub", "ses"))
+    folder = Path(out_dir) / f"sub-{checked['sub']}"
+    if "ses" in checked:
+        folder = folder / f"ses-{checked['ses']}"
+    return folder / check_label(datatype, "datatype") if datatype else folder
 
 
 def derivatives_description(

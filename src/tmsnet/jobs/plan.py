@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tmsnet.io.bids import bids_name
+from tmsnet.io.bids import bids_name, check_label
 from tmsnet.navigation.outputs import plan_page_name, write_plan
 from tmsnet.navigation.plan import PlanParameters, TreatmentPlan, compute_plan
 from tmsnet.report import write_job_report
@@ -59,6 +59,7 @@ def plan(
         ``brainsight``, ``localite``, ``markers``, ``coordsystem``,
         ``plan_field``.
     """
+    check_label(subject, "--subject")  # before any computing or any folder (issue 14, item 9)
     result = compute_plan(target_mm, space, params, t1w=t1w, xfm=xfm, brain_mask=brain_mask)
     files, sidecar = write_plan(result, out_dir, subject=subject, name=name)
     written = {"plan_json": files.pop("plan_json")}

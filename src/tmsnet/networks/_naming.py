@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tmsnet.io.bids import bids_name, entity_prefix, parse_entities, subject_folder
+from tmsnet.io.bids import bids_label, bids_name, entity_prefix, parse_entities, subject_folder
 
 __all__ = [
     "connectome_folder",
@@ -38,7 +38,7 @@ def connectome_folder(out_dir: str | Path, entities: dict[str, str]) -> Path:
 def connectome_stem(entities: dict[str, str], atlas_name: str, kind: str) -> str:
     """``<prefix>_atlas-<name>_meas-<kind without spaces>``."""
     named = {k: entities[k] for k in _KEYS if k in entities}
-    return bids_name({**named, "atlas": atlas_name, "meas": kind.replace(" ", "")})
+    return bids_name({**named, "atlas": bids_label(atlas_name), "meas": kind.replace(" ", "")})
 
 
 def group_stem(paired: bool) -> str:

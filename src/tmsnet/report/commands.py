@@ -59,8 +59,8 @@ def _run_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                                                       for r, path in written]}), allow_nan=False))
     else:
         for report, path in written:
-            print(f"{report.context.prefix}: {path} ({', '.join(report.jobs)}; "
-                  f"{len(report.warnings)} warning(s))")
+            jobs = ", ".join(report.jobs) or "no job outputs found"
+            print(f"{report.context.prefix}: {path} ({jobs}; {len(report.warnings)} warning(s))")
             for warning in report.warnings:
                 print(f"  Warning: {warning}")
     return 0

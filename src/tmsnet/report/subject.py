@@ -77,7 +77,12 @@ from pathlib import Path
 from typing import Any
 
 from tmsnet import __version__
-from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
+from tmsnet.exceptions import (
+    DerivativesValidationError,
+    InputFileNotFoundError,
+    InvalidParameterError,
+    TmsnetError,
+)
 from tmsnet.report.html import ReportSection, render_report
 from tmsnet.utils.docs import add_doc, fill_doc
 
@@ -354,7 +359,7 @@ def load_json(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InvalidParameterError(f"Cannot read {path}: {exc}. Re-run the job that wrote it.") from exc
+        raise DerivativesValidationError(f"Cannot read {path}: {exc}. Re-run the job that wrote it.") from exc
     if not isinstance(data, dict):
         raise InvalidParameterError(f"{path} does not hold a JSON object; re-run the job that wrote it.")
     return data
@@ -464,8 +469,10 @@ def _collect(context: SubjectContext, registered: Sequence[tuple[str, SectionPro
     for name, func in registered:
         try:
             part = _as_sections(func(context))
+        except TmsnetError:
+            raise  # a bad derivative file: the command says which, in one line, and writes nothing
         except Exception as exc:  # noqa: BLE001 - shown in the report, the others still render
-            logger.exception("section provider %s failed for %s", name, context.prefix)
+            logger.debug("section provider %s failed for %s", name, context.prefix, exc_info=True)
             out.warnings.append(f"The '{name}' section could not be built ({type(exc).__name__}: {exc}).")
             out.sections.append(ReportSection(
                 f"{name} (failed)",

@@ -49,6 +49,9 @@ DEFAULT_BLOCK_S = 30.0
 DEFAULT_SCAN_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 #: Default stability tolerance of the scan-length advice (mm).
 DEFAULT_TOLERANCE_MM = 5.0
+#: Fewest whole blocks the scan must hold for a block bootstrap: with fewer, the
+#: resamples are near copies of the scan and the radius shrinks towards 0 mm.
+MIN_BOOTSTRAP_BLOCKS = 4
 #: Beyond this many minutes the advice says "more than N hours" rather than a number
 #: (an a/sqrt(minutes) extrapolation that far is not a scanning plan).
 MAX_ADVISED_MINUTES = 120.0
@@ -453,6 +456,37 @@ def scan_length_advice(
     }
 
 
+def check_block_count(block_frames: int, run_lengths: Sequence[int]) -> int:
+    """Refuse a bootstrap block length that leaves fewer than :data:`MIN_BOOTSTRAP_BLOCKS` blocks.
+
+    Parameters
+    ----------
+    block_frames : int
+        Block length (frames).
+    run_lengths : sequence of int
+        Frames of each run (blocks never cross a run boundary).
+
+    Returns
+    -------
+    int
+        The number of whole blocks the runs hold.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the runs hold fewer than :data:`MIN_BOOTSTRAP_BLOCKS` whole blocks.
+    """
+    n_blocks = int(sum(length // block_frames for length in run_lengths))
+    if n_blocks < MIN_BOOTSTRAP_BLOCKS:
+        longest = max(1, max(run_lengths) // MIN_BOOTSTRAP_BLOCKS)
+        raise InvalidParameterError(
+            f"--bootstrap-block-frames {block_frames} leaves {n_blocks} whole block(s) in a scan of "
+            f"{sum(run_lengths)} frames; the block bootstrap needs at least {MIN_BOOTSTRAP_BLOCKS} "
+            f"or its radius is meaningless: use at most {longest} frames, or --n-bootstrap 0 to "
+            "skip the uncertainty.")
+    return n_blocks
+
+
 def method_uncertainty(
     context: TargetingContext,
     target: Target,
@@ -491,6 +525,7 @@ def method_uncertainty(
     n_resamples = parameters.n_bootstrap
     random_seed = parameters.random_seed
     block = parameters.block_frames(t_r)
+    check_block_count(block, list(run_lengths) if run_lengths else [int(context.data.shape[0])])
     context = analysis_context(context)  # once, for the bootstrap, split-half and scan length
     _, cloud, n_failed = bootstrap_cloud(
         context, target.method, options=options, run_lengths=run_lengths, n_resamples=n_resamples,
