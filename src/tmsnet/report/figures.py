@@ -9,6 +9,7 @@ selected so that reports render on headless machines.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 
 import matplotlib
@@ -189,9 +190,13 @@ def plot_regions(
             dim=-0.3,
             title=None,
         )
-        for img, color in ((search, SEARCH_COLOR), (seed, SEED_COLOR)):
-            display.add_contours(img, levels=[0.5], filled=True, colors=[color], transparency=0.45)
-            display.add_contours(img, levels=[0.5], colors=[color], linewidths=1.6)
+        with warnings.catch_warnings():
+            # nilearn takes the min of an all-masked slice when a cut misses a region: harmless
+            # (nothing to draw there), but numpy would print "converting a masked element to nan".
+            warnings.filterwarnings("ignore", message=".*converting a masked element to nan")
+            for img, color in ((search, SEARCH_COLOR), (seed, SEED_COLOR)):
+                display.add_contours(img, levels=[0.5], filled=True, colors=[color], transparency=0.45)
+                display.add_contours(img, levels=[0.5], colors=[color], linewidths=1.6)
         display.add_markers(
             [target], marker_color=TARGET_COLOR, marker_size=160, marker="*",
             edgecolors="black", linewidths=0.8,
