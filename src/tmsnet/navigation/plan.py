@@ -233,6 +233,40 @@ def _to_work(point: np.ndarray, point_space: str, *, native: bool, xfm: Any) -> 
     return mni_to_t1w(point, xfm)
 
 
+#: Scalp-to-target distance beyond which the plan warns (mm): DLPFC targets lie ~15-25 mm deep,
+#: and the field of a figure-8 coil halves within ~1.5 cm of the cortex (Deng 2013, d_1/2).
+DEEP_TARGET_WARNING_MM = 30.0
+
+
+def plausibility_warnings(target_mm: np.ndarray, space: str, depth_mm: float) -> list[str]:
+    """Plain-language warnings for a target a clinician could be misled by.
+
+    Parameters
+    ----------
+    target_mm : ndarray, shape (3,)
+        The target as given (mm) in ``space``.
+    space : str
+        Its space; the hemisphere is judged in the template spaces only (x > 0 is right).
+    depth_mm : float
+        Distance from the scalp point to the target itself (mm).
+
+    Returns
+    -------
+    list of str
+    """
+    warnings = []
+    if space != "T1w" and float(target_mm[0]) > 0:
+        warnings.append(
+            f"The target is in the right hemisphere (x = {float(target_mm[0]):+.0f} mm, {space}); the "
+            "standard depression targets are in the left DLPFC. Check that this side is intended.")
+    if depth_mm > DEEP_TARGET_WARNING_MM:
+        warnings.append(
+            f"The target lies {depth_mm:.0f} mm below the scalp: the coil's field falls off steeply "
+            f"with depth (more than {DEEP_TARGET_WARNING_MM:.0f} mm is unusual for a cortical target), "
+            "so the field and dose at this point are not a plausible treatment plan.")
+    return warnings
+
+
 def _head_and_mask(space: str, t1w: Any, brain_mask: Any, warnings: list[str]) -> tuple[Any, Any]:
     """The head surface and the brain mask (or None) of the working space."""
     import nibabel as nib
@@ -398,6 +432,7 @@ def compute_plan(
     depth_t = _depth(scalp_point, target, mask_img)
     if mask_img is None:
         warnings.append("No brain mask: depths are scalp-to-coordinate distances, not scalp-to-cortex.")
+    warnings += plausibility_warnings(target_in, space, float(np.linalg.norm(scalp_point - target)))
     electrode = _electrode(scalp_point, work_space, xfm)
     site = _Site(head, surface_points, mask_img, work_space, placement, depth_t)
     dose, proto, m1_placement, depth_m1 = _plan_dose(params, coil_model, m1, site, warnings)
