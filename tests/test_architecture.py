@@ -29,8 +29,9 @@ LAYERS = {
     "simulate": 5,
 }
 COMMAND_LAYER = 6
-#: Modules that may import tmsnet.simulate (the --demo paths); tests, benchmarks and tools may too.
-SIMULATE_USERS = ("tmsnet.jobs.", "tmsnet.cli")
+#: Modules that may import tmsnet.simulate besides */commands.py (the --demo paths); tests,
+#: benchmarks and tools may too.
+SIMULATE_USERS = ("tmsnet.cli",)
 #: The public facade re-exports the jobs lazily (PEP 562 ``__getattr__``).
 FACADE = "tmsnet"
 MAX_FUNCTION_LINES = 100

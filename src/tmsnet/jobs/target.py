@@ -4,14 +4,13 @@
 :func:`tmsnet.targeting.workflow.compute_targets`, the writer
 (:func:`tmsnet.targeting.outputs.write_targeting_outputs`) and the report
 (:func:`tmsnet.report.write_job_report`, drawn from the files just written).
-:func:`run_target_demo` is the same job on the bundled simulated subject, whose
-planted target is added to the run summary (the demo's ground truth never
-enters the core result).
+:func:`demo_annotation` adds a simulated subject's planted target to the run
+summary (the ``--demo`` path of :mod:`tmsnet.targeting.commands` generates the
+subject; the demo's ground truth never enters the core result).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +25,7 @@ from tmsnet.targeting.results import TargetingResult, result_summary
 from tmsnet.targeting.workflow import TargetingParameters, compute_targets
 from tmsnet.utils.docs import fill_doc
 
-__all__ = ["DEMO_SIMULATOR_SEED", "PlanRequest", "TargetJobResult", "run_target", "run_target_demo"]
-
-#: Simulator seed of the demo subject (``--demo``). Subject 1 of seed 1: a subject on
-#: which the single-voxel peak misses by ~40 mm while the cluster and hierarchical
-#: methods land within ~2 mm (see docs/benchmarks.md for the cohort-wide figures,
-#: including the subjects where the cluster method lands on a decoy).
-DEMO_SIMULATOR_SEED = 1
+__all__ = ["PlanRequest", "TargetJobResult", "demo_annotation", "run_target"]
 
 
 @dataclass(frozen=True)
@@ -152,29 +145,3 @@ def demo_annotation(result: TargetingResult, truth: Mapping[str, Any]) -> dict[s
         "error_mm": {t.method: round(float(np.linalg.norm(t.coordinate_mm - planted)), 2)
                      for t in result.targets},
     }
-
-
-def run_target_demo(
-    parameters: TargetingParameters | None = None,
-    *,
-    out_dir: str | Path,
-    report: bool = True,
-    progress: bool = True,
-    plan: PlanRequest | None = None,
-) -> TargetJobResult:
-    """:func:`run_target` on the bundled sample subject, generated under ``out_dir/sourcedata``.
-
-    The subject is simulated with a planted target (:data:`DEMO_SIMULATOR_SEED`);
-    the run summary records it and each method's distance to it.
-    """
-    from tmsnet.simulate import simulate_fmriprep_dataset
-
-    out = ensure_output_dir(out_dir)
-    sample_dir = out / "sourcedata" / "tmsnet-sample"
-    if progress:
-        print(f"tmsnet: writing the sample subject to {sample_dir}", file=sys.stderr)
-    subject = simulate_fmriprep_dataset(sample_dir, n_subjects=1, seed=DEMO_SIMULATOR_SEED,
-                                        progress=progress)[0]
-    return run_target(subject.bold_path, subject.confounds_path, parameters, out_dir=out,
-                      report=report, progress=progress, plan=plan,
-                      annotate=lambda result: demo_annotation(result, subject.truth))
