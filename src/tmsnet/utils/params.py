@@ -31,7 +31,7 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Any
@@ -78,22 +78,8 @@ def param(
     default: Any = MISSING,
     *,
     help: str,  # noqa: A002 - argparse's name
-    units: str | None = None,
-    flag: str | None = None,
-    deprecated_flags: Sequence[str] = (),
-    choices: Iterable[Any] | None = None,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = True,
-    high_inclusive: bool = True,
-    allow_none: bool | None = None,
-    kind: str | None = None,
-    item_kind: str | None = None,
-    nargs: str | int | None = None,
-    metavar: str | tuple[str, ...] | None = None,
-    cli: bool = True,
-    from_cli: Callable[[Any], Any] | None = None,
     default_factory: Callable[[], Any] | None = None,
+    **spec: Any,
 ) -> Any:
     """A dataclass field of a :class:`Parameters` object, with its checks and CLI metadata.
 
@@ -131,21 +117,24 @@ def param(
         Converts the parsed command-line value (e.g. ``0`` -> ``None``).
     default_factory : callable, optional
         For mutable defaults.
+    **spec
+        The other entries above (``units``, ``flag``, ``deprecated_flags``, ``choices``,
+        ``low``, ``high``, ``low_inclusive``, ``high_inclusive``, ``allow_none``, ``kind``,
+        ``item_kind``, ``nargs``, ``metavar``, ``cli``, ``from_cli``): the fields of
+        :class:`ParamSpec`, where each is declared once; an unknown name is a TypeError.
 
     Returns
     -------
     dataclasses.Field
     """
-    if allow_none is None:
-        allow_none = default is None
-    if kind is None:
-        kind = _kind_of(default if default is not MISSING else None)
-    spec = ParamSpec(
-        help=help, units=units, flag=flag, deprecated_flags=tuple(deprecated_flags),
-        choices=None if choices is None else tuple(choices), low=low, high=high,
-        low_inclusive=low_inclusive, high_inclusive=high_inclusive, allow_none=allow_none,
-        kind=kind, nargs=nargs, metavar=metavar, cli=cli, from_cli=from_cli, item_kind=item_kind,
-    )
+    if spec.get("allow_none") is None:
+        spec["allow_none"] = default is None
+    if spec.get("kind") is None:
+        spec["kind"] = _kind_of(default if default is not MISSING else None)
+    for key in ("deprecated_flags", "choices"):
+        if spec.get(key) is not None:
+            spec[key] = tuple(spec[key])
+    spec = ParamSpec(help=help, **spec)
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata={_KEY: spec})
     return dataclasses.field(default=default, metadata={_KEY: spec})
