@@ -12,9 +12,9 @@ The group seedmap is built from scans of OTHER layouts (planted targets
 elsewhere), so that it cannot hold the subject's answer: its most negative
 voxel misses by ~15 mm, and the method must read the subject's scan.
 
-Layout seeds were drawn at random (``default_rng(13).permutation(1000..2999)``),
-skipping seeds on which ``simulate_targeting_block``'s layout draw does not
-terminate (reported to the simulator's owner); no seed was chosen by its result.
+Layout seeds were drawn at random (``default_rng(13).permutation(1000..2999)``)
+before the simulator's layout draw was bounded, so the draw skipped the seeds on
+which it did not end then; no seed was chosen by its result.
 Full-size version (100+ layouts, figures printed): benchmarks/bench_accuracy.py.
 """
 
