@@ -24,23 +24,32 @@ from tmsnet.targeting.seedmap import BUNDLED_SEEDMAP
 from tmsnet.targeting.uncertainty import UncertaintyParameters
 from tmsnet.targeting.workflow import TargetingParameters, compute_targets
 
+#: Subjects of the full simulator per signal level, drawn with a seed fixed before any result
+#: was seen (the benchmark's, benchmarks/bench_accuracy.py), not the sample cohort (seed 0),
+#: which happens to sit near the search region's centre.
+N_RANDOM_SUBJECTS = 12
+RANDOM_SUBJECTS_SEED = 271828
+METHODS = ("peak", "cluster", "seedmap", "hierarchical")
 
-@pytest.fixture(scope="module")
-def cohort_targets(sample_cohort):
-    """Every method's target for the 5 default-setting subjects (one cleaning each).
 
-    The seedmap method uses the bundled sample-cohort seedmap, which was built
-    from other simulated subjects (simulator seed 1000, not 0).
+@pytest.fixture(scope="module", params=[0.35, 0.5], ids=["snr0.35", "snr0.5"])
+def cohort_targets(request, tmp_path_factory):
+    """Every method's target for 12 random full-size subjects at one signal level.
+
+    The seedmap method uses the bundled sample-cohort seedmap, which was built from other
+    simulated subjects (simulator seed 1000). ~12 s a subject (4 methods, no bootstrap).
     """
-    results = []
-    for subject in sample_cohort:
-        parameters = TargetingParameters(
-            methods=("peak", "cluster", "seedmap", "hierarchical"),
-            uncertainty=UncertaintyParameters(n_bootstrap=0))
-        result = compute_targets(subject.bold_path, subject.confounds_path, parameters,
-                                 progress=False)
-        results.append((subject, result))
-    return results
+    from tmsnet.simulate import SimulationParameters, simulate_fmriprep_dataset
+
+    snr = request.param
+    subjects = simulate_fmriprep_dataset(
+        tmp_path_factory.mktemp(f"random_{snr}"), n_subjects=N_RANDOM_SUBJECTS,
+        seed=RANDOM_SUBJECTS_SEED, params=SimulationParameters(snr=snr), progress=False)
+    parameters = TargetingParameters(methods=METHODS,
+                                     uncertainty=UncertaintyParameters(n_bootstrap=0))
+    results = [(subject, compute_targets(subject.bold_path, subject.confounds_path, parameters,
+                                         progress=False)) for subject in subjects]
+    return snr, results
 
 
 def _cohort_errors(cohort_targets):
@@ -50,9 +59,10 @@ def _cohort_errors(cohort_targets):
     REFERENCES.md section 1, not from tmsnet): the fixed guess at the centroid of
     the published search spheres in gray matter, the nearest published target (an
     oracle), and the bundled group seedmap's most negative search voxel (that map
-    was built from other layouts: simulator seed 1000, not 0).
+    was built from other layouts: simulator seed 1000, not 271828).
     """
-    subjects = [s for s, _ in cohort_targets]
+    _, results = cohort_targets
+    subjects = [s for s, _ in results]
     planted = np.array([s.target_mm for s in subjects])
     region, xyz = published_search_region(nib.load(subjects[0].mask_path))
     group = np.asarray(nib.load(BUNDLED_SEEDMAP).dataobj)[region]
@@ -60,59 +70,61 @@ def _cohort_errors(cohort_targets):
                  "nearest_published": nearest_published_errors(planted),
                  "seedmap_extremum": distances(xyz[np.argmin(group)], planted)}
     found = {m: np.array([next(t.coordinate_mm for t in r.targets if t.method == m)
-                          for _, r in cohort_targets])
-             for m in ("peak", "cluster", "seedmap", "hierarchical")}
+                          for _, r in results]) for m in METHODS}
     errors = {m: distances(f, planted) for m, f in found.items()}
     return planted, found, errors, baselines
 
 
-def test_cluster_and_hierarchical_beat_half_the_chance_baselines(cohort_targets):
-    """Median error <= 0.5 x the best baseline computed on the same subjects.
+def test_methods_beat_half_the_chance_baselines(cohort_targets):
+    """Median error <= 0.5 x the best baseline computed on the same 12 random subjects.
 
-    This default-setting cohort sits near the search region's centre, which makes the
-    fixed guess strong here (9.3 mm; nearest published 9.1 mm, so the limit is 4.5 mm); many
-    random layouts at two signal levels are in tests/test_targeting_accuracy.py. Seen: cluster
-    3.7 mm (margin 0.8 mm), hierarchical 1.2 mm.
+    Seen (best baseline: nearest published 9.5 mm, limit 4.75 mm; fixed guess 20.7 mm):
+    snr 0.5: cluster 2.4, seedmap 2.4, hierarchical 1.1 mm; snr 0.35: seedmap 3.7,
+    hierarchical 1.3 mm, and cluster 5.9 mm, which misses the bar (test below). Seedmap was at
+    15.6 mm before the bundled map got its noise floor (issue 13; tools/build_bundled_seedmap.py).
     """
+    snr, _ = cohort_targets
     _, _, errors, baselines = _cohort_errors(cohort_targets)
-    medians = check_beats_baselines(
-        {"cluster": errors["cluster"], "hierarchical": errors["hierarchical"]},
-        {k: baselines[k] for k in ("fixed_guess", "nearest_published")})
-    print("median errors (mm):", medians)
-    assert medians["cluster"] < float(np.median(errors["peak"]))
+    methods = ("seedmap", "hierarchical") if snr < 0.5 else ("cluster", "seedmap", "hierarchical")
+    medians = check_beats_baselines({m: errors[m] for m in methods}, baselines)
+    print(f"snr {snr}: median errors (mm):", medians)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 finding: with the bundled seedmap (other "
-                   "layouts) the seedmap method's median (~5.3 mm) is not <= half the best "
-                   "baseline on this cohort; strict, so it reports when the method improves")
-def test_seedmap_beats_half_the_chance_baselines(cohort_targets):
-    _, _, errors, baselines = _cohort_errors(cohort_targets)
-    check_beats_baselines({"seedmap": errors["seedmap"]}, baselines)
+def test_cluster_at_low_signal_beats_chance_but_not_half(cohort_targets):
+    """At snr 0.35 the cluster centroid still beats chance (<= 0.8 x), not half (issue 13 finding).
 
-
-def test_seedmap_at_least_beats_the_chance_baselines(cohort_targets):
-    """Below the half-baseline bar (strict xfail above), seedmap must still beat chance.
-
-    Seen: seedmap 5.3 mm against the best baseline 9.1 mm (factor 0.59, limit 0.8).
+    Seen: 5.9 mm against 9.5 mm (factor 0.62). The cluster rule takes the largest cluster of
+    the most negative 10 %: at low signal a decoy or noise cluster wins for some subjects.
     """
+    snr, _ = cohort_targets
     _, _, errors, baselines = _cohort_errors(cohort_targets)
-    check_beats_baselines({"seedmap": errors["seedmap"]}, baselines, factor=0.8)
+    check_beats_baselines({"cluster": errors["cluster"]}, baselines, factor=0.8)
+    if snr < 0.5:  # record the finding: it is not <= half (fails when the method improves)
+        assert float(np.median(errors["cluster"])) > 0.5 * min(
+            float(np.median(e)) for e in baselines.values())
+
+
+def test_cluster_beats_the_single_voxel(cohort_targets):
+    """The cluster centroid is more accurate than the peak voxel (REFERENCES.md: Ning 2019)."""
+    _, _, errors, _ = _cohort_errors(cohort_targets)
+    assert np.median(errors["cluster"]) < np.median(errors["peak"])
 
 
 def test_targets_identify_their_own_subject(cohort_targets):
-    """Each found target is nearer its own planted target than any other subject's.
+    """Found targets lie nearer their own planted target than any other subject's.
 
-    (Replaces ``ptp(found) > 10``, which scattered wrong targets pass.) Seen: cluster
-    and hierarchical identify 4 of 5 (subject 01 is missed by ~28 mm by both); the
-    fixed guess can identify at most 1.
+    (Replaces ``ptp(found) > 10``, which scattered wrong targets pass.) Planted targets of the
+    12 subjects are as close as ~5 mm, so not all can be; a fixed guess identifies at most 1.
+    Seen: snr 0.35 seedmap and hierarchical 8 of 12, cluster 7; snr 0.5 10 of 12 for each.
     """
+    snr, _ = cohort_targets
     planted, found, _, _ = _cohort_errors(cohort_targets)
-    for method in ("cluster", "hierarchical"):
-        assert identified(found[method], planted).sum() >= 4, method
+    for method in ("cluster", "seedmap", "hierarchical"):
+        assert identified(found[method], planted).sum() >= (6 if snr < 0.5 else 9), method
 
 
 def test_sign_is_right_positive_decoy_never_chosen(cohort_targets):
-    for subject, result in cohort_targets:
+    for subject, result in cohort_targets[1]:
         positive = [np.asarray(d["centroid_mm"], dtype=float)
                     for d in subject.truth["decoys"] if d["sign"] > 0]
         assert positive, "the sample must plant a positively correlated decoy"

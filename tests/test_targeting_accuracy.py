@@ -104,6 +104,50 @@ def test_targets_identify_their_own_subject(layout_errors):
         assert rate >= (0.3 if snr < 0.5 else 0.5), (method, snr, rate)
 
 
+def _separated_layouts(min_distance_mm: float) -> list[int]:
+    """LAYOUTS (in their drawn order) whose PLANTED targets are pairwise >= min_distance_mm apart.
+
+    Chosen from the truth only (never from a method's result), so that "nearer its own
+    planted target than any other subject's" can be asked of every subject.
+    """
+    chosen, planted = [], []
+    for seed in LAYOUTS:
+        target = simulate_targeting_block(seed=seed, n_frames=20).target_mm  # layout only
+        if all(np.linalg.norm(target - other) >= min_distance_mm for other in planted):
+            chosen.append(seed)
+            planted.append(target)
+    return chosen
+
+
+@pytest.mark.parametrize("snr", [0.35, 0.5])
+def test_every_well_separated_subject_is_identified(snr):
+    """Per subject: on layouts whose planted targets are >= 10 mm apart, each found target is
+    nearer its own planted target than any other subject's (issue 13, "Must have 2").
+
+    Only 5 of the 30 layouts fit 10 mm apart in the slab. A fixed guess identifies at most one.
+    Seen: cluster 5 of 5 at both signal levels (errors 0.6-6.4 mm); seedmap 4 of 5 (layout 1183
+    is missed by 10-11 mm at both levels, nearer another layout's target), so seedmap may miss
+    one.
+    """
+    seeds = _separated_layouts(10.0)
+    assert len(seeds) >= 5, seeds
+    group = _group_seedmap(snr)
+    planted, found = [], {"cluster": [], "seedmap": []}
+    for seed in seeds:
+        block = simulate_targeting_block(seed=seed, n_frames=N_FRAMES, snr=snr)
+        context = _context(block, seed_weights=group)
+        planted.append(block.target_mm)
+        for method in found:
+            found[method].append(get_method(method)(context).coordinate_mm)
+    planted = np.array(planted)
+    cluster = identified(np.array(found["cluster"]), planted)
+    seedmap = identified(np.array(found["seedmap"]), planted)
+    assert cluster.all(), (seeds, cluster)
+    assert seedmap.sum() >= len(seeds) - 1, (seeds, seedmap)
+    assert identified(np.repeat(planted.mean(axis=0, keepdims=True), len(seeds), axis=0),
+                      planted).sum() <= 1  # the fixed-guess baseline, for the record
+
+
 def test_peak_is_worse_than_cluster_on_the_same_layouts(layout_errors):
     """The single voxel is noisier than the cluster centroid (REFERENCES.md: Ning 2019)."""
     _, _, _, errors, _ = layout_errors

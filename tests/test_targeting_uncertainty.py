@@ -97,13 +97,18 @@ def test_bundled_seedmap_is_in_sample_space_and_refuses_other_space(short_subjec
     w, info = load_seedmap_weights(None, reference=data.reference, brain_mask=data.mask,
                                    space=data.space)
     assert info["bundled"] and len(info["sha256"]) == 64
-    # A group sgACC map: positive in the sgACC seed, negative somewhere in the DLPFC.
-    from tmsnet.targeting.regions import dlpfc_search_mask, seed_mask
+    # A group sgACC map: positive in the sgACC seed; every voxel below the recorded noise
+    # floor is 0 (8 simulated scans: the DLPFC anticorrelation of people whose targets lie in
+    # different places does not rise above it).
+    from tmsnet.targeting.regions import seed_mask
 
     seed3d, _ = seed_mask(data.reference, data.mask)
-    search3d, _ = dlpfc_search_mask(data.reference, data.mask)
     assert np.nanmean(w[seed3d[data.mask]]) > 0.3
-    assert np.nanmin(w[search3d[data.mask]]) < -0.1
+    floor = sidecar["Parameters"]["min_abs_r"]
+    assert floor == 0.2
+    kept = w[np.isfinite(w) & (w != 0)]
+    assert 100 < kept.size <= sidecar["Parameters"]["n_nonzero_voxels"]
+    assert np.abs(kept).min() >= floor - 1e-3  # int16 storage rounds by ~3e-5
     with pytest.raises(SpaceError, match="MNI152NLin6Asym"):
         load_seedmap_weights(None, reference=data.reference, brain_mask=data.mask,
                              space="MNI152NLin6Asym")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tmsnet.fmri.cleaning import BoldCleaningParameters
+from tmsnet.targeting.group_seedmap import GroupSeedmapParameters
 from tmsnet.targeting.methods import available_methods, method_spec, options_classes, resolve_methods
 from tmsnet.targeting.regions import SearchRegion, SeedRegion
 from tmsnet.targeting.uncertainty import UncertaintyParameters
@@ -254,6 +255,7 @@ def _add_seedmap_parser(subparsers: argparse._SubParsersAction) -> None:
                             "tpl-MNI152NLin2009cAsym_res-02_desc-mycohort_seedmap.nii.gz")
     build.add_argument("--description", default=None, help="cohort description for the sidecar")
     add_parameter_arguments(build, BoldCleaningParameters, only=SEEDMAP_CLEANING_FIELDS)
+    add_parameter_arguments(build, GroupSeedmapParameters)
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.add_argument("--json", action="store_true", help="print the sidecar as JSON")
     build.set_defaults(func=_run_seedmap_build)
@@ -270,7 +272,8 @@ def _run_seedmap_build(args: argparse.Namespace, parser: argparse.ArgumentParser
     path, sidecar = build_group_seedmap(
         args.bold, args.confounds, out_path=args.out,
         cleaning=parameters_from_args(BoldCleaningParameters, args),
-        description=args.description, progress=not args.quiet,
+        description=args.description,
+        parameters=parameters_from_args(GroupSeedmapParameters, args), progress=not args.quiet,
     )
     if args.json:
         print(json.dumps({"seedmap": str(path), "sidecar": sidecar}, default=str))
