@@ -20,3 +20,15 @@ def sample_cohort(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("sample_cohort")
     return simulate_fmriprep_dataset(root, n_subjects=5, seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_bids(tmp_path_factory):
+    """A raw BIDS dataset with fMRIPrep derivatives: 2 subjects, one 2-min run each."""
+    from tmsnet.simulate import SimulationParameters
+    from tmsnet.simulate.bids import simulate_bids_dataset
+
+    root = tmp_path_factory.mktemp("small_bids")
+    simulate_bids_dataset(root / "bids", n_subjects=2, seed=9,
+                          params=SimulationParameters(n_frames=60))
+    return root / "bids"

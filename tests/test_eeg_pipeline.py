@@ -149,16 +149,36 @@ def test_ica_rules_remove_artifacts_keep_cortex(sim, analysis):
     assert clean.bad_trials == [] and clean.bad_channels == []
 
 
-def test_pcist_of_the_planted_response_beats_the_same_recording_without_it(analysis):
-    """Noise alone scores above zero, so ``value > 0`` could not fail: compare with a baseline.
-
-    The baseline is the same simulated recording (seed, artifacts, background) with no
-    planted TEP, through the same chain. Seen: 32.8 with the response, 2.2 without (seed 3).
-    """
+@pytest.fixture(scope="module")
+def silent_analysis():
+    """The same simulated recording (seed, artifacts, background) with no planted TEP."""
     silent = [dataclasses.replace(c, peak_uv=0.0) for c in DEFAULT_COMPONENTS]
     noise_only = simulate_tms_eeg(n_channels=32, sfreq=2000.0, n_trials=80, seed=3, components=silent)
-    baseline = analyze_tep(noise_only.raw, noise_only.events, pulse_source="annotations").pcist.value
+    return analyze_tep(noise_only.raw, noise_only.events, pulse_source="annotations")
+
+
+def test_pcist_of_the_planted_response_beats_the_same_recording_without_it(analysis,
+                                                                           silent_analysis):
+    """Noise alone scores above zero, so ``value > 0`` could not fail: compare with a baseline.
+
+    The baseline goes through the same chain. Seen: 32.8 with the response, 2.2 without (seed 3).
+    """
+    baseline = silent_analysis.pcist.value
     assert analysis.pcist.value > 4 * max(baseline, 1.0), (analysis.pcist.value, baseline)
+
+
+def test_a_recording_without_a_response_is_flagged(analysis, silent_analysis):
+    """Issue 14 item 7: the measures of a recording with no TEP must not look like a result.
+
+    Seen (seed 3): signal-to-noise 2.77 with the planted response, 0.71 without it (limit 1.5).
+    """
+    from tmsnet.eeg.workflow import MIN_TEP_SNR, tep_summary
+
+    planted, silent = tep_summary(analysis), tep_summary(silent_analysis)
+    assert planted["signal_to_noise"] > MIN_TEP_SNR
+    assert not any("No evoked response" in w for w in planted["warnings"])
+    assert silent["signal_to_noise"] < MIN_TEP_SNR
+    assert any("No evoked response stands out" in w for w in silent["warnings"])
 
 
 def test_measures_and_outputs(sim, analysis, tmp_path):
@@ -188,3 +208,24 @@ def test_measures_and_outputs(sim, analysis, tmp_path):
     ev = mne.read_evokeds(written["evoked"], verbose=False)[0]
     np.testing.assert_allclose(ev.data, analysis.evoked.data, rtol=1e-5, atol=1e-12)
     assert not [p for p in tmp_path.rglob(".*tmp*")]
+
+
+def test_white_noise_with_given_pulses_is_flagged():
+    """The issue's example: 20 channels of white noise, 30 given pulse times. It exited 0 with
+    every peak and a PCIst of 12.6; now both warnings are raised (seen: ICA round 2 removed
+    15 of 15 components; signal-to-noise 1.0)."""
+    import mne
+
+    names = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7",
+             "P3", "Pz", "P4", "P8", "O1", "Oz", "O2"]
+    sfreq = 1000.0
+    data = np.random.default_rng(0).standard_normal((20, int(60 * sfreq))) * 10e-6
+    raw = mne.io.RawArray(data, mne.create_info(names, sfreq, "eeg"), verbose=False)
+    montage = "colin27_1020" if "colin27_1020" in mne.channels.get_builtin_montages() else \
+        "standard_1020"
+    raw.set_montage(montage)
+    samples = ((np.arange(30) * 1.8 + 3.0) * sfreq).astype(int)
+    events = np.column_stack([samples, np.zeros(30, int), np.ones(30, int)])
+    warnings = analyze_tep(raw, events, pulse_source="given").warnings
+    assert any("No evoked response stands out" in w for w in warnings), warnings
+    assert any("removed every component" in w for w in warnings), warnings

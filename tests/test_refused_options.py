@@ -82,3 +82,22 @@ def test_a_block_as_long_as_the_scan_is_refused():
         check_block_count(40, [100, 50])  # 2 + 1 blocks: runs are never crossed
     assert check_block_count(15, [300]) == 20
     assert check_block_count(15, [30, 30]) == MIN_BOOTSTRAP_BLOCKS
+
+
+@pytest.mark.parametrize(("cls", "name"), NUMERIC, ids=[f"{c.__name__}.{n}" for c, n in NUMERIC])
+def test_negative_zero_and_absurd_values_are_refused_or_valid(cls, name):
+    """Every numeric option has an upper bound; -1, 0 and 1e12 are refused or accepted, never
+    anything else (``--smoothing-fwhm 1e6`` ran for more than 12 minutes before)."""
+    field, spec = parameter_specs(cls)[name]
+    assert spec.high is not None, f"{cls.__name__}.{name} declares no upper bound"
+    cast = int if spec.kind == "int" else float
+    for value in (cast(-1), cast(0), cast(1e12)):
+        try:
+            cls(**{name: value})
+        except InvalidParameterError as error:
+            if spec.cli:
+                assert flag_of(field) in str(error)
+        else:
+            assert value <= spec.high, f"{cls.__name__}.{name}={value} accepted"
+    with pytest.raises(InvalidParameterError):
+        cls(**{name: cast(1e12)})

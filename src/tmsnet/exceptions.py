@@ -54,6 +54,10 @@ class OutputNotWritableError(TmsnetError, OSError):
     """The output folder cannot be created or written."""
 
 
+class OutputLockedError(TmsnetError, RuntimeError):
+    """The output folder is in use by another tmsnet run (see :mod:`tmsnet.io.lock`)."""
+
+
 class SchedulerConnectionError(TmsnetError, ConnectionError):
     """A Dask scheduler given with ``--dask-scheduler`` cannot be reached."""
 

@@ -149,9 +149,23 @@ def _process_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
+def _check_tls_configured(address: str) -> None:
+    """A ``tls://`` scheduler needs client credentials in dask's configuration (docs/cluster.md)."""
+    from distributed.security import Security
+
+    security = Security()  # reads distributed.comm.tls.* of dask's configuration
+    if address.startswith("tls://") and not (security.tls_ca_file and security.tls_client_cert):
+        raise SchedulerConnectionError(
+            f"The Dask scheduler at {address} uses TLS but no client certificate is configured: "
+            "set distributed.comm.tls.ca-file and distributed.comm.tls.client.cert / .key in "
+            "dask's configuration (see docs/cluster.md, 'A scheduler shared with others: TLS').")
+
+
 def _connect(address: str, timeout_s: float) -> Any:
     from distributed import Client
 
+    # Checked before the Client exists: a half-built Client prints a traceback when collected.
+    _check_tls_configured(address)
     try:
         return Client(address, timeout=timeout_s, set_as_default=False)
     except (OSError, TimeoutError) as exc:

@@ -36,6 +36,7 @@ from typing import Any
 from tmsnet.exceptions import DerivativesValidationError
 from tmsnet.io import bids
 from tmsnet.io.bids import ENTITY_ORDER, INDEX_ENTITIES
+from tmsnet.io.lock import LOCK_NAME
 
 __all__ = [
     "ENTITY_ORDER",
@@ -187,6 +188,11 @@ def validate_derivatives(root: str | Path) -> list[str]:
         return [f"{root} is not a folder."]
     _check_description(root, problems)
     for entry in sorted(root.iterdir()):
+        if entry.name == LOCK_NAME:
+            if entry.stat().st_size:
+                problems.append(f"{entry.name}: a run holds the output folder or was killed; "
+                                "re-run the participant level to finish it.")
+            continue
         if entry.name.startswith("."):
             if entry.name.startswith(".tmsnet"):
                 problems.append(f"{entry.name}: staging folder left behind (an interrupted run); "

@@ -29,6 +29,7 @@ import pandas as pd
 from tmsnet.data import COMPARISON_TARGETS, reference_coordinates
 from tmsnet.exceptions import InputFileNotFoundError
 from tmsnet.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, atomic_write_tsv
+from tmsnet.io.lock import output_lock
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
 
 __all__ = ["UNCERTAINTY_KEYS", "collect_targets", "reference_distance_column", "run_group"]
@@ -255,9 +256,19 @@ def run_group(output_dir: str | Path, *, report: bool = True) -> dict[str, Path]
     InputFileNotFoundError
         If no participant job has finished in ``output_dir``.
     """
+    out = Path(output_dir).expanduser().absolute()
+    if not out.is_dir():
+        raise InputFileNotFoundError(
+            f"The output folder {out} does not exist. Run the participant level first: "
+            "tmsnet BIDS_DIR OUTPUT_DIR participant.")
+    with output_lock(out):
+        return _write_group(out, report=report)
+
+
+def _write_group(out: Path, *, report: bool) -> dict[str, Path]:
+    """The group outputs of :func:`run_group` (the output folder's lock held)."""
     from tmsnet.report.html import figure_to_base64_png
 
-    out = Path(output_dir).expanduser().absolute()
     targets = collect_targets(out)
     if targets.empty:
         raise InputFileNotFoundError(

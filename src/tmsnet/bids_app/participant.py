@@ -51,6 +51,7 @@ from tmsnet.bids_app.layout import (
 from tmsnet.exceptions import InvalidParameterError, TmsnetError
 from tmsnet.io.atomic import atomic_write_json, atomic_write_text, ensure_output_dir, json_compatible
 from tmsnet.io.bids import check_label, subject_folder, write_dataset_description
+from tmsnet.io.lock import output_lock
 from tmsnet.io.provenance import file_sha256, make_sidecar
 from tmsnet.parallel import Backend, TaskResult, map_tasks
 from tmsnet.targeting.workflow import TargetingParameters
@@ -470,10 +471,20 @@ def run_participants(
     """
     jobs, failures, fmriprep = plan_jobs(bids_dir, output_dir, **plan)
     out = ensure_output_dir(output_dir)
-    write_dataset_description(
-        out, derivatives_description(source_dirs={"raw": Path(bids_dir), "fmriprep": fmriprep}),
-        overwrite=True, refuse_foreign=True)
-    recover_staging(out)
+    with output_lock(out):  # one writer: recover_staging below must not hit a live run
+        write_dataset_description(
+            out, derivatives_description(source_dirs={"raw": Path(bids_dir), "fmriprep": fmriprep}),
+            overwrite=True, refuse_foreign=True)
+        recover_staging(out)
+        return _run_jobs(jobs, failures, out, backend=backend, client=client, progress=progress,
+                         on_outcome=on_outcome)
+
+
+def _run_jobs(jobs: list[ParticipantJob], failures: list[Any], out: Path, *, backend: Any,
+              client: Any, progress: bool,
+              on_outcome: Callable[[ParticipantOutcome], None] | None,
+              ) -> list[ParticipantOutcome]:
+    """Record the planning failures, run the jobs, collect the outcomes (lock held)."""
     outcomes: list[ParticipantOutcome] = []
     for failure in failures:
         crash = write_crash_file(failure.job, failure.error, None)

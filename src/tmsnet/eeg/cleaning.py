@@ -75,8 +75,10 @@ class CleaningParameters(Parameters):
     cleaning flags from these fields.
     """
 
-    tmin: float = param(-1.0, help="epoch start relative to the pulse", units="s", cli=False)
-    tmax: float = param(1.0, help="epoch end relative to the pulse", units="s", cli=False)
+    tmin: float = param(-1.0, help="epoch start relative to the pulse", units="s", cli=False,
+                        low=-10, high=0)
+    tmax: float = param(1.0, help="epoch end relative to the pulse", units="s", cli=False,
+                        low=0, high=10)
     cut1: tuple[float, float] = param((-0.002, 0.010), help="first pulse cut (start, end)", units="s",
                                       item_kind="float", cli=False)
     flank1: tuple[float, float] = param((0.001, 0.001), help="flanks of the first interpolation",
@@ -88,13 +90,13 @@ class CleaningParameters(Parameters):
                                               units="s", item_kind="float", cli=False)
     resample_sfreq: float | None = param(1000.0, flag="--resample", units="Hz", low=0,
                                          low_inclusive=False, allow_none=True,
-                                         help="sampling rate after cleaning")
+                                         help="sampling rate after cleaning", high=50_000)
     bad_channels: bool = param(True, help="detect bad channels", cli=False)
     bad_channel_z: float = param(5.0, help="robust z of a bad channel's log variance", low=0,
-                                 low_inclusive=False, cli=False)
+                                 low_inclusive=False, cli=False, high=100)
     bad_trials: bool = param(True, help="detect bad trials", cli=False)
     bad_trial_z: float = param(5.0, help="robust z of a bad trial's log variance", low=0,
-                               low_inclusive=False, cli=False)
+                               low_inclusive=False, cli=False, high=100)
     ica1: bool = param(True, flag="--no-ica1", help="ICA round 1 (TMS-evoked muscle)")
     ica1_rules: tuple[str, ...] = param(("tms_muscle",), help="component rules of ICA round 1",
                                         item_kind="str", choices=ALL_RULES, cli=False)
@@ -102,25 +104,26 @@ class CleaningParameters(Parameters):
                                       units="s", item_kind="float", cli=False)
     flank2: tuple[float, float] = param((0.005, 0.005), help="flanks of the second interpolation",
                                         units="s", item_kind="float", low=0, cli=False)
-    l_freq: float | None = param(1.0, help="high-pass edge", units="Hz", low=0, allow_none=True)
-    h_freq: float | None = param(100.0, help="low-pass edge", units="Hz", low=0, allow_none=True)
+    l_freq: float | None = param(1.0, help="high-pass edge", units="Hz", low=0, allow_none=True, high=1000)
+    h_freq: float | None = param(100.0, help="low-pass edge", units="Hz", low=0, allow_none=True, high=10_000)
     line_freq: float | None = param(50.0, help="line frequency for the band-stop", units="Hz", low=0,
-                                    allow_none=True)
+                                    allow_none=True, high=1000)
     notch_half_width: float = param(2.0, help="half width of the band-stop", units="Hz", low=0,
-                                    low_inclusive=False, cli=False)
+                                    low_inclusive=False, cli=False, high=50)
     sound: bool = param(False, help="SOUND (mne-denoise) after filtering")
-    sound_lambda: float = param(0.1, help="SOUND regularization", low=0, cli=False)
-    sound_iterations: int = param(5, help="SOUND iterations", low=1, cli=False)
+    sound_lambda: float = param(0.1, help="SOUND regularization", low=0, cli=False, high=1e4)
+    sound_iterations: int = param(5, help="SOUND iterations", low=1, cli=False, high=1000)
     sspsir: bool = param(False, help="SSP-SIR (mne-denoise) after filtering")
-    sspsir_components: int = param(2, help="SSP-SIR components", low=1, cli=False)
+    sspsir_components: int = param(2, help="SSP-SIR components", low=1, cli=False, high=256)
     sspsir_window: tuple[float, float] = param((0.005, 0.050), help="SSP-SIR artifact window",
                                                units="s", item_kind="float", cli=False)
     ica2: bool = param(True, flag="--no-ica2", help="ICA round 2 (blink, eye, muscle, noise)")
     ica2_rules: tuple[str, ...] = param(ROUND2_RULES, help="component rules of ICA round 2",
                                         item_kind="str", choices=ALL_RULES, cli=False)
-    ica_n_components: int = param(15, flag="--ica-components", low=2, help="ICA components per round")
+    ica_n_components: int = param(15, flag="--ica-components", low=2, high=256,
+                                  help="ICA components per round")
     ica_method: str = param("fastica", choices=("fastica", "picard", "infomax"), help="ICA algorithm")
-    ica_max_iter: int = param(400, help="ICA iterations at most", low=1, cli=False)
+    ica_max_iter: int = param(400, help="ICA iterations at most", low=1, cli=False, high=100_000)
     rules: ComponentRules = param(help="thresholds of the component rules", kind="any", cli=False,
                                   default_factory=ComponentRules)
     reference: str | None = param("average", help="EEG reference", allow_none=True, cli=False)
@@ -128,7 +131,7 @@ class CleaningParameters(Parameters):
                                                  units="s", item_kind="float", allow_none=True,
                                                  cli=False)
     random_seed: int = param(0, help="seed of ICA (and of the demo)", low=0,
-                             deprecated_flags=("--seed",))
+                             deprecated_flags=("--seed",), high=2**32 - 1)
 
     def check(self) -> None:
         """Cross-field rules (epoch span, cut windows, band edges, rule thresholds)."""

@@ -116,5 +116,8 @@ def _print_summary(job, as_json: bool) -> None:
     print(f"GMFP peaks: {peaks}")
     print(f"PCIst: {summary['pcist']['value']:.1f}; natural frequency: "
           f"{summary['natural_frequency']['frequency_hz']:.0f} Hz")
+    print(f"Signal-to-noise (GMFP after the pulse / baseline): {summary['signal_to_noise']:.1f}")
+    for warning in summary["warnings"]:
+        print(f"Warning: {warning}")
     if "report" in written:
         print(f"Report: {written['report']}")

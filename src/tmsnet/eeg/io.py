@@ -54,7 +54,7 @@ class RecordingParameters(Parameters):
     detect_pulses: bool = param(False, help="detect pulses from the artifact (slope rule) even if "
                                             "events exist")
     refractory_s: float = param(0.5, flag="--refractory", units="s", low=0, low_inclusive=False,
-                                help="minimum interval between detected pulses")
+                                help="minimum interval between detected pulses", high=60)
 
     def pulse_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`find_pulses` (without the events file)."""

@@ -66,6 +66,7 @@ class TepMeasureParameters(Parameters):
         help="channels over the stimulated area (None: those of C3, FC1, CP1, C1, FC3, CP3 present, "
              "else the 4 channels of largest post-pulse amplitude)")
     pcist_sfreq: float = param(1000.0, units="Hz", low=0, low_inclusive=False, cli=False,
+                               high=50_000,
                                help="PCIst is computed at this rate (the evoked is resampled if needed)")
     pcist_convention: str = param("reference", choices=("reference", "inclusive"),
                                   help="PCIst window convention: reference Python (w0 <= t < w1) or "
@@ -95,6 +96,48 @@ class TepAnalysis:
     roi: list[str]
     parameters: dict[str, Any] = field(default_factory=dict)
     pulse_source: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+#: Post-pulse window (s) of the response and pre-pulse baseline (s) of :func:`tep_signal_to_noise`.
+RESPONSE_WINDOW_S = (0.015, 0.300)
+BASELINE_WINDOW_S = (-0.500, -0.010)
+#: Below this signal-to-noise ratio the job warns that no response stands out from the baseline
+#: (recordings without a response score 0.7-1.0; the planted test recording 2.8).
+MIN_TEP_SNR = 1.5
+
+
+def tep_signal_to_noise(evoked) -> float:
+    """RMS of the GMFP 15-300 ms after the pulse over its RMS in the baseline (-500 to -10 ms).
+
+    An average of trials without a response has the same GMFP after the pulse as before
+    it (ratio ~1); a TEP rises well above it (the planted test recordings: > 5). The
+    baseline is clipped to the epoch.
+    """
+    g, t = gmfp(evoked.data), evoked.times
+    post = (t >= RESPONSE_WINDOW_S[0]) & (t <= RESPONSE_WINDOW_S[1])
+    pre = (t >= BASELINE_WINDOW_S[0]) & (t <= BASELINE_WINDOW_S[1])
+    if not post.any() or not pre.any():
+        return float("nan")
+    noise = float(np.sqrt(np.mean(g[pre] ** 2)))
+    return float(np.sqrt(np.mean(g[post] ** 2)) / noise) if noise > 0 else float("inf")
+
+
+def tep_warnings(cleaning: CleaningResult, snr: float) -> list[str]:
+    """Plain-language warnings when the measures may describe noise, not a response."""
+    out = []
+    table = cleaning.components
+    if not table.empty:
+        for rnd, rows in table.groupby("round"):
+            if (rows["label"] != "keep").all():
+                out.append(f"ICA round {rnd} removed every component ({len(rows)} of {len(rows)}): "
+                           "nothing of the recording's own activity survived that round; check the "
+                           "ICA rules and the recording.")
+    if not snr >= MIN_TEP_SNR:
+        out.append(f"No evoked response stands out: the GMFP after the pulse is {snr:.1f} x its "
+                   f"baseline (below {MIN_TEP_SNR:g}); peaks, PCIst and propagation may describe "
+                   "noise. Check the pulse times and the recording.")
+    return out
 
 
 def analyze_tep(
@@ -166,9 +209,14 @@ def analyze_tep(
         "propagation": {"alpha": prop.alpha, "test": "one-sample t across trials, FDR (BH)"},
         "pulse_source": pulse_source,
     }
+    snr = tep_signal_to_noise(evoked)
+    params["signal_to_noise"] = {"response_window_s": list(RESPONSE_WINDOW_S),
+                                 "baseline_window_s": list(BASELINE_WINDOW_S),
+                                 "warn_below": MIN_TEP_SNR}
     return TepAnalysis(cleaning=result, evoked=evoked, gmfp=gmfp(evoked.data), peaks=peaks, tf=tf,
                        natural_frequency=nat, synchrony=sync, propagation=prop, pcist=pci,
-                       roi=roi_list, parameters=params, pulse_source=pulse_source)
+                       roi=roi_list, parameters=params, pulse_source=pulse_source,
+                       warnings=tep_warnings(result, snr))
 
 
 def entities_from_path(path: str | Path | None) -> dict[str, str]:
@@ -207,6 +255,8 @@ def tep_summary(analysis: TepAnalysis) -> dict[str, Any]:
         "synchrony": analysis.synchrony.to_dict("records"),
         "roi": analysis.roi,
         "pulse_source": analysis.pulse_source,
+        "signal_to_noise": tep_signal_to_noise(analysis.evoked),
+        "warnings": list(analysis.warnings),
     }
 
 

@@ -579,6 +579,20 @@ class _TemporalPipeline:
             ones_response if np.abs(ones_response).max() > 1e-9 * n_window else None
         )
 
+    def effective_dof(self) -> float:
+        """Independent time courses the cleaning leaves: ``(sum s^2)^2 / sum s^4``.
+
+        ``s`` are the singular values of the operator (n_kept x n_window). For a
+        projection (regression alone) this is its rank, ``n_frames - n_regressors``;
+        a band-pass keeps about ``2 (f_high - f_low) n_frames t_r`` of the
+        frames' dimensions, and the confounds then remove theirs. It is what the
+        bootstrap can resample: below a few dozen, every resample sees the same
+        few components (see :data:`tmsnet.targeting.uncertainty.MIN_EFFECTIVE_DOF`).
+        """
+        s2 = linalg.svdvals(self.operator) ** 2
+        total = float(np.sum(s2 * s2))
+        return float(np.sum(s2) ** 2 / total) if total > 0 else 0.0
+
     def _interpolate_or_censor(self, x: np.ndarray) -> np.ndarray:
         if self.censored.size == 0:
             return x
@@ -679,13 +693,13 @@ class BoldCleaningParameters(Parameters):
         True, flag="--no-gsr",
         help="regress the global signal (recorded in every sidecar)")
     low_pass_hz: float | None = param(0.1, flag="--low-pass", help="low-pass edge", units="Hz",
-                                      allow_none=True, low=0, low_inclusive=False)
+                                      allow_none=True, low=0, low_inclusive=False, high=10)
     high_pass_hz: float | None = param(0.01, flag="--high-pass", help="high-pass edge", units="Hz",
-                                       allow_none=True, low=0, low_inclusive=False)
+                                       allow_none=True, low=0, low_inclusive=False, high=10)
     smoothing_fwhm_mm: float | None = param(
         6.0, flag="--smoothing-fwhm", help="Gaussian smoothing FWHM, 0 = none", units="mm",
-        low=0, allow_none=True, from_cli=_no_smoothing_if_zero)
-    discard_frames: int = param(0, help="initial frames to drop (non-steady state)", low=0)
+        low=0, allow_none=True, from_cli=_no_smoothing_if_zero, high=50)
+    discard_frames: int = param(0, help="initial frames to drop (non-steady state)", low=0, high=100_000)
     detrend: bool = param(True, cli=False,
                           help="remove mean and linear trend before filtering")
     standardize: str | None = param("zscore_sample", cli=False, kind="any", allow_none=True,
@@ -693,15 +707,15 @@ class BoldCleaningParameters(Parameters):
                                          "('zscore_sample' or None)")
     fd_threshold_mm: float = param(0.5, cli=False, units="mm", low=0, low_inclusive=False,
                                    help="scrubbing: censor frames with framewise displacement "
-                                        "above this")
+                                        "above this", high=100)
     std_dvars_threshold: float | None = param(
         None, cli=False, allow_none=True, kind="any",
         help="scrubbing: censor frames with std_dvars above this (None = nilearn's 1.5; "
              "inf = FD only)")
     min_frames: int = param(MIN_FRAMES, cli=False, low=1,
-                            help="fewest frames left after discarding and censoring")
+                            help="fewest frames left after discarding and censoring", high=100_000)
     min_duration_min: float = param(MIN_DURATION_MIN, cli=False, units="min", low=0,
-                                    help="shortest duration of the frames left")
+                                    help="shortest duration of the frames left", high=1000)
 
     def check(self) -> None:
         """Known strategy, ``standardize`` value, and a band with high below low."""
@@ -766,6 +780,9 @@ def _confounds_and_censoring(
         table, scrub=strategy == "scrubbing", fd_threshold_mm=params.fd_threshold_mm,
         std_dvars_threshold=params.dvars_threshold, min_segment=SCRUB_MIN_SEGMENT,
     )
+    # fMRIPrep writes n/a in the first row of derivatives; _confound_values fills it (nilearn).
+    censor_details["first_row_filled_columns"] = [
+        name for name in names if len(table) > 1 and pd.isna(table[name].iloc[0])]
     return confounds, names, sample_mask, censor_details
 
 
@@ -786,6 +803,9 @@ def _cleaning_record(
         "confound_columns": list(names),
         "n_confounds": len(names),
         "n_confounds_independent": 0 if cleaner.q is None else int(cleaner.q.shape[1]),
+        "first_row_filled_columns": censor_details.get("first_row_filled_columns", []),
+        "first_row_fill": ("n/a in the first row replaced by the second row's value "
+                           "(nilearn's convention for fMRIPrep derivatives)"),
         "fd_threshold_mm": float(params.fd_threshold_mm) if scrub else None,
         "std_dvars_threshold": params.dvars_threshold if scrub else None,
         "scrub_min_segment": SCRUB_MIN_SEGMENT if scrub else None,
@@ -796,6 +816,7 @@ def _cleaning_record(
                                     censor_details.get("non_steady_state_frames", [])],
         "n_frames_total": n_total,
         "n_frames_kept": int(n_kept),
+        "effective_dof": round(cleaner.effective_dof(), 2),
         "kept_duration_min": round(n_kept * t_r / 60.0, 3),
         "censored_frame_handling": (
             "interior censored frames interpolated (cubic spline) before filtering, then "

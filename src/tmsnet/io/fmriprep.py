@@ -247,6 +247,20 @@ def _json_sidecar(path: Path) -> Path:
     return path.with_name(_NIFTI_EXT.sub("", path.name) + ".json")
 
 
+def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+    """A BIDS JSON sidecar; a corrupt one is refused, never ignored (it may hold the TR)."""
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as error:  # JSONDecodeError and UnicodeDecodeError
+        raise InvalidImageError(
+            f"The sidecar {sidecar} is not readable JSON ({error}); fix it or remove it (and pass "
+            "the TR with --t-r if the image header lacks it).") from None
+    if not isinstance(meta, dict):
+        raise InvalidImageError(f"The sidecar {sidecar} must hold a JSON object, not "
+                                f"{type(meta).__name__}; fix it or remove it.")
+    return meta
+
+
 def repetition_time(
     img: nib.spatialimages.SpatialImage, path: Path, t_r: float | None = None
 ) -> tuple[float, str]:
@@ -297,13 +311,14 @@ def repetition_time(
     sidecar_tr = None
     sidecar = _json_sidecar(path)
     if sidecar.exists():
+        meta = _read_sidecar(sidecar)
+        value = meta.get("RepetitionTime")
         try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-            value = meta.get("RepetitionTime") if isinstance(meta, dict) else None
-            if value is not None and float(value) > 0:
-                sidecar_tr = float(value)
-        except (ValueError, TypeError, OSError):
-            sidecar_tr = None
+            sidecar_tr = float(value) if value is not None and float(value) > 0 else None
+        except (TypeError, ValueError):
+            raise InvalidParameterError(
+                f"RepetitionTime in {sidecar.name} is {value!r}, not a number of seconds; fix "
+                "the sidecar or pass the TR explicitly (--t-r).") from None
     if header_tr is not None and sidecar_tr is not None:
         if abs(header_tr - sidecar_tr) > 0.01 * sidecar_tr:
             raise InvalidParameterError(
@@ -723,6 +738,32 @@ def load_bold(
     )
 
 
+def _without_duplicate_columns(table: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Refuse a header naming one column twice with different values; drop exact copies.
+
+    pandas renames a repeated header ``x`` to ``x.1``; the true header is read again here.
+    """
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        header = handle.readline().rstrip("\r\n").split("\t")
+    if len(header) != table.shape[1] or len(set(header)) == len(header):
+        return table
+    drop = []
+    for name in sorted({h for h in header if header.count(h) > 1}):
+        columns = [j for j, h in enumerate(header) if h == name]
+        first = table.iloc[:, columns[0]]
+        for j in columns[1:]:
+            if not first.equals(table.iloc[:, j]):
+                raise ConfoundsError(
+                    f"The confounds file {path.name} has two columns named {name!r} with "
+                    "different values, so which one to regress is ambiguous; keep one (fMRIPrep "
+                    "writes each name once).")
+            drop.append(j)
+    keep = [j for j in range(table.shape[1]) if j not in drop]
+    table = table.iloc[:, keep]
+    table.columns = [header[j] for j in keep]
+    return table
+
+
 def load_confounds_table(confounds_path: str | Path, *, n_frames: int) -> pd.DataFrame:
     """Read an fMRIPrep confounds TSV and check it matches the BOLD.
 
@@ -754,6 +795,7 @@ def load_confounds_table(confounds_path: str | Path, *, n_frames: int) -> pd.Dat
             f"Cannot read the confounds file {path} as a tab-separated table ({exc}). Give "
             "fMRIPrep's *_desc-confounds_timeseries.tsv for this run."
         ) from exc
+    table = _without_duplicate_columns(table, path)
     if table.shape[1] == 1 and "," in str(table.columns[0]):
         raise ConfoundsError(
             f"The confounds file {path.name} looks comma-separated; fMRIPrep confounds are "

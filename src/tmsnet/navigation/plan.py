@@ -94,7 +94,7 @@ class PlanParameters(Parameters):
     coil: str = coil_param()
     protocol: str = param("itbs", choices=tuple(PROTOCOLS), help="protocol preset")
     coil_distance_mm: float = param(0.0, flag="--coil-distance", units="mm", low=0,
-                                    help="scalp-to-coil gap (hair, cap)")
+                                    help="scalp-to-coil gap (hair, cap)", high=50)
     projection: str = param("nearest", choices=("nearest", "centre"),
                             help="scalp projection: nearest scalp point or along the line from the head "
                                  "centre")

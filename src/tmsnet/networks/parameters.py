@@ -66,7 +66,7 @@ class ConnectomeParameters(Parameters):
         DEFAULT_TARGET_MM, help="stimulation target for the network profile", units="mm",
         kind="tuple", item_kind="float", nargs=3, metavar=("X", "Y", "Z"))
     random_seed: int = param(0, help="seed of the Louvain partition (graph measures)", low=0,
-                             deprecated_flags=("--seed",))
+                             deprecated_flags=("--seed",), high=2**32 - 1)
 
     def check(self) -> None:
         """Three target coordinates."""
@@ -93,14 +93,16 @@ class ComparisonParameters(Parameters):
         nargs=2, metavar=("PRE", "POST"))
     covariates: tuple[str, ...] = param((), help="participants.tsv columns (age sex mean_fd)",
                                         kind="tuple", item_kind="str", nargs="+")
-    threshold: float = param(3.0, help="NBS primary t threshold", low=0, low_inclusive=False)
+    threshold: float = param(3.0, help="NBS primary t threshold", low=0, low_inclusive=False, high=100)
     tail: str = param("both", help="effect direction(s) tested", choices=("both", "positive", "negative"))
-    n_permutations: int = param(5000, help="permutations (sign flips for paired designs)", low=1)
+    n_permutations: int = param(5000, help="permutations (sign flips for paired designs)", low=1,
+                                high=10_000_000)
     alpha: float = param(0.05, help="significance level (FWER for NBS, FDR for edges and blocks)",
                          low=0, high=1, low_inclusive=False)
-    random_seed: int = param(0, help="seed of the permutations", low=0, deprecated_flags=("--seed",))
+    random_seed: int = param(0, help="seed of the permutations", low=0, high=2**32 - 1,
+                             deprecated_flags=("--seed",))
     n_jobs: int = param(1, help="parallel workers over permutation batches (-1 = all CPUs)",
-                        flag="--jobs", deprecated_flags=("--n-jobs",))
+                        flag="--jobs", deprecated_flags=("--n-jobs",), high=1024)
 
     def check(self) -> None:
         """One design, two levels each, a non-zero worker count."""
@@ -126,16 +128,16 @@ class PropagationParameters(Parameters):
 
     clip_negative: bool = param(False, help="set negative weights to 0 (functional input)")
     tau_ms: float = param(10.0, help="local time constant", units="ms", flag="--tau", low=0,
-                          low_inclusive=False)
+                          low_inclusive=False, high=10_000)
     gain: float = param(0.9, help="g * tau * spectral radius; below 1 for a stable model", low=0,
                         high=1, low_inclusive=False, high_inclusive=False)
     velocity_m_per_s: float = param(7.0, help="conduction velocity", units="m/s", flag="--velocity",
-                                    low=0, low_inclusive=False)
+                                    low=0, low_inclusive=False, high=1000)
     duration_ms: float = param(200.0, help="impulse response length", units="ms", flag="--duration",
-                               low=0, low_inclusive=False)
+                               low=0, low_inclusive=False, high=600_000)
     dt_ms: float = param(0.1, help="integration step", units="ms", flag="--dt", low=0,
-                         low_inclusive=False)
-    top: int = param(10, help="regions listed", low=0)
+                         low_inclusive=False, high=100)
+    top: int = param(10, help="regions listed", low=0, high=100_000)
 
     @property
     def coupling_per_ms(self) -> float:

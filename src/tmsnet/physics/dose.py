@@ -121,7 +121,7 @@ class DoseParameters(Parameters):
                                      units="% of maximum stimulator output", low=0, low_inclusive=False,
                                      high=100)
     stokes_slope: float = param(STOKES_SLOPE_2005, units="%MSO per mm", low=0,
-                                help="Stokes depth slope (3.0 Stokes 2005, 2.8 Stokes 2007)")
+                                help="Stokes depth slope (3.0 Stokes 2005, 2.8 Stokes 2007)", high=100)
     m1_mm: tuple = param(DEFAULT_M1_MNI, kind="tuple", item_kind="float", nargs=3, flag="--m1",
                          metavar=("X", "Y", "Z"), units="mm",
                          help="motor hotspot of the threshold (the MNI hand area of Mayka 2006 by default)")

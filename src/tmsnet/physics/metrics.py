@@ -282,7 +282,8 @@ class EfieldParameters(Parameters):
 
     coil: str = coil_param()
     metrics: str = param("deng", choices=("deng",), help="metric set")
-    grid_mm: float = param(1.0, units="mm", low=0, low_inclusive=False, help="brain-surface sampling step")
+    grid_mm: float = param(1.0, units="mm", low=0, low_inclusive=False, high=10,
+                           help="brain-surface sampling step")
 
     def check(self) -> None:
         """The coil is a name or a path."""

@@ -142,7 +142,8 @@ class HierarchicalOptions(Parameters):
         0.5, low=0, high=1, low_inclusive=False, high_inclusive=False,
         help="hierarchical method: dendrogram cut on 1-|rho|")
     hierarchical_min_voxels: int = param(
-        51, low=1, help="hierarchical method: smallest DLPFC cluster kept", units="voxels")
+        51, low=1, high=MAX_REGION_VOXELS, units="voxels",
+        help="hierarchical method: smallest DLPFC cluster kept")
 
 
 @register_method("hierarchical", options=(HierarchicalOptions,), rank=30,

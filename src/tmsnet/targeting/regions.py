@@ -158,7 +158,7 @@ class SeedRegion(Parameters):
         help="custom seed sphere centres (x, y, z), one or more (--seed-coords X Y Z, repeatable)")
     seed_radius_mm: float | None = param(
         None, flag="--seed-radius", units="mm", low=0, low_inclusive=False, allow_none=True,
-        help="seed sphere radius (default: the named seed's, 10 mm)")
+        help="seed sphere radius (default: the named seed's, 10 mm)", high=50)
     seed_roi: Path | None = param(
         None, kind="path", allow_none=True,
         help="seed ROI image on the BOLD grid (overrides the spheres)")
@@ -178,7 +178,7 @@ class SearchRegion(Parameters):
              "standard DLPFC targets, gray matter only)")
     search_radius_mm: float = param(
         DEFAULT_SEARCH_RADIUS_MM, flag="--search-radius", units="mm", low=0, low_inclusive=False,
-        help="radius of the standard search spheres")
+        help="radius of the standard search spheres", high=100)
     gray_matter_only: bool = param(
         True, flag="--no-gray-matter",
         help="restrict the search region to gray matter")

@@ -12,6 +12,13 @@ how far the target would move with another stretch of the same person's data:
   distances (the *95 % radius*) and the share of resamples within 10 mm.
 * **Split-half**: the method on the first and on the second half of the frames,
   and the distance between the two targets (a test-retest proxy).
+* **Effective degrees of freedom**: band-pass and confound regression leave a
+  scan fewer independent time courses than frames (``effective_dof`` of the
+  cleaning record; 2.4 for 64 frames of TR 2 s with 27 regressors, 74 for 300).
+  Resampling frames cannot create information the cleaning removed: below
+  :data:`MIN_EFFECTIVE_DOF` every resample sees the same few components and
+  the radius is falsely small (issue 14: "stable to 4.5 mm" 15 mm from the
+  truth). There the advice says so and never reports the target as stable.
 * **Scan-length advice**: the same bootstrap on the first 25/50/75/100 % of
   the frames gives the 95 % radius as a function of scan minutes; a fit of
   ``radius = a * minutes ** -1/2`` (the sampling error of a correlation falls
@@ -52,6 +59,10 @@ DEFAULT_TOLERANCE_MM = 5.0
 #: Fewest whole blocks the scan must hold for a block bootstrap: with fewer, the
 #: resamples are near copies of the scan and the radius shrinks towards 0 mm.
 MIN_BOOTSTRAP_BLOCKS = 4
+#: Fewest effective degrees of freedom (independent time courses left by the cleaning)
+#: for which the bootstrap radius is reported as a stability; calibrated in
+#: benchmarks/bench_short_scans.py (coverage of the planted truth against the dof).
+MIN_EFFECTIVE_DOF = 30.0
 #: Beyond this many minutes the advice says "more than N hours" rather than a number
 #: (an a/sqrt(minutes) extrapolation that far is not a scanning plan).
 MAX_ADVISED_MINUTES = 120.0
@@ -80,10 +91,10 @@ class UncertaintyParameters(Parameters):
     """How each target's uncertainty is estimated (block bootstrap, split-half, scan-length advice)."""
 
     n_bootstrap: int = param(100, low=0,
-                             help="block-bootstrap resamples per method (0 = no uncertainty)")
+                             help="block-bootstrap resamples per method (0 = no uncertainty)", high=100_000)
     bootstrap_block_frames: int | None = param(
         None, kind="int", low=1, allow_none=True,
-        help="bootstrap block length in frames (default: 30 s worth)")
+        help="bootstrap block length in frames (default: 30 s worth)", high=100_000)
     scan_length_advice: bool = param(
         True, flag="--no-scan-length",
         help="scan-length advice (bootstrap of 25/50/75% of the scan)")
@@ -92,11 +103,11 @@ class UncertaintyParameters(Parameters):
         help="fractions of the scan for the scan-length advice (None skips it)")
     scan_length_resamples: int | None = param(
         None, cli=False, kind="int", low=1, allow_none=True,
-        help="resamples per scan fraction (default: max(10, n_bootstrap // 2))")
+        help="resamples per scan fraction (default: max(10, n_bootstrap // 2))", high=100_000)
     stability_tolerance_mm: float = param(
         DEFAULT_TOLERANCE_MM, flag="--stability-tolerance", low=0, low_inclusive=False,
-        units="mm", help="scan-length advice: 95% radius wanted")
-    random_seed: int = param(0, help="seed of the bootstrap (same seed, same result)", low=0)
+        units="mm", help="scan-length advice: 95% radius wanted", high=100)
+    random_seed: int = param(0, help="seed of the bootstrap (same seed, same result)", low=0, high=2**32 - 1)
 
     def check(self) -> None:
         """Scan fractions in (0, 1]."""
@@ -390,6 +401,8 @@ def scan_length_advice(
     current_minutes: float,
     current_radius_mm: float | None,
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    effective_dof: float | None = None,
+    minutes_for_min_dof: float | None = None,
 ) -> dict[str, Any]:
     """Minutes of scan needed for the 95 % radius to reach ``tolerance_mm``.
 
@@ -407,17 +420,26 @@ def scan_length_advice(
         95 % radius of the full scan's bootstrap.
     tolerance_mm : float
         Stability wanted (mm).
+    effective_dof : float, optional
+        Effective degrees of freedom of the cleaned scan; below
+        :data:`MIN_EFFECTIVE_DOF` the target is never called stable.
+    minutes_for_min_dof : float, optional
+        Scan minutes that would give :data:`MIN_EFFECTIVE_DOF` (for the message).
 
     Returns
     -------
     dict
         ``tolerance_mm``, ``current_minutes``, ``stable_to_mm`` (the current 95 %
-        radius), ``required_minutes`` (None if the curve is unusable),
-        ``additional_minutes`` (>= 0), ``stable`` (bool) and ``message`` (one
+        radius; None when the scan cannot support it), ``required_minutes`` (None if
+        the curve is unusable), ``additional_minutes`` (>= 0), ``effective_dof``,
+        ``uncertainty_supported``, ``stable`` (bool) and ``message`` (one
         plain-language sentence for the report).
     """
     if tolerance_mm <= 0:
         raise InvalidParameterError(f"tolerance_mm must be > 0, got {tolerance_mm}.")
+    if effective_dof is not None and effective_dof < MIN_EFFECTIVE_DOF:
+        return _unsupported_advice(current_minutes, tolerance_mm, effective_dof,
+                                   minutes_for_min_dof)
     ok = curve.dropna(subset=["p95_radius_mm"])
     ok = ok[ok["p95_radius_mm"] > 0]
     required = None
@@ -451,9 +473,51 @@ def scan_length_advice(
         "stable_to_mm": None if radius is None else float(radius),
         "required_minutes": required,
         "additional_minutes": additional,
+        "effective_dof": None if effective_dof is None else float(effective_dof),
+        "uncertainty_supported": True,
         "stable": bool(stable),
         "message": message,
     }
+
+
+def _unsupported_advice(current_minutes: float, tolerance_mm: float, effective_dof: float,
+                        minutes_for_min_dof: float | None) -> dict[str, Any]:
+    """The advice for a scan whose cleaning left too few degrees of freedom to resample."""
+    more = ("" if minutes_for_min_dof is None else
+            f" Acquire at least about {np.ceil(minutes_for_min_dof):.0f} min with these settings"
+            " (more for a stable target).")
+    message = (f"This scan: {current_minutes:.1f} min leaves only {effective_dof:.0f} independent "
+               f"time courses after band-pass and confound regression (at least "
+               f"{MIN_EFFECTIVE_DOF:.0f} are needed): its uncertainty cannot be estimated, so the "
+               f"target is NOT known to be stable and may be far from the true one.{more}")
+    return {
+        "tolerance_mm": float(tolerance_mm),
+        "current_minutes": float(current_minutes),
+        "stable_to_mm": None,
+        "required_minutes": minutes_for_min_dof,
+        "additional_minutes": (None if minutes_for_min_dof is None
+                               else max(0.0, minutes_for_min_dof - current_minutes)),
+        "effective_dof": float(effective_dof),
+        "uncertainty_supported": False,
+        "stable": False,
+        "message": message,
+    }
+
+
+def minutes_for_effective_dof(cleaning: dict[str, Any], dof: float = MIN_EFFECTIVE_DOF) -> float:
+    """Scan minutes at which the cleaning of ``cleaning`` (a run's record) leaves ``dof``.
+
+    A band-pass ``[f_low, f_high]`` keeps about ``2 (f_high - f_low) t_r`` of each frame's
+    dimension (1 without a low-pass); the independent confounds then remove one each:
+    ``dof(n) ~ beta n - k``, so ``n = (dof + k) / beta``. Within 10 % of the measured
+    ``effective_dof`` from 150 to 300 frames at TR 2 s (tests/test_short_scans.py).
+    """
+    t_r = float(cleaning["t_r_s"])
+    high = cleaning.get("low_pass_hz") or 0.5 / t_r
+    low = cleaning.get("high_pass_hz") or 0.0
+    beta = min(1.0, 2.0 * (high - low) * t_r)
+    k = float(cleaning.get("n_confounds_independent") or 0)
+    return (dof + k) / beta * t_r / 60.0
 
 
 def check_block_count(block_frames: int, run_lengths: Sequence[int]) -> int:
@@ -495,6 +559,8 @@ def method_uncertainty(
     options: Sequence[Any] = (),
     run_lengths: Sequence[int] | None = None,
     parameters: UncertaintyParameters | None = None,
+    effective_dof: float | None = None,
+    minutes_for_min_dof: float | None = None,
     progress: bool = False,
 ) -> MethodUncertainty:
     """Bootstrap cloud, split-half and scan-length advice of one method's target.
@@ -514,6 +580,8 @@ def method_uncertainty(
     parameters : UncertaintyParameters, optional
         Resamples (``n_bootstrap`` >= 1 here), block length, scan fractions,
         tolerance and random seed; default its defaults.
+    effective_dof, minutes_for_min_dof : float, optional
+        See :func:`scan_length_advice`; recorded in the summary as well.
     progress : bool
         Progress bar on stderr.
 
@@ -540,6 +608,8 @@ def method_uncertainty(
     summary["block_frames"] = block
     summary["block_s"] = block * t_r
     summary["random_seed"] = int(random_seed)
+    summary["effective_dof"] = None if effective_dof is None else float(effective_dof)
+    summary["uncertainty_supported"] = effective_dof is None or effective_dof >= MIN_EFFECTIVE_DOF
     summary.update(split_half(context, target.method, options=options, run_lengths=run_lengths))
     curve = advice = None
     minutes = context.data.shape[0] * t_r / 60.0
@@ -560,6 +630,8 @@ def method_uncertainty(
         curve = full if curve is None or curve.empty else pd.concat([curve, full], ignore_index=True)
         advice = scan_length_advice(curve, current_minutes=minutes,
                                     current_radius_mm=summary["p95_radius_mm"],
-                                    tolerance_mm=parameters.stability_tolerance_mm)
+                                    tolerance_mm=parameters.stability_tolerance_mm,
+                                    effective_dof=effective_dof,
+                                    minutes_for_min_dof=minutes_for_min_dof)
     return MethodUncertainty(method=target.method, point_mm=point, cloud=cloud, summary=summary,
                              scan_length=curve, advice=advice)

@@ -39,7 +39,12 @@ from tmsnet.targeting.methods import (
 from tmsnet.targeting.references import distances_to_references
 from tmsnet.targeting.regions import SearchRegion, SeedRegion, dlpfc_search_mask, seed_mask
 from tmsnet.targeting.results import MethodUncertainty, Target, TargetingResult
-from tmsnet.targeting.uncertainty import UncertaintyParameters, method_uncertainty
+from tmsnet.targeting.uncertainty import (
+    MIN_EFFECTIVE_DOF,
+    UncertaintyParameters,
+    method_uncertainty,
+    minutes_for_effective_dof,
+)
 from tmsnet.utils.check import validate_type
 from tmsnet.utils.docs import fill_doc
 from tmsnet.utils.params import parameter_specs, parameters_from_mapping
@@ -465,6 +470,23 @@ def _run_methods(context: TargetingContext, parameters: TargetingParameters,
     return targets, failed
 
 
+def scan_effective_dof(cleaning: dict[str, Any]) -> float:
+    """Effective degrees of freedom of a cleaned scan: the sum over its runs."""
+    runs = cleaning.get("runs") or [cleaning]
+    return float(sum(run["effective_dof"] for run in runs))
+
+
+def _dof_warning(scan: CleanedScan, uncertainty: dict[str, MethodUncertainty]) -> list[str]:
+    """Too few degrees of freedom, said once even when no bootstrap ran (it says it otherwise)."""
+    dof = scan_effective_dof(scan.cleaning)
+    if dof >= MIN_EFFECTIVE_DOF or uncertainty:
+        return []
+    return [f"Too little data: {dof:.0f} independent time courses are left after cleaning (at "
+            f"least {MIN_EFFECTIVE_DOF:.0f} are needed to estimate a target's uncertainty); treat "
+            f"the target as unreliable and acquire at least about "
+            f"{np.ceil(minutes_for_effective_dof(scan.cleaning)):.0f} min."]
+
+
 def _job_warnings(scan_warnings: list[str], targets: list[Target], failed: dict[str, str],
                   uncertainty: dict[str, MethodUncertainty]) -> list[str]:
     warnings_ = list(scan_warnings)
@@ -575,6 +597,8 @@ def _estimate_uncertainty(context: TargetingContext, scan: CleanedScan, targets:
         uncertainty[target.method] = method_uncertainty(
             context, target, t_r=scan.t_r, options=parameters.options_for(target.method),
             run_lengths=scan.run_lengths, parameters=parameters.uncertainty,
+            effective_dof=scan_effective_dof(scan.cleaning),
+            minutes_for_min_dof=minutes_for_effective_dof(scan.cleaning),
         )
         target.details["uncertainty"] = uncertainty[target.method].summary
         target.details["scan_length_advice"] = uncertainty[target.method].advice
@@ -605,7 +629,8 @@ def _assemble_result(scan: CleanedScan, regions: _Regions, parameters: Targeting
         inputs=inputs,
         qc=qc,
         framewise_displacement=fd,
-        warnings=_job_warnings(scan_warnings, targets, failed, uncertainty),
+        warnings=_job_warnings(scan_warnings + _dof_warning(scan, uncertainty), targets, failed,
+                               uncertainty),
         comparison=distances_to_references(targets[0].coordinate_mm),
         uncertainty=uncertainty,
     )

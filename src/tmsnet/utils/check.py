@@ -70,12 +70,17 @@ def ensure_int(value: Any, name: str) -> int:
     return int(as_int)
 
 
+def _number(value: float) -> str:
+    """A bound as written: integers in full (4294967295, not 4.29497e+09), others with %g."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
+
+
 def _bound_text(low: float | None, high: float | None, low_inclusive: bool, high_inclusive: bool) -> str:
     parts = []
     if low is not None:
-        parts.append(f"{'>=' if low_inclusive else '>'} {low:g}")
+        parts.append(f"{'>=' if low_inclusive else '>'} {_number(low)}")
     if high is not None:
-        parts.append(f"{'<=' if high_inclusive else '<'} {high:g}")
+        parts.append(f"{'<=' if high_inclusive else '<'} {_number(high)}")
     return " and ".join(parts)
 
 

@@ -167,6 +167,7 @@ def _qc(name: str, measures: dict[str, Any], steps: list[dict[str, Any]],
         if str(step.get("step", "")).startswith("ica") and details.get("converged") is False:
             what = str(step["step"]).replace("ica_round_", "ICA round ")
             warnings.append(f"TMS-EEG {name}: {what} did not converge; check the removed components.")
+    warnings += [f"TMS-EEG {name}: {w}" for w in measures.get("warnings") or []]
     return warnings
 
 
@@ -306,6 +307,7 @@ def _recording(out: SubjectSections, index: int, path: Path) -> None:
         "trials rejected": len(bad_trials),
         "bad channels (interpolated)": ", ".join(map(str, bad_channels)) or "none",
         "ICA components removed": len(removed),
+        "signal-to-noise (GMFP 15-300 ms / baseline)": measures.get("signal_to_noise"),
         "PCIst (Comolatti 2019)": pci,
         "PCIst components kept": (measures.get("pcist") or {}).get("n_components"),
         "natural frequency (Hz, Rosanova 2009)": nat.get("frequency_hz"),
