@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import connected_components
 from tmsnet.networks.connectomes import edge_values
 from tmsnet.networks.nbs import network_based_statistic
 from tmsnet.networks.stats import make_design, upper_triangle
-from tmsnet.simulate.connectome import simulate_connectome_cohort
+from tmsnet.simulate.connectome import ConnectomeSimulationParameters, simulate_connectome_cohort
 
 
 def naive_nbs_null(edges, X, n_regions, threshold, perms):
@@ -58,7 +58,8 @@ def main():
     ap.add_argument("--baseline-permutations", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    cohort = simulate_connectome_cohort(n_per_group=20, n_regions=100, delta=0.25, seed=1)
+    cohort = simulate_connectome_cohort(
+        ConnectomeSimulationParameters(n_per_group=20, n_regions=100, delta=0.25), seed=1)
     edges, _ = upper_triangle(edge_values(cohort.matrices, "correlation"))
     design = make_design(
         cohort.participants,

@@ -17,7 +17,7 @@ import mne
 import numpy as np
 
 from tmsnet.eeg.cleaning import CleaningParameters, clean_tms_eeg
-from tmsnet.simulate.eeg import simulate_tms_eeg
+from tmsnet.simulate.eeg import EegSimulationParameters, simulate_tms_eeg
 
 
 def main():
@@ -30,7 +30,8 @@ def main():
     print(f"python {platform.python_version()}, numpy {np.__version__}, mne {mne.__version__}, "
           f"{platform.machine()}")
     t0 = time.perf_counter()
-    sim = simulate_tms_eeg(n_channels=args.channels, sfreq=args.sfreq, n_trials=args.trials, seed=0)
+    sim = simulate_tms_eeg(EegSimulationParameters(n_channels=args.channels, sfreq=args.sfreq,
+                                                   n_trials=args.trials), seed=0)
     print(f"simulation: {time.perf_counter() - t0:.1f} s "
           f"({sim.raw.n_times} samples x {args.channels} ch, {sim.raw.get_data().nbytes / 2**20:.0f} MiB)")
 

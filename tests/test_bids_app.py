@@ -16,6 +16,7 @@ import pytest
 
 from tmsnet.bids_app.derivatives import validate_derivatives
 from tmsnet.cli import main
+from tmsnet.exceptions import InvalidParameterError
 
 N_SUBJECTS = 4
 # Fast but complete: bootstrap on (few resamples, fixed seed), scan-length advice off.
@@ -170,6 +171,49 @@ def test_cli_errors_are_one_line_with_status_1(cohort, tmp_path, capsys):
         main([str(root / "bids"), str(tmp_path / "o4"), "participant", "--jobs", "2",
               "--dask-scheduler", "tcp://127.0.0.1:1"])
     assert exc.value.code == 2
+
+
+def test_run_participants_keywords_plan_the_same_jobs_as_the_cli(cohort, serial_run, tmp_path):
+    """The Python keywords (turned into a ParticipantPlan) give the CLI's fingerprints."""
+    from tmsnet.bids_app import commands
+    from tmsnet.bids_app.participant import run_participants
+
+    root, _ = cohort
+    out = tmp_path / "out"
+    shutil.copytree(serial_run, out)
+    args = commands.build_parser().parse_args([str(root / "bids"), str(out), "participant",
+                                               "--no-report", *FAST])
+    outcomes = run_participants(root / "bids", out, progress=False, report=False,
+                                options=commands._targeting_options(args), n_threads=1)
+    assert [o.status for o in outcomes] == ["skipped"] * N_SUBJECTS
+
+
+def test_run_participants_refuses_an_unknown_keyword_by_name(cohort, tmp_path):
+    from tmsnet.bids_app.participant import run_participants
+
+    root, _ = cohort
+    with pytest.raises(InvalidParameterError, match="'participant_label'.*participant_labels"):
+        run_participants(root / "bids", tmp_path / "o", participant_label=["01"])
+    with pytest.raises(InvalidParameterError, match="--threads-per-job"):
+        run_participants(root / "bids", tmp_path / "o", n_threads=0)
+    assert not (tmp_path / "o").exists()
+
+
+def test_plan_defaults_are_the_cli_and_job_defaults():
+    import dataclasses
+
+    from tmsnet.bids_app.commands import build_parser
+    from tmsnet.bids_app.participant import ParticipantJob, ParticipantPlan
+
+    plan, args = ParticipantPlan(), build_parser().parse_args(["b", "o", "participant"])
+    assert (args.participant_label, args.session_label, args.fmriprep_dir, args.task, args.space,
+            args.res, args.runs, args.run_label, not args.no_report, args.force,
+            args.threads_per_job) == (
+        plan.participant_labels, plan.session_labels, plan.fmriprep_dir, plan.task, plan.space,
+        plan.res, plan.runs, plan.run_labels, plan.report, plan.force, plan.n_threads)
+    job = {f.name: f.default for f in dataclasses.fields(ParticipantJob)}
+    assert [job[k] for k in ("runs", "report", "force", "n_threads")] == [
+        plan.runs, plan.report, plan.force, plan.n_threads]
 
 
 def test_runs_of_a_session_are_concatenated_after_per_run_cleaning(tmp_path):

@@ -45,9 +45,9 @@ def test_demo_end_to_end(tmp_path, capsys):
 
 
 def test_raw_file_with_events_and_no_ica(tmp_path, capsys):
-    from tmsnet.simulate.eeg import simulate_tms_eeg
+    from tmsnet.simulate.eeg import EegSimulationParameters, simulate_tms_eeg
 
-    sim = simulate_tms_eeg(n_trials=12, sfreq=1000.0, seed=2, annotate=False)
+    sim = simulate_tms_eeg(EegSimulationParameters(n_trials=12, sfreq=1000.0, annotate=False), seed=2)
     raw_path = tmp_path / "sub-05_task-tms_eeg.fif"
     sim.raw.save(raw_path, verbose=False)
     events = tmp_path / "events.tsv"

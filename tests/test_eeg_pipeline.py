@@ -9,14 +9,14 @@ import pytest
 from tmsnet.eeg.cleaning import make_epochs
 from tmsnet.eeg.teps import DEFAULT_WINDOWS_MS, find_window_peaks, gmfp
 from tmsnet.eeg.workflow import analyze_tep, write_tep_outputs
-from tmsnet.simulate.eeg import DEFAULT_COMPONENTS, simulate_tms_eeg
+from tmsnet.simulate.eeg import DEFAULT_COMPONENTS, EegSimulationParameters, simulate_tms_eeg
 
 WINDOW = (0.015, 0.300)  # after the second cut (-2...15 ms)
 
 
 @pytest.fixture(scope="module")
 def sim():
-    return simulate_tms_eeg(n_channels=32, sfreq=2000.0, n_trials=80, seed=3)
+    return simulate_tms_eeg(EegSimulationParameters(n_channels=32, sfreq=2000.0, n_trials=80), seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +153,8 @@ def test_ica_rules_remove_artifacts_keep_cortex(sim, analysis):
 def silent_analysis():
     """The same simulated recording (seed, artifacts, background) with no planted TEP."""
     silent = [dataclasses.replace(c, peak_uv=0.0) for c in DEFAULT_COMPONENTS]
-    noise_only = simulate_tms_eeg(n_channels=32, sfreq=2000.0, n_trials=80, seed=3, components=silent)
+    noise_only = simulate_tms_eeg(EegSimulationParameters(n_channels=32, sfreq=2000.0, n_trials=80),
+                                  seed=3, components=silent)
     return analyze_tep(noise_only.raw, noise_only.events, pulse_source="annotations")
 
 

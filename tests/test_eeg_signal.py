@@ -9,12 +9,12 @@ from tmsnet.eeg.cleaning import detect_bad_channels, detect_bad_trials
 from tmsnet.eeg.io import detect_pulses, find_pulses, read_eeg, read_events_file
 from tmsnet.eeg.pulse import fit_decay, interpolate_pulse_window, interpolate_window_array
 from tmsnet.exceptions import EEGDataError, InputFileNotFoundError, InvalidParameterError
-from tmsnet.simulate.eeg import simulate_tms_eeg
+from tmsnet.simulate.eeg import EegSimulationParameters, simulate_tms_eeg
 
 
 @pytest.fixture(scope="module")
 def small():
-    return simulate_tms_eeg(n_trials=12, sfreq=1000.0, seed=5, annotate=False)
+    return simulate_tms_eeg(EegSimulationParameters(n_trials=12, sfreq=1000.0, annotate=False), seed=5)
 
 
 def test_cubic_interpolation_is_exact_for_a_cubic():

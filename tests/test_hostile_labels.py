@@ -89,7 +89,7 @@ def test_plan_cli_refuses_hostile_subject_and_writes_nothing(label, tmp_path, ca
 
 
 def test_participant_refuses_hostile_task_before_any_file(tmp_path):
-    from tmsnet.bids_app.participant import plan_jobs
+    from tmsnet.bids_app.participant import ParticipantPlan, plan_jobs
 
     bids = tmp_path / "bids"
     (bids / "derivatives" / "fmriprep" / "sub-01" / "func").mkdir(parents=True)
@@ -97,7 +97,7 @@ def test_participant_refuses_hostile_task_before_any_file(tmp_path):
     for kwargs, flag in (({"task": "../../evil"}, "--task"), ({"space": "a/b"}, "--space"),
                          ({"res": ".."}, "--res"), ({"run_labels": ["1/.."]}, "--run-label")):
         with pytest.raises(InvalidParameterError, match=flag):
-            plan_jobs(bids, out, **kwargs)
+            plan_jobs(bids, out, ParticipantPlan(**kwargs))
     assert not out.exists() and not (tmp_path / "evil").exists()
 
 

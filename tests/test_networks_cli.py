@@ -8,7 +8,11 @@ import pandas as pd
 import pytest
 
 from tmsnet.cli import main
-from tmsnet.simulate.connectome import simulate_connectome_cohort, write_connectome_cohort
+from tmsnet.simulate.connectome import (
+    ConnectomeSimulationParameters,
+    simulate_connectome_cohort,
+    write_connectome_cohort,
+)
 
 DATA = Path(__file__).parents[1].parent / "shared" / "data"
 
@@ -61,7 +65,8 @@ def test_cli_connectome_on_rest01(tmp_path, capsys):
 
 
 def test_cli_compare_two_sample_and_paired(tmp_path, capsys):
-    cohort = simulate_connectome_cohort(n_per_group=15, n_regions=40, delta=0.3, seed=4)
+    cohort = simulate_connectome_cohort(
+        ConnectomeSimulationParameters(n_per_group=15, n_regions=40, delta=0.3), seed=4)
     root = write_connectome_cohort(cohort, tmp_path / "groups")
     code = main(
         [
@@ -97,7 +102,8 @@ def test_cli_compare_two_sample_and_paired(tmp_path, capsys):
     assert len(comp1 & set(cohort.planted_edges)) >= 0.8 * len(cohort.planted_edges)
     assert Path(summary["outputs"]["report"]).is_file()
 
-    paired = simulate_connectome_cohort(design="paired", n_per_group=15, n_regions=40, delta=0.3, seed=5)
+    paired = simulate_connectome_cohort(
+        ConnectomeSimulationParameters(n_per_group=15, n_regions=40, delta=0.3), design="paired", seed=5)
     root = write_connectome_cohort(paired, tmp_path / "prepost")
     code = main(
         [
@@ -123,7 +129,7 @@ def test_cli_compare_two_sample_and_paired(tmp_path, capsys):
 
 
 def test_cli_compare_errors(tmp_path, capsys):
-    cohort = simulate_connectome_cohort(n_per_group=4, n_regions=10, seed=4)
+    cohort = simulate_connectome_cohort(ConnectomeSimulationParameters(n_per_group=4, n_regions=10), seed=4)
     root = write_connectome_cohort(cohort, tmp_path / "groups")
     code = main(
         [

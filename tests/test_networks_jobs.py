@@ -25,12 +25,17 @@ from tmsnet.networks.parameters import (
     PropagationParameters,
 )
 from tmsnet.networks.propagation_workflow import predict_propagation
-from tmsnet.simulate.connectome import simulate_connectome_cohort, write_connectome_cohort
+from tmsnet.simulate.connectome import (
+    ConnectomeSimulationParameters,
+    simulate_connectome_cohort,
+    write_connectome_cohort,
+)
 
 
 @pytest.fixture(scope="module")
 def cohort_root(tmp_path_factory):
-    cohort = simulate_connectome_cohort(n_per_group=6, n_regions=12, delta=0.4, seed=2)
+    cohort = simulate_connectome_cohort(
+        ConnectomeSimulationParameters(n_per_group=6, n_regions=12, delta=0.4), seed=2)
     return write_connectome_cohort(cohort, tmp_path_factory.mktemp("cohort"))
 
 

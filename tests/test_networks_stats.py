@@ -14,7 +14,7 @@ from tmsnet.networks.stats import (
     network_block_statistics,
     upper_triangle,
 )
-from tmsnet.simulate.connectome import simulate_connectome_cohort
+from tmsnet.simulate.connectome import ConnectomeSimulationParameters, simulate_connectome_cohort
 
 
 def _two_sample(cohort, covariates=("age", "sex", "mean_fd")):
@@ -72,7 +72,7 @@ def test_design_errors_are_explicit():
 
 
 def test_freedman_lane_engine_equals_explicit_refit():
-    cohort = simulate_connectome_cohort(n_per_group=10, n_regions=12, seed=3)
+    cohort = simulate_connectome_cohort(ConnectomeSimulationParameters(n_per_group=10, n_regions=12), seed=3)
     edges, _, design, _ = _two_sample(cohort)
     rng = np.random.default_rng(1)
     perms = np.array([rng.permutation(20) for _ in range(5)])
@@ -89,7 +89,8 @@ def test_freedman_lane_engine_equals_explicit_refit():
 
 @pytest.fixture(scope="module")
 def planted_two_sample():
-    cohort = simulate_connectome_cohort(n_per_group=20, n_regions=60, delta=0.25, seed=1)
+    cohort = simulate_connectome_cohort(
+        ConnectomeSimulationParameters(n_per_group=20, n_regions=60, delta=0.25), seed=1)
     edges, index, design, z = _two_sample(cohort)
     result = network_based_statistic(edges, design, n_regions=60, threshold=3.0, n_permutations=500,
                                      random_seed=0)
@@ -131,7 +132,8 @@ def test_nbs_is_reproducible_and_parallel_invariant(planted_two_sample):
 
 
 def test_block_statistics_find_the_planted_network_block():
-    cohort = simulate_connectome_cohort(n_per_group=20, n_regions=60, n_planted_nodes=2, delta=0.0, seed=5)
+    cohort = simulate_connectome_cohort(
+        ConnectomeSimulationParameters(n_per_group=20, n_regions=60, n_planted_nodes=2, delta=0.0), seed=5)
     z = edge_values(cohort.matrices, "correlation")
     nets = cohort.networks
     # plant a shift of every Default-Cont edge in patients
@@ -150,7 +152,8 @@ def test_block_statistics_find_the_planted_network_block():
 
 
 def test_nbs_paired_pre_post_finds_planted_component():
-    cohort = simulate_connectome_cohort(design="paired", n_per_group=20, n_regions=60, delta=0.2, seed=2)
+    cohort = simulate_connectome_cohort(
+        ConnectomeSimulationParameters(n_per_group=20, n_regions=60, delta=0.2), design="paired", seed=2)
     edges, _, design, _ = _paired(cohort)
     result = network_based_statistic(edges, design, n_regions=60, n_permutations=500, random_seed=0)
     best = result.significant(0.05)[0]
@@ -175,8 +178,9 @@ def test_nbs_family_wise_error_rate_under_the_null(kind):
     bound = int(stats.binom.ppf(0.995, N_NULL_COHORTS, 0.05))
     false_positive = 0
     for k in range(N_NULL_COHORTS):
-        cohort = simulate_connectome_cohort(design=kind, n_per_group=12, n_regions=20, delta=0.0,
-                                            age_effect=0.01, seed=1000 + k)
+        cohort = simulate_connectome_cohort(
+            ConnectomeSimulationParameters(n_per_group=12, n_regions=20, delta=0.0, age_effect=0.01),
+            design=kind, seed=1000 + k)
         edges, _, design, _ = _two_sample(cohort, ("age",)) if kind == "two-sample" else _paired(cohort)
         result = network_based_statistic(edges, design, n_regions=20, threshold=2.0,
                                          n_permutations=N_NULL_PERMUTATIONS, random_seed=k)

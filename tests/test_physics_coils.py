@@ -7,6 +7,7 @@ import pytest
 
 from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
 from tmsnet.physics.coils import (
+    Winding,
     bundled_coil_names,
     bundled_coil_parameters,
     coil_from_parameters,
@@ -18,6 +19,7 @@ from tmsnet.physics.coils import (
 )
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "data" / "coils"
+WING = Winding(inner_radius_mm=10, outer_radius_mm=40, turns_per_layer=4)
 
 
 def test_read_ccd_of_simnibs_file():
@@ -31,7 +33,8 @@ def test_read_ccd_of_simnibs_file():
 
 
 def test_round_coil_total_moment_is_sum_of_turn_areas():
-    coil = round_coil(inner_radius_mm=20, outer_radius_mm=40, turns_per_layer=5, n_layers=2, element_mm=3)
+    coil = round_coil(Winding(inner_radius_mm=20, outer_radius_mm=40, turns_per_layer=5, n_layers=2,
+                              element_mm=3))
     radii = np.linspace(20, 40, 5) * 1e-3
     assert coil.moments[:, 2].sum() == pytest.approx(2 * np.pi * np.sum(radii**2), rel=1e-12)
     assert np.allclose(coil.moments[:, :2], 0)
@@ -41,11 +44,11 @@ def test_round_coil_total_moment_is_sum_of_turn_areas():
 
 
 def test_figure8_wings_are_opposite_and_tilted():
-    flat = figure8_coil(inner_radius_mm=10, outer_radius_mm=40, turns_per_layer=4, wing_separation_mm=84)
+    flat = figure8_coil(WING, wing_separation_mm=84)
     right = flat.positions_m[:, 0] > 0
     assert flat.moments[right, 2].sum() == pytest.approx(-flat.moments[~right, 2].sum(), rel=1e-12)
     assert np.average(flat.positions_m[right, 0], weights=flat.moments[right, 2]) == pytest.approx(0.042)
-    tilted = figure8_coil(inner_radius_mm=10, outer_radius_mm=40, turns_per_layer=4, wing_angle_deg=20)
+    tilted = figure8_coil(WING, wing_angle_deg=20)
     m = tilted.moments[tilted.positions_m[:, 0] > 0].sum(axis=0)
     assert np.degrees(np.arctan2(-m[0], m[2])) == pytest.approx(20.0)  # moment turned by the wing angle
     outer = tilted.positions_m[np.argmax(tilted.positions_m[:, 0])]
@@ -63,7 +66,8 @@ def test_bundled_files_equal_regenerated_models():
 
 
 def test_ccd_round_trip(tmp_path):
-    coil = round_coil(inner_radius_mm=5, outer_radius_mm=15, turns_per_layer=3, didt_max_a_per_us=120)
+    coil = round_coil(Winding(inner_radius_mm=5, outer_radius_mm=15, turns_per_layer=3),
+                      didt_max_a_per_us=120)
     back = read_ccd(write_ccd(coil, tmp_path / "c.ccd"))
     assert back.didt_max_a_per_us == 120
     assert np.allclose(back.positions_m, coil.positions_m, rtol=1e-6)
@@ -77,4 +81,4 @@ def test_coil_errors(tmp_path):
     with pytest.raises(InvalidParameterError, match="not a SimNIBS .ccd"):
         read_ccd(bad)
     with pytest.raises(InvalidParameterError, match="inner"):
-        round_coil(inner_radius_mm=30, outer_radius_mm=20, turns_per_layer=2)
+        Winding(inner_radius_mm=30, outer_radius_mm=20, turns_per_layer=2)

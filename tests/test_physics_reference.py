@@ -16,7 +16,7 @@ from reference_sphere_bem import (
     loop_efield,
     sphere_bem_efield,
 )
-from tmsnet.physics.coils import bundled_coil_parameters, load_coil, round_coil
+from tmsnet.physics.coils import Winding, bundled_coil_parameters, load_coil, round_coil
 from tmsnet.physics.efield import efield, transform_dipoles
 
 HEAD_RADIUS_M = 0.085  # Deng et al. 2013 sphere (REFERENCES.md section 3)
@@ -92,8 +92,8 @@ def test_single_round_loop_absolute_field():
     # so E = -dA/dt of the loop, in closed form (elliptic integrals, scipy mu0). This pins the
     # absolute scale (mu0, A/µs -> A/s, the dipole-sheet moments) of round_coil + efield.
     # Seen: 0.011 % (dipole discretisation, 1 mm elements); tolerance 0.2 %. mu0 x1.01 -> 1 % (fails).
-    coil = round_coil(inner_radius_mm=35.0, outer_radius_mm=35.0, turns_per_layer=1, element_mm=1.0,
-                      bottom_distance_mm=5.0)
+    coil = round_coil(Winding(inner_radius_mm=35.0, outer_radius_mm=35.0, turns_per_layer=1,
+                              element_mm=1.0, bottom_distance_mm=5.0))
     pos, mom = transform_dipoles(coil.positions_m, coil.moments, TOP, [0.0, 0.0, HEAD_RADIUS_M])
     pts = _points_below(50, (0.01, 0.03), 0.4, seed=2)
     truth = loop_efield(pts, 0.035, [0.0, 0.0, HEAD_RADIUS_M + 0.005], [0.0, 0.0, -1.0], didt=1.5)

@@ -97,7 +97,7 @@ def _run(args, capsys):
 
 @pytest.fixture(scope="module")
 def derivatives(tmp_path_factory):
-    from tmsnet.simulate.eeg import simulate_tms_eeg
+    from tmsnet.simulate.eeg import EegSimulationParameters, simulate_tms_eeg
 
     work = tmp_path_factory.mktemp("provider_inputs")
     root = tmp_path_factory.mktemp("provider_derivatives")
@@ -113,7 +113,8 @@ def derivatives(tmp_path_factory):
     assert main(["connectome", "--timeseries", str(ts), "--t-r", "2", "--confound-strategy", "none",
                  "--no-gsr", "--kind", "correlation", "--no-report", "--out", str(root)]) == 0
 
-    sim = simulate_tms_eeg(seed=0, n_trials=N_TRIALS, natural_frequency_hz=25.0, natural_frequency_uv=6.0)
+    sim = simulate_tms_eeg(EegSimulationParameters(n_trials=N_TRIALS, natural_frequency_hz=25.0,
+                                                   natural_frequency_uv=6.0), seed=0)
     raw = work / "sub-01_task-tms_eeg.fif"
     sim.raw.save(raw, verbose=False)
     assert main(["tep", str(raw), "--ica-components", "6", "--no-report", "--out", str(root),
@@ -266,7 +267,7 @@ def test_report_command(derivatives, capsys, tmp_path):
     # Only some sections; a text summary.
     out = _run(["report", root, "--participant-label", "01", "--providers", "plan", "--out", tmp_path],
                capsys)
-    assert "sub-01: " in out and "(plan;" in out
+    assert "sub-01: " in out and "(jobs: plan;" in out
     # A bad label writes nothing, even next to a good one; errors are one line with status 1.
     (tmp_path / "sub-01_report.html").unlink()
     assert main(["report", str(root), "--participant-label", "01", "99", "--out", str(tmp_path)]) == 1

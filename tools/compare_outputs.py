@@ -57,7 +57,12 @@ root = Path({str(inputs)!r})
 if not (root / "bids").exists():
     simulate_bids_dataset(root / "bids", n_subjects=3, seed=5, params=SimulationParameters(n_frames=60))
 if not (root / "groups").exists():
-    cohort = simulate_connectome_cohort(n_per_group=12, n_regions=40, delta=0.3, seed=4)
+    try:  # the same cohort from code before and after simulate_connectome_cohort took parameters
+        from tmsnet.simulate.connectome import ConnectomeSimulationParameters
+        cohort = simulate_connectome_cohort(
+            ConnectomeSimulationParameters(n_per_group=12, n_regions=40, delta=0.3), seed=4)
+    except ImportError:
+        cohort = simulate_connectome_cohort(n_per_group=12, n_regions=40, delta=0.3, seed=4)
     write_connectome_cohort(cohort, root / "groups")
 simulate_fmriprep_dataset(root / "demo", n_subjects=1, seed=1)
 """

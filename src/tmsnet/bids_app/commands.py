@@ -60,6 +60,20 @@ def _option(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def _plan_argument(group: Any, name: str, *flags: str, choices: bool = False, **kwargs: Any) -> None:
+    """A selection/execution option with the default, help and choices of its plan field.
+
+    The options are hand-written (an alias, ``--no-report``), but their defaults are
+    those of :class:`tmsnet.bids_app.participant.ParticipantPlan`, declared once.
+    """
+    from tmsnet.bids_app.participant import ParticipantPlan
+
+    field, spec = parameter_specs(ParticipantPlan)[name]
+    if choices:
+        kwargs["choices"] = spec.choices
+    group.add_argument(*flags, default=field.default, help=spec.help, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The BIDS-App argument parser."""
     p = argparse.ArgumentParser(
@@ -82,21 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"tmsnet {__version__}")
 
     sel = p.add_argument_group("selection")
-    sel.add_argument("--participant-label", "--participant_label", nargs="+", default=None,
-                     metavar="LABEL", help="participants to process (01 or sub-01); default all")
-    sel.add_argument("--session-label", nargs="+", default=None, metavar="LABEL",
-                     help="sessions to process; default all")
-    sel.add_argument("--fmriprep-dir", type=Path, default=None,
-                     help="fMRIPrep outputs (default BIDS_DIR/derivatives/fmriprep)")
-    sel.add_argument("--task", default="rest", help="BIDS task label of the resting-state scan")
-    sel.add_argument("--space", default="MNI152NLin2009cAsym",
-                     help="template space of the fMRIPrep BOLD (space- entity)")
-    sel.add_argument("--res", default=None, help="res- label, if fMRIPrep wrote several resolutions")
-    sel.add_argument("--runs", choices=("concat", "each"), default="concat",
-                     help="several runs in a session: concatenate after per-run cleaning, or one "
-                          "target per run")
-    sel.add_argument("--run-label", nargs="+", default=None, metavar="LABEL",
-                     help="use only these runs (e.g. 1 or 1 2)")
+    _plan_argument(sel, "participant_labels", "--participant-label", "--participant_label",
+                   nargs="+", metavar="LABEL")
+    _plan_argument(sel, "session_labels", "--session-label", nargs="+", metavar="LABEL")
+    _plan_argument(sel, "fmriprep_dir", "--fmriprep-dir", type=Path)
+    _plan_argument(sel, "task", "--task")
+    _plan_argument(sel, "space", "--space")
+    _plan_argument(sel, "res", "--res")
+    _plan_argument(sel, "runs", "--runs", choices=True)
+    _plan_argument(sel, "run_labels", "--run-label", nargs="+", metavar="LABEL")
 
     method = p.add_argument_group("method (see `tmsnet target --help`)")
     add_targeting_arguments(p, only=BIDS_APP_FIELDS,
@@ -116,10 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on a running dask.distributed scheduler (e.g. tcp://host:8786, or "
                             "a dask-jobqueue SLURM cluster, see docs/cluster.md); OUTPUT_DIR must "
                             "be on a file system the workers share")
-    run.add_argument("--threads-per-job", type=int, default=1,
-                     help="BLAS threads per job (fixed for bit-identical results on any backend)")
-    run.add_argument("--force", action="store_true",
-                     help="recompute participants whose outputs are up to date")
+    _plan_argument(run, "n_threads", "--threads-per-job", type=int)
+    _plan_argument(run, "force", "--force", action="store_true")
     run.add_argument("--no-report", action="store_true", help="skip the HTML reports")
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return p

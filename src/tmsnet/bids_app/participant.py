@@ -34,7 +34,7 @@ import shutil
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,12 @@ from tmsnet.io.lock import output_lock
 from tmsnet.io.provenance import file_sha256, make_sidecar
 from tmsnet.parallel import Backend, TaskResult, map_tasks
 from tmsnet.targeting.workflow import TargetingParameters
+from tmsnet.utils.params import Parameters, param, parameter_specs
 
 __all__ = [
     "ParticipantJob",
     "ParticipantOutcome",
+    "ParticipantPlan",
     "job_fingerprint",
     "recover_staging",
     "run_participant_job",
@@ -71,6 +73,82 @@ RUN_POLICIES = ("concat", "each")
 #: Options recorded under the names of earlier releases, so that a participant finished
 #: before a rename (same results) is still recognised as up to date.
 _RECORDED_NAMES = {"seed_region": "seed"}
+
+
+@dataclass(frozen=True)
+class ParticipantPlan(Parameters):
+    """What a participant-level run selects and how its jobs run (see :func:`plan_jobs`).
+
+    Every default is declared here once: the BIDS-App command line
+    (:func:`tmsnet.bids_app.commands.build_parser`) and :class:`ParticipantJob` take
+    theirs from these fields. The command-line options are written by hand there
+    (``--participant_label`` alias, ``--no-report`` switch), not generated.
+
+    Attributes
+    ----------
+    participant_labels, session_labels : tuple of str or None
+        Participants / sessions to process (``01`` or ``sub-01``); None for all.
+    fmriprep_dir : Path or None
+        fMRIPrep outputs; None for ``BIDS_DIR/derivatives/fmriprep``.
+    task, space : str
+        BIDS ``task-`` and ``space-`` labels of the fMRIPrep BOLD.
+    res : str or None
+        ``res-`` label, if fMRIPrep wrote several resolutions.
+    runs : {"concat", "each"}
+        Concatenate a session's runs after per-run cleaning, or target each run.
+    run_labels : tuple or None
+        Only these runs (``1`` or ``run-1``); None for all.
+    options : dict or None
+        Targeting options by field name (see
+        :meth:`tmsnet.targeting.workflow.TargetingParameters.from_options`).
+    report : bool
+        Write the per-subject HTML reports.
+    force : bool
+        Recompute jobs whose outputs are up to date.
+    n_threads : int
+        BLAS threads per job (count; same in every backend, for bit-identical results).
+    """
+
+    participant_labels: tuple[str, ...] | None = param(
+        None, help="participants to process (01 or sub-01); default all", kind="tuple",
+        flag="--participant-label")
+    session_labels: tuple[str, ...] | None = param(
+        None, help="sessions to process; default all", kind="tuple", flag="--session-label")
+    fmriprep_dir: Path | None = param(
+        None, help="fMRIPrep outputs (default BIDS_DIR/derivatives/fmriprep)", kind="path")
+    task: str = param("rest", help="BIDS task label of the resting-state scan")
+    space: str = param("MNI152NLin2009cAsym",
+                       help="template space of the fMRIPrep BOLD (space- entity)")
+    res: str | None = param(None, help="res- label, if fMRIPrep wrote several resolutions",
+                            kind="str")
+    runs: str = param("concat", choices=RUN_POLICIES,
+                      help="several runs in a session: concatenate after per-run cleaning, or "
+                           "one target per run")
+    run_labels: tuple[Any, ...] | None = param(
+        None, help="use only these runs (e.g. 1 or 1 2)", kind="tuple", flag="--run-label")
+    options: dict[str, Any] | None = param(
+        None, help="targeting options by field name", kind="any", flag="--option")
+    report: bool = param(True, help="write the HTML reports", flag="--no-report")
+    force: bool = param(False, help="recompute participants whose outputs are up to date")
+    n_threads: int = param(1, help="BLAS threads per job (fixed for bit-identical results on "
+                                   "any backend)", flag="--threads-per-job", low=1, high=1024)
+
+    @classmethod
+    def from_keywords(cls, keywords: dict[str, Any]) -> ParticipantPlan:
+        """Build the plan from keyword arguments, refusing unknown ones by name.
+
+        Raises
+        ------
+        InvalidParameterError
+            A keyword that is not a field (e.g. a typo such as ``participant_label``).
+        """
+        valid = list(parameter_specs(cls))
+        unknown = sorted(set(keywords) - set(valid))
+        if unknown:
+            raise InvalidParameterError(
+                f"{cls.__name__} has no field {', '.join(map(repr, unknown))}; "
+                f"valid: {', '.join(valid)}.")
+        return cls(**keywords)
 
 
 @dataclass(frozen=True)
@@ -100,10 +178,10 @@ class ParticipantJob:
     inputs: SessionInputs
     output_dir: Path
     options: dict[str, Any] = field(default_factory=dict)
-    runs: str = "concat"
-    report: bool = True
-    force: bool = False
-    n_threads: int = 1
+    runs: str = ParticipantPlan.runs  # the defaults are ParticipantPlan's (declared once)
+    report: bool = ParticipantPlan.report
+    force: bool = ParticipantPlan.force
+    n_threads: int = ParticipantPlan.n_threads
 
     @property
     def label(self) -> str:
@@ -380,31 +458,43 @@ class _LayoutFailure:
 def plan_jobs(
     bids_dir: str | Path,
     output_dir: str | Path,
-    *,
-    participant_labels: Sequence[str] | None = None,
-    session_labels: Sequence[str] | None = None,
-    fmriprep_dir: str | Path | None = None,
-    task: str = "rest",
-    space: str = "MNI152NLin2009cAsym",
-    res: str | None = None,
-    runs: str = "concat",
-    run_labels: Sequence[str] | None = None,
-    options: dict[str, Any] | None = None,
-    report: bool = True,
-    force: bool = False,
-    n_threads: int = 1,
+    plan: ParticipantPlan | None = None,
 ) -> tuple[list[ParticipantJob], list[_LayoutFailure], Path]:
-    """The jobs of a participant-level run (and participants whose files are unusable)."""
-    if runs not in RUN_POLICIES:
-        raise InvalidParameterError(f"--runs must be one of {', '.join(RUN_POLICIES)}, got {runs!r}.")
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
-        raise InvalidParameterError(f"n_threads must be an integer >= 1, got {n_threads!r}.")
-    options = dict(options or {})
+    """The jobs of a participant-level run (and participants whose files are unusable).
+
+    Parameters
+    ----------
+    bids_dir, output_dir : path
+        Raw BIDS dataset and derivatives output folder (not created here).
+    plan : ParticipantPlan, optional
+        Selection and execution settings; default ``ParticipantPlan()``.
+
+    Returns
+    -------
+    jobs : list of ParticipantJob
+        One per participant and session found.
+    failures : list
+        Participants whose fMRIPrep files could not be collected (recorded as failed).
+    fmriprep : Path
+        The fMRIPrep folder used.
+
+    Raises
+    ------
+    InvalidParameterError
+        A bad option or label, or ``output_dir`` equal to an input folder; before any
+        file is written.
+    """
+    if plan is None:
+        plan = ParticipantPlan()
+    elif not isinstance(plan, ParticipantPlan):
+        raise InvalidParameterError(f"plan must be a ParticipantPlan, got {type(plan).__name__}.")
+    task, space, res, runs = plan.task, plan.space, plan.res, plan.runs
+    options = dict(plan.options or {})
     TargetingParameters.from_options(options)  # fail fast on unknown options and bad values
     for value, flag in ((task, "--task"), (space, "--space"), (res, "--res")):
         if value is not None:  # BIDS labels, before any path is built (issue 14, item 9)
             check_label(value, flag)
-    fmriprep = resolve_fmriprep_dir(bids_dir, fmriprep_dir)
+    fmriprep = resolve_fmriprep_dir(bids_dir, plan.fmriprep_dir)
     out = Path(output_dir).expanduser().absolute()
     for source in (Path(bids_dir).expanduser().absolute(), fmriprep):
         if out == source:
@@ -412,10 +502,10 @@ def plan_jobs(
                 f"OUTPUT_DIR {out} is an input folder; choose another (e.g. "
                 f"{source / 'derivatives' / 'tmsnet'})."
             )
-    labels = list_participants(bids_dir, fmriprep, normalize_labels(participant_labels, "sub"))
-    sessions = normalize_labels(session_labels, "ses")
-    wanted_runs = None if run_labels is None else [
-        check_label(str(r).removeprefix("run-"), "--run-label") for r in run_labels]
+    labels = list_participants(bids_dir, fmriprep, normalize_labels(plan.participant_labels, "sub"))
+    sessions = normalize_labels(plan.session_labels, "ses")
+    wanted_runs = None if plan.run_labels is None else [
+        check_label(str(r).removeprefix("run-"), "--run-label") for r in plan.run_labels]
     jobs: list[ParticipantJob] = []
     failures: list[_LayoutFailure] = []
     for subject in labels:
@@ -431,7 +521,8 @@ def plan_jobs(
             continue
         for inputs in found:
             jobs.append(ParticipantJob(inputs=inputs, output_dir=out, options=options, runs=runs,
-                                       report=report, force=force, n_threads=n_threads))
+                                       report=plan.report, force=plan.force,
+                                       n_threads=plan.n_threads))
     return jobs, failures, fmriprep
 
 
@@ -460,16 +551,23 @@ def run_participants(
     on_outcome : callable, optional
         Called with each :class:`ParticipantOutcome` as soon as its job ends.
     **plan
-        ``participant_labels``, ``session_labels``, ``fmriprep_dir``, ``task``,
-        ``space``, ``res``, ``runs``, ``run_labels``, ``options`` (passed to
-        :func:`compute_targets`), ``report``, ``force``, ``n_threads``.
+        The fields of :class:`ParticipantPlan`: ``participant_labels``,
+        ``session_labels``, ``fmriprep_dir``, ``task``, ``space``, ``res``, ``runs``,
+        ``run_labels``, ``options`` (targeting options), ``report``, ``force``,
+        ``n_threads``.
 
     Returns
     -------
     list of ParticipantOutcome
         Sorted by label; ``status`` tells done / skipped / failed.
+
+    Raises
+    ------
+    InvalidParameterError
+        An unknown keyword in ``plan`` (named in the message) or a bad value; before any
+        file is written.
     """
-    jobs, failures, fmriprep = plan_jobs(bids_dir, output_dir, **plan)
+    jobs, failures, fmriprep = plan_jobs(bids_dir, output_dir, ParticipantPlan.from_keywords(plan))
     out = ensure_output_dir(output_dir)
     with output_lock(out):  # one writer: recover_staging below must not hit a live run
         write_dataset_description(

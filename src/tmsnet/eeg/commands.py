@@ -56,15 +56,15 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 def _demo_recording(out: Path, seed: int, progress: bool, n_trials: int = 80) -> Path:
     from tmsnet.io.atomic import atomic_write_with
-    from tmsnet.simulate.eeg import simulate_tms_eeg
+    from tmsnet.simulate.eeg import EegSimulationParameters, simulate_tms_eeg
 
     folder = out / "sourcedata" / "tmsnet-eeg-demo"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "sub-demo_task-tms_eeg.fif"
     if progress:
         print(f"tmsnet: simulating the demo recording at {path}", file=sys.stderr)
-    sim = simulate_tms_eeg(seed=seed, n_trials=n_trials, natural_frequency_hz=25.0,
-                           natural_frequency_uv=6.0)
+    sim = simulate_tms_eeg(EegSimulationParameters(n_trials=n_trials, natural_frequency_hz=25.0,
+                                                   natural_frequency_uv=6.0), seed=seed)
     atomic_write_with(path, lambda tmp: sim.raw.save(tmp, overwrite=True, verbose=False),
                       suffix="_eeg.fif")
     return path

@@ -10,9 +10,9 @@ A flat winding of radius ``a`` carrying current ``I`` has the magnetic field
 disc it encloses, with moment density ``I`` per unit area. A spiral of
 several turns is a stack of such discs, so the moment density at radius
 ``rho`` is ``I`` times the number of turns enclosing ``rho``.
-:func:`round_coil` and :func:`figure8_coil` discretise that density into
-annular sectors of at most ``element_mm`` on a side, one dipole per sector at
-its area centroid. This is the construction behind the legacy SimNIBS coil
+:func:`round_coil` and :func:`figure8_coil` discretise that density (of a
+:class:`Winding`) into annular sectors of at most ``element_mm`` on a side,
+one dipole per sector at its area centroid. This is the construction behind the legacy SimNIBS coil
 models (Thielscher & Kammer 2004, Clin Neurophysiol 115:1697) and Deng et al.
 2013's sphere-model coils (``../shared/REFERENCES.md`` section 3).
 
@@ -28,7 +28,7 @@ import functools
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from tmsnet.utils.params import param
 __all__ = [
     "DEFAULT_COIL",
     "Coil",
+    "Winding",
     "bundled_coil_names",
     "bundled_coil_parameters",
     "check_coil",
@@ -232,60 +233,14 @@ def _disc_dipoles(
     return np.vstack(xy), np.concatenate(moment)
 
 
-def _winding(
-    inner_radius_mm: float,
-    outer_radius_mm: float,
-    turns_per_layer: int,
-    n_layers: int,
-    layer_spacing_mm: float,
-    bottom_distance_mm: float,
-    element_mm: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (mm) and moments (m², +z) of a round multi-layer winding centred on the z axis."""
-    xy, mom = _disc_dipoles(inner_radius_mm, outer_radius_mm, turns_per_layer, element_mm)
-    pos, mz = [], []
-    for layer in range(n_layers):
-        z = -(bottom_distance_mm + layer * layer_spacing_mm)
-        pos.append(np.column_stack([xy, np.full(len(xy), z)]))
-        mz.append(mom)
-    positions = np.vstack(pos)
-    moments = np.zeros_like(positions)
-    moments[:, 2] = np.concatenate(mz)
-    return positions, moments
+@dataclass(frozen=True)
+class Winding:
+    """Geometry of a round multi-layer winding centred on the coil's z axis (one wing of a figure-8).
 
+    Checked on construction; :func:`round_coil` and :func:`figure8_coil` build coils from it.
 
-def _check_geometry(inner: float, outer: float, turns: int, layers: int, spacing: float,
-                    bottom: float, element: float) -> None:
-    if not (0 <= inner <= outer) or outer <= 0:
-        raise InvalidParameterError(
-            f"Winding radii must satisfy 0 <= inner ({inner}) <= outer ({outer}) mm, outer > 0."
-        )
-    if turns < 1 or layers < 1:
-        raise InvalidParameterError("turns_per_layer and n_layers must be at least 1.")
-    if spacing < 0 or bottom < 0 or element <= 0:
-        raise InvalidParameterError(
-            "layer_spacing_mm and bottom_distance_mm must be >= 0 and element_mm > 0."
-        )
-
-
-def round_coil(
-    *,
-    name: str = "round",
-    inner_radius_mm: float,
-    outer_radius_mm: float,
-    turns_per_layer: int,
-    n_layers: int = 1,
-    layer_spacing_mm: float = 2.0,
-    bottom_distance_mm: float = 4.0,
-    element_mm: float = 3.0,
-    didt_max_a_per_us: float | None = None,
-) -> Coil:
-    """Dipole model of a round (circular) coil from its winding geometry.
-
-    Parameters
+    Attributes
     ----------
-    name : str
-        Coil name.
     inner_radius_mm, outer_radius_mm : float
         Radii of the innermost and outermost turn (mm); turns are spaced
         evenly between them.
@@ -299,6 +254,77 @@ def round_coil(
         Distance from the casing bottom (the coil origin) to the first layer (mm).
     element_mm : float
         Maximum size of a discretisation element (mm).
+
+    Raises
+    ------
+    InvalidParameterError
+        If a radius, count or distance is out of range.
+    """
+
+    inner_radius_mm: float
+    outer_radius_mm: float
+    turns_per_layer: int
+    n_layers: int = 1
+    layer_spacing_mm: float = 2.0
+    bottom_distance_mm: float = 4.0
+    element_mm: float = 3.0
+
+    def __post_init__(self) -> None:
+        inner, outer = self.inner_radius_mm, self.outer_radius_mm
+        if not (0 <= inner <= outer) or outer <= 0:
+            raise InvalidParameterError(
+                f"Winding radii must satisfy 0 <= inner ({inner}) <= outer ({outer}) mm, outer > 0."
+            )
+        if self.turns_per_layer < 1 or self.n_layers < 1:
+            raise InvalidParameterError("turns_per_layer and n_layers must be at least 1.")
+        if self.layer_spacing_mm < 0 or self.bottom_distance_mm < 0 or self.element_mm <= 0:
+            raise InvalidParameterError(
+                "layer_spacing_mm and bottom_distance_mm must be >= 0 and element_mm > 0."
+            )
+
+    @classmethod
+    def from_mapping(cls, parameters: dict[str, Any]) -> Winding:
+        """The winding described by the matching keys of ``parameters`` (others are ignored).
+
+        Raises
+        ------
+        InvalidParameterError
+            If a required key (the radii, ``turns_per_layer``) is missing.
+        """
+        required = [f.name for f in fields(cls) if f.default is MISSING]
+        missing = [name for name in required if name not in parameters]
+        if missing:
+            raise InvalidParameterError(f"Coil parameters lack {missing}; a winding needs {required}.")
+        return cls(**{f.name: parameters[f.name] for f in fields(cls) if f.name in parameters})
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields by name, as given (for :attr:`Coil.parameters`)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def dipoles(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (mm) and moments (m², +z) of the winding."""
+        xy, mom = _disc_dipoles(self.inner_radius_mm, self.outer_radius_mm, self.turns_per_layer,
+                                self.element_mm)
+        pos, mz = [], []
+        for layer in range(self.n_layers):
+            z = -(self.bottom_distance_mm + layer * self.layer_spacing_mm)
+            pos.append(np.column_stack([xy, np.full(len(xy), z)]))
+            mz.append(mom)
+        positions = np.vstack(pos)
+        moments = np.zeros_like(positions)
+        moments[:, 2] = np.concatenate(mz)
+        return positions, moments
+
+
+def round_coil(winding: Winding, *, name: str = "round", didt_max_a_per_us: float | None = None) -> Coil:
+    """Dipole model of a round (circular) coil from its winding geometry.
+
+    Parameters
+    ----------
+    winding : Winding
+        Radii (mm), turns, layers and discretisation of the winding.
+    name : str
+        Coil name.
     didt_max_a_per_us : float, optional
         Stimulator dI/dt at 100 % output (A/µs), if known.
 
@@ -307,16 +333,8 @@ def round_coil(
     Coil
         Moments along +z (current counter-clockwise seen from the head).
     """
-    _check_geometry(inner_radius_mm, outer_radius_mm, turns_per_layer, n_layers, layer_spacing_mm,
-                    bottom_distance_mm, element_mm)
-    pos, mom = _winding(inner_radius_mm, outer_radius_mm, turns_per_layer, n_layers,
-                        layer_spacing_mm, bottom_distance_mm, element_mm)
-    params = {
-        "type": "round", "inner_radius_mm": inner_radius_mm, "outer_radius_mm": outer_radius_mm,
-        "turns_per_layer": turns_per_layer, "n_layers": n_layers,
-        "layer_spacing_mm": layer_spacing_mm, "bottom_distance_mm": bottom_distance_mm,
-        "element_mm": element_mm,
-    }
+    pos, mom = winding.dipoles()
+    params = {"type": "round", **winding.as_dict()}
     return Coil(name, pos * 1e-3, mom, didt_max_a_per_us, params)
 
 
@@ -325,18 +343,12 @@ def _rot_y(theta: float) -> np.ndarray:
     return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
 
 
-def figure8_coil(  # noqa: D417 - winding parameters are documented as a group
+def figure8_coil(
+    winding: Winding,
     *,
     name: str = "figure8",
-    inner_radius_mm: float,
-    outer_radius_mm: float,
-    turns_per_layer: int,
-    n_layers: int = 1,
-    layer_spacing_mm: float = 2.0,
-    bottom_distance_mm: float = 4.0,
     wing_separation_mm: float | None = None,
     wing_angle_deg: float = 0.0,
-    element_mm: float = 3.0,
     didt_max_a_per_us: float | None = None,
 ) -> Coil:
     """Dipole model of a figure-8 (double) coil from its winding geometry.
@@ -347,11 +359,10 @@ def figure8_coil(  # noqa: D417 - winding parameters are documented as a group
 
     Parameters
     ----------
+    winding : Winding
+        The winding of each wing.
     name : str
         Coil name.
-    inner_radius_mm, outer_radius_mm, turns_per_layer, n_layers, layer_spacing_mm,
-    bottom_distance_mm, element_mm, didt_max_a_per_us
-        Per wing, as in :func:`round_coil`.
     wing_separation_mm : float, optional
         Distance between the wing centres (default: ``2 * outer_radius_mm``,
         wings touching).
@@ -359,19 +370,18 @@ def figure8_coil(  # noqa: D417 - winding parameters are documented as a group
         Tilt of each wing about the coil's y axis through the coil centre;
         positive values bring the outer ends towards the head (+z), as in
         angled coils such as the MagVenture B70.
+    didt_max_a_per_us : float, optional
+        Stimulator dI/dt at 100 % output (A/µs), if known.
 
     Returns
     -------
     Coil
         Wing at +x with moments along +z, wing at -x along -z.
     """
-    _check_geometry(inner_radius_mm, outer_radius_mm, turns_per_layer, n_layers, layer_spacing_mm,
-                    bottom_distance_mm, element_mm)
-    sep = 2.0 * outer_radius_mm if wing_separation_mm is None else float(wing_separation_mm)
+    sep = 2.0 * winding.outer_radius_mm if wing_separation_mm is None else float(wing_separation_mm)
     if sep <= 0:
         raise InvalidParameterError("wing_separation_mm must be > 0.")
-    pos, mom = _winding(inner_radius_mm, outer_radius_mm, turns_per_layer, n_layers,
-                        layer_spacing_mm, bottom_distance_mm, element_mm)
+    pos, mom = winding.dipoles()
     alpha = math.radians(wing_angle_deg)
     parts_p, parts_m = [], []
     for side in (1.0, -1.0):
@@ -379,15 +389,12 @@ def figure8_coil(  # noqa: D417 - winding parameters are documented as a group
         m = mom * side
         rot = _rot_y(-side * alpha)
         # Tilt about the y axis through the first layer's centre line.
-        pivot = np.array([0.0, 0.0, -bottom_distance_mm])
+        pivot = np.array([0.0, 0.0, -winding.bottom_distance_mm])
         parts_p.append((p - pivot) @ rot.T + pivot)
         parts_m.append(m @ rot.T)
-    params = {
-        "type": "figure8", "inner_radius_mm": inner_radius_mm, "outer_radius_mm": outer_radius_mm,
-        "turns_per_layer": turns_per_layer, "n_layers": n_layers,
-        "layer_spacing_mm": layer_spacing_mm, "bottom_distance_mm": bottom_distance_mm,
-        "wing_separation_mm": sep, "wing_angle_deg": wing_angle_deg, "element_mm": element_mm,
-    }
+    params = {"type": "figure8", **winding.as_dict()}
+    element_mm = params.pop("element_mm")  # keys in the order of the bundled coils' JSON files
+    params.update(wing_separation_mm=sep, wing_angle_deg=wing_angle_deg, element_mm=element_mm)
     return Coil(name, np.vstack(parts_p) * 1e-3, np.vstack(parts_m), didt_max_a_per_us, params)
 
 
@@ -441,26 +448,24 @@ def coil_from_parameters(name: str, parameters: dict[str, Any]) -> Coil:
     name : str
         Coil name.
     parameters : dict
-        ``type`` (``"round"`` or ``"figure8"``) and the keyword arguments of
-        :func:`round_coil` / :func:`figure8_coil`; other keys are kept as metadata.
+        ``type`` (``"round"`` or ``"figure8"``), the fields of :class:`Winding`, and
+        ``didt_max_a_per_us`` and (figure-8) ``wing_separation_mm``, ``wing_angle_deg``
+        as in :func:`figure8_coil`; other keys are kept as metadata.
 
     Returns
     -------
     Coil
     """
     kind = parameters.get("type")
-    keys_round = ("inner_radius_mm", "outer_radius_mm", "turns_per_layer", "n_layers",
-                  "layer_spacing_mm", "bottom_distance_mm", "element_mm", "didt_max_a_per_us")
-    kwargs = {k: parameters[k] for k in keys_round if k in parameters}
-    if kind == "round":
-        coil = round_coil(name=name, **kwargs)
-    elif kind == "figure8":
-        for k in ("wing_separation_mm", "wing_angle_deg"):
-            if k in parameters:
-                kwargs[k] = parameters[k]
-        coil = figure8_coil(name=name, **kwargs)
-    else:
+    if kind not in ("round", "figure8"):
         raise InvalidParameterError(f"Coil type {kind!r} unknown; use 'round' or 'figure8'.")
+    winding = Winding.from_mapping(parameters)
+    didt = parameters.get("didt_max_a_per_us")
+    if kind == "round":
+        coil = round_coil(winding, name=name, didt_max_a_per_us=didt)
+    else:
+        wings = {k: parameters[k] for k in ("wing_separation_mm", "wing_angle_deg") if k in parameters}
+        coil = figure8_coil(winding, name=name, didt_max_a_per_us=didt, **wings)
     coil.parameters.update({k: v for k, v in parameters.items() if k not in coil.parameters})
     return coil
 

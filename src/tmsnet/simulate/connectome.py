@@ -24,8 +24,14 @@ import numpy as np
 import pandas as pd
 
 from tmsnet.exceptions import InvalidParameterError
+from tmsnet.utils.params import Parameters, param
 
-__all__ = ["ConnectomeCohort", "simulate_connectome_cohort", "write_connectome_cohort"]
+__all__ = [
+    "ConnectomeCohort",
+    "ConnectomeSimulationParameters",
+    "simulate_connectome_cohort",
+    "write_connectome_cohort",
+]
 
 
 @dataclass
@@ -81,29 +87,12 @@ def _network_layout(n_regions: int, n_networks: int, within_z: float,
     return networks, labels, mean
 
 
-def simulate_connectome_cohort(
-    *,
-    design: str = "two-sample",
-    n_per_group: int = 20,
-    n_regions: int = 100,
-    n_networks: int = 7,
-    n_planted_nodes: int = 6,
-    delta: float = 0.0,
-    within_z: float = 0.5,
-    between_z: float = 0.1,
-    subject_sd: float = 0.1,
-    noise_sd: float = 0.15,
-    age_effect: float = 0.003,
-    seed: int = 0,
-) -> ConnectomeCohort:
-    """Generate a cohort of connectomes with a planted difference on known edges.
+@dataclass(frozen=True)
+class ConnectomeSimulationParameters(Parameters):
+    """How a connectome cohort is generated (:func:`simulate_connectome_cohort`).
 
     Parameters
     ----------
-    design : {"two-sample", "paired"}
-        ``two-sample``: ``n_per_group`` controls and patients, one matrix
-        each; ``paired``: ``n_per_group`` subjects with a ``pre`` and a
-        ``post`` matrix.
     n_per_group : int
         Subjects per group (two-sample) or in total (paired).
     n_regions : int
@@ -113,7 +102,7 @@ def simulate_connectome_cohort(
         Number of networks.
     n_planted_nodes : int
         Regions whose mutual edges carry the effect (a clique of
-        ``k (k - 1) / 2`` edges), drawn at random.
+        ``k (k - 1) / 2`` edges), drawn at random; 2 to ``n_regions``.
     delta : float
         Planted shift in Fisher z (patients - controls, or post - pre);
         0 gives a null cohort.
@@ -123,20 +112,69 @@ def simulate_connectome_cohort(
         SD of the subject effect and of the session noise (Fisher z).
     age_effect : float
         Fisher z per year added to every edge (a nuisance covariate).
+    """
+
+    n_per_group: int = param(20, help="subjects per group (two-sample) or in total (paired)", low=1,
+                             high=100_000, cli=False)
+    n_regions: int = param(100, help="regions, in contiguous networks", low=2, high=10_000, cli=False)
+    n_networks: int = param(7, help="networks (Yeo-7 names up to 7)", low=1, high=10_000, cli=False)
+    n_planted_nodes: int = param(6, help="regions whose mutual edges carry the effect", low=2,
+                                 high=10_000, cli=False)
+    delta: float = param(0.0, help="planted shift (patients - controls, or post - pre)",
+                         units="Fisher z", low=-10, high=10, cli=False)
+    within_z: float = param(0.5, help="mean edge within a network", units="Fisher z", low=-10,
+                            high=10, cli=False)
+    between_z: float = param(0.1, help="mean edge between networks", units="Fisher z", low=-10,
+                             high=10, cli=False)
+    subject_sd: float = param(0.1, help="SD of the subject effect", units="Fisher z", low=0, high=10,
+                              cli=False)
+    noise_sd: float = param(0.15, help="SD of the session noise", units="Fisher z", low=0, high=10,
+                            cli=False)
+    age_effect: float = param(0.003, help="covariate effect on every edge", units="Fisher z per year",
+                              low=-1, high=1, cli=False)
+
+    def check(self) -> None:
+        """The planted clique fits in the regions."""
+        if self.n_planted_nodes > self.n_regions:
+            raise InvalidParameterError(
+                f"n_planted_nodes ({self.n_planted_nodes}) must be at most n_regions ({self.n_regions}).")
+
+
+def simulate_connectome_cohort(
+    params: ConnectomeSimulationParameters | None = None,
+    *,
+    design: str = "two-sample",
+    seed: int = 0,
+) -> ConnectomeCohort:
+    """Generate a cohort of connectomes with a planted difference on known edges.
+
+    Parameters
+    ----------
+    params : ConnectomeSimulationParameters, optional
+        Cohort size, network layout, planted effect and noise (default: its defaults).
+    design : {"two-sample", "paired"}
+        ``two-sample``: ``params.n_per_group`` controls and patients, one
+        matrix each; ``paired``: ``params.n_per_group`` subjects with a
+        ``pre`` and a ``post`` matrix.
     seed : int
         Random seed.
 
     Returns
     -------
     ConnectomeCohort
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``design`` is neither.
     """
     if design not in ("two-sample", "paired"):
         raise InvalidParameterError(f"design must be 'two-sample' or 'paired', got {design!r}.")
-    if not 2 <= n_planted_nodes <= n_regions:
-        raise InvalidParameterError("n_planted_nodes must be between 2 and n_regions.")
+    p = ConnectomeSimulationParameters() if params is None else params
+    n_per_group, n_regions, delta = p.n_per_group, p.n_regions, p.delta
     rng = np.random.default_rng(seed)
-    networks, labels, mean = _network_layout(n_regions, n_networks, within_z, between_z)
-    nodes = np.sort(rng.choice(n_regions, size=n_planted_nodes, replace=False))
+    networks, labels, mean = _network_layout(n_regions, p.n_networks, p.within_z, p.between_z)
+    nodes = np.sort(rng.choice(n_regions, size=p.n_planted_nodes, replace=False))
     planted = [(int(a), int(b)) for k, a in enumerate(nodes) for b in nodes[k + 1 :]]
     mask = np.zeros((n_regions, n_regions))
     for a, b in planted:
@@ -156,12 +194,12 @@ def simulate_connectome_cohort(
     participants = pd.DataFrame(
         {"participant_id": ids, "group": group, "age": age, "sex": sex, "mean_fd": mean_fd}
     )
-    subject_effect = _sym_noise(rng, n_sub, n_regions, subject_sd)
-    age_term = age_effect * (age - age.mean())
+    subject_effect = _sym_noise(rng, n_sub, n_regions, p.subject_sd)
+    age_term = p.age_effect * (age - age.mean())
     sessions = ["n/a"] if design == "two-sample" else ["pre", "post"]
     mats, rows = [], []
     for k_ses, ses in enumerate(sessions):
-        noise = _sym_noise(rng, n_sub, n_regions, noise_sd)
+        noise = _sym_noise(rng, n_sub, n_regions, p.noise_sd)
         z = mean[None] + subject_effect + noise + age_term[:, None, None] * (1 - np.eye(n_regions))
         if design == "two-sample":
             z = z + delta * (group == "patient")[:, None, None] * mask[None]

@@ -52,10 +52,12 @@ from typing import Any
 import numpy as np
 
 from tmsnet.exceptions import InvalidParameterError
+from tmsnet.utils.params import Parameters, param
 
 __all__ = [
     "CHANNELS_32",
     "CHANNELS_64",
+    "EegSimulationParameters",
     "PlantedComponent",
     "SimulatedTmsEeg",
     "TepTruth",
@@ -234,36 +236,19 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def simulate_tms_eeg(
-    *,
-    n_channels: int = 32,
-    sfreq: float = 2000.0,
-    n_trials: int = 60,
-    seed: int = 0,
-    components: Sequence[PlantedComponent] = DEFAULT_COMPONENTS,
-    isi_s: tuple[float, float] = (2.1, 2.6),
-    tep_jitter: float = 0.1,
-    background_uv: float = 4.0,
-    alpha_uv: float = 2.0,
-    sensor_noise_uv: float = 1.0,
-    pulse_uv: float = 5000.0,
-    decay_uv: float = 60.0,
-    decay_tau_s: Sequence[float] = (0.020,),
-    muscle_uv: float = 200.0,
-    blink_uv: float = 150.0,
-    blink_interval_s: float = 4.0,
-    eye_movement_uv: float = 60.0,
-    eye_movement_interval_s: float = 7.0,
-    persistent_muscle_uv: float = 12.0,
-    line_uv: float = 4.0,
-    line_freq: float = 50.0,
-    natural_frequency_hz: float | None = None,
-    natural_frequency_uv: float = 3.0,
-    annotate: bool = True,
-) -> SimulatedTmsEeg:
-    """Simulate a single-pulse TMS-EEG recording with planted truth.
+#: Upper bound of every amplitude setting (microvolts; 1 V, far above any EEG artifact).
+_MAX_UV = 1e6
 
-    Parameters
+
+@dataclass(frozen=True)
+class EegSimulationParameters(Parameters):
+    """Settings of a simulated TMS-EEG recording (:func:`simulate_tms_eeg`).
+
+    Frozen and validated at construction (:class:`tmsnet.utils.params.Parameters`);
+    the defaults are declared here once. Amplitudes in microvolts (0 disables
+    an artifact or a noise source), times in seconds, frequencies in Hz.
+
+    Attributes
     ----------
     n_channels : {32, 64}
         Cap size (:data:`CHANNELS_32` or :data:`CHANNELS_64`).
@@ -271,10 +256,6 @@ def simulate_tms_eeg(
         Sampling rate (Hz); at least 1000.
     n_trials : int
         Number of TMS pulses (>= 2).
-    seed : int
-        Seed of every random draw.
-    components : sequence of PlantedComponent
-        TEP components (default :data:`DEFAULT_COMPONENTS`).
     isi_s : (float, float)
         Range of the uniform inter-pulse interval (s); >= 2.05 so that -1..1 s
         epochs do not overlap.
@@ -286,7 +267,7 @@ def simulate_tms_eeg(
     pulse_uv, decay_uv, muscle_uv, blink_uv, eye_movement_uv, persistent_muscle_uv, line_uv : float
         Peak amplitudes of the artifacts at their largest channel
         (microvolts); the persistent muscle and line noise as RMS. 0 disables one.
-    decay_tau_s : sequence of float
+    decay_tau_s : tuple of float
         Time constant(s) of the decay artifact (s): one gives an exponential,
         two a double exponential (second term half the amplitude).
     blink_interval_s, eye_movement_interval_s : float
@@ -300,6 +281,74 @@ def simulate_tms_eeg(
     annotate : bool
         Add ``TMS`` annotations at the pulses (False leaves them to be
         detected from the artifact).
+    """
+
+    n_channels: int = param(32, help="cap size (channels)", choices=(32, 64), low=32, high=64, cli=False)
+    sfreq: float = param(2000.0, help="sampling rate", units="Hz", low=1000, high=50_000, cli=False)
+    n_trials: int = param(60, help="number of TMS pulses", low=2, high=10_000, cli=False)
+    isi_s: tuple[float, float] = param((2.1, 2.6), help="range of the uniform inter-pulse interval",
+                                       units="s", item_kind="float", low=2.05, high=60, cli=False)
+    tep_jitter: float = param(0.1, help="relative SD of the per-trial TEP amplitude", low=0, high=1,
+                              cli=False)
+    background_uv: float = param(4.0, help="median channel RMS of the pink-noise dipoles", units="uV",
+                                 low=0, high=_MAX_UV, cli=False)
+    alpha_uv: float = param(2.0, help="median channel RMS of the occipital alpha dipoles", units="uV",
+                            low=0, high=_MAX_UV, cli=False)
+    sensor_noise_uv: float = param(1.0, help="SD of the white sensor noise", units="uV", low=0,
+                                   high=_MAX_UV, cli=False)
+    pulse_uv: float = param(5000.0, help="peak of the TMS pulse ringing", units="uV", low=0,
+                            high=_MAX_UV, cli=False)
+    decay_uv: float = param(60.0, help="peak of the decay artifact", units="uV", low=0, high=_MAX_UV,
+                            cli=False)
+    decay_tau_s: tuple[float, ...] = param((0.020,), help="time constant(s) of the decay artifact",
+                                           units="s", item_kind="float", low=0, low_inclusive=False,
+                                           high=10, cli=False)
+    muscle_uv: float = param(200.0, help="peak of the TMS-evoked cranial muscle response", units="uV",
+                             low=0, high=_MAX_UV, cli=False)
+    blink_uv: float = param(150.0, help="peak of a blink", units="uV", low=0, high=_MAX_UV, cli=False)
+    blink_interval_s: float = param(4.0, help="mean interval between blinks", units="s", low=0.5,
+                                    high=3600, cli=False)
+    eye_movement_uv: float = param(60.0, help="peak of a lateral eye movement", units="uV", low=0,
+                                   high=_MAX_UV, cli=False)
+    eye_movement_interval_s: float = param(7.0, help="mean interval between eye movements", units="s",
+                                           low=1.0, high=3600, cli=False)
+    persistent_muscle_uv: float = param(12.0, help="RMS of the persistent right temporal muscle activity",
+                                        units="uV", low=0, high=_MAX_UV, cli=False)
+    line_uv: float = param(4.0, help="RMS of the line noise", units="uV", low=0, high=_MAX_UV, cli=False)
+    line_freq: float = param(50.0, help="line frequency", units="Hz", low=0, low_inclusive=False,
+                             high=1000, cli=False)
+    natural_frequency_hz: float | None = param(None, help="frequency of the planted damped oscillation",
+                                               units="Hz", low=0, low_inclusive=False, high=1000,
+                                               cli=False)
+    natural_frequency_uv: float = param(3.0, help="peak of the planted damped oscillation", units="uV",
+                                        low=0, high=_MAX_UV, cli=False)
+    annotate: bool = param(True, help="add TMS annotations at the pulses", cli=False)
+
+    def check(self) -> None:
+        """Cross-field rules: an increasing ``isi_s`` pair, one or two decay time constants."""
+        if len(self.isi_s) != 2 or self.isi_s[0] > self.isi_s[1]:
+            raise InvalidParameterError(f"isi_s must be an increasing pair >= 2.05 s, got {self.isi_s}.")
+        if len(self.decay_tau_s) not in (1, 2):
+            raise InvalidParameterError("decay_tau_s takes one (exponential) or two time constants.")
+
+
+def simulate_tms_eeg(
+    params: EegSimulationParameters | None = None,
+    *,
+    seed: int = 0,
+    components: Sequence[PlantedComponent] | None = None,
+) -> SimulatedTmsEeg:
+    """Simulate a single-pulse TMS-EEG recording with planted truth.
+
+    Parameters
+    ----------
+    params : EegSimulationParameters, optional
+        Settings of the recording (cap, rate, pulses, noise and artifact
+        amplitudes in microvolts); default ``EegSimulationParameters()``.
+    seed : int
+        Seed of every random draw.
+    components : sequence of PlantedComponent, optional
+        TEP components (default :data:`DEFAULT_COMPONENTS`).
 
     Returns
     -------
@@ -308,31 +357,36 @@ def simulate_tms_eeg(
     Raises
     ------
     InvalidParameterError
-        If a parameter is out of range.
+        If ``params`` is not an :class:`EegSimulationParameters` (its own
+        construction refuses an out-of-range setting).
+
+    Examples
+    --------
+    >>> from tmsnet.simulate.eeg import EegSimulationParameters, simulate_tms_eeg
+    >>> sim = simulate_tms_eeg(EegSimulationParameters(n_trials=12, sfreq=1000.0), seed=5)
+    >>> sim.events.shape
+    (12, 3)
     """
     import mne
 
-    _check_simulation(n_channels, sfreq, n_trials, isi_s, decay_tau_s)
+    p = EegSimulationParameters() if params is None else params
+    if not isinstance(p, EegSimulationParameters):
+        raise InvalidParameterError(f"params must be an EegSimulationParameters, got {type(p).__name__}.")
+    components = DEFAULT_COMPONENTS if components is None else components
     rng = np.random.default_rng(seed)
-    names = list(CHANNELS_32 if n_channels == 32 else CHANNELS_64)
-    info = mne.create_info(names, sfreq, "eeg")
+    names = list(CHANNELS_32 if p.n_channels == 32 else CHANNELS_64)
+    info = mne.create_info(names, p.sfreq, "eeg")
     head = _head_model(rng, info, names, components)
-    pulse_samples, n_times = _pulse_timing(rng, isi_s, n_trials, sfreq)
-    data, bg_scale = _background(rng, head, len(components), n_times, sfreq, background_uv=background_uv,
-                                 alpha_uv=alpha_uv, sensor_noise_uv=sensor_noise_uv)
-    tep = _planted_tep(head, components, sfreq, natural_frequency_hz, natural_frequency_uv)
+    pulse_samples, n_times = _pulse_timing(rng, p.isi_s, p.n_trials, p.sfreq)
+    data, bg_scale = _background(rng, head, len(components), n_times, p)
+    tep = _planted_tep(head, components, p.sfreq, p.natural_frequency_hz, p.natural_frequency_uv)
     topo = _artifact_topographies(rng, head)
-    _add_time_locked(rng, data, pulse_samples, tep, topo, tep_jitter=tep_jitter, pulse_uv=pulse_uv,
-                     decay_uv=decay_uv, decay_tau_s=decay_tau_s, muscle_uv=muscle_uv)
-    blink_samples = _add_ongoing(rng, data, sfreq, topo, blink_uv=blink_uv,
-                                 blink_interval_s=blink_interval_s, eye_movement_uv=eye_movement_uv,
-                                 eye_movement_interval_s=eye_movement_interval_s,
-                                 persistent_muscle_uv=persistent_muscle_uv, line_uv=line_uv,
-                                 line_freq=line_freq)
-    raw = _raw_array(data, info, sfreq, pulse_samples, annotate)
-    events = np.column_stack([pulse_samples, np.zeros(n_trials, int), np.ones(n_trials, int)])
-    truth = _truth(components, tep, topo, pulse_samples, blink_samples, line_freq=line_freq,
-                   natural_frequency_hz=natural_frequency_hz, bg_scale=bg_scale)
+    _add_time_locked(rng, data, pulse_samples, tep, topo, p)
+    blink_samples = _add_ongoing(rng, data, topo, p)
+    raw = _raw_array(data, info, p.sfreq, pulse_samples, p.annotate)
+    events = np.column_stack([pulse_samples, np.zeros(p.n_trials, int), np.ones(p.n_trials, int)])
+    truth = _truth(components, tep, topo, pulse_samples, blink_samples, line_freq=p.line_freq,
+                   natural_frequency_hz=p.natural_frequency_hz, bg_scale=bg_scale)
     return SimulatedTmsEeg(raw=raw, events=events, truth=truth)
 
 
@@ -439,20 +493,6 @@ def _truth(components: Sequence[PlantedComponent], tep: dict[str, Any],
     )
 
 
-def _check_simulation(n_channels, sfreq, n_trials, isi_s, decay_tau_s) -> None:
-    """Raise :class:`InvalidParameterError` for an out-of-range simulation setting."""
-    if n_channels not in (32, 64):
-        raise InvalidParameterError(f"n_channels must be 32 or 64, got {n_channels}.")
-    if sfreq < 1000:
-        raise InvalidParameterError(f"sfreq must be >= 1000 Hz for TMS-EEG, got {sfreq}.")
-    if n_trials < 2:
-        raise InvalidParameterError(f"n_trials must be >= 2, got {n_trials}.")
-    if min(isi_s) < 2.05 or isi_s[0] > isi_s[1]:
-        raise InvalidParameterError(f"isi_s must be an increasing pair >= 2.05 s, got {isi_s}.")
-    if len(decay_tau_s) not in (1, 2):
-        raise InvalidParameterError("decay_tau_s takes one (exponential) or two time constants.")
-
-
 @dataclass
 class _Head:
     """Channel positions and the lead field of the simulated dipoles (sphere model)."""
@@ -518,11 +558,11 @@ def _head_model(rng: np.random.Generator, info, names: list[str],
                  lead_avg=lead - lead.mean(axis=0, keepdims=True))
 
 
-def _background(rng: np.random.Generator, head: _Head, n_comp: int, n_times: int, sfreq: float, *,
-                background_uv: float, alpha_uv: float,
-                sensor_noise_uv: float) -> tuple[np.ndarray, float]:
+def _background(rng: np.random.Generator, head: _Head, n_comp: int, n_times: int,
+                p: EegSimulationParameters) -> tuple[np.ndarray, float]:
     """Pink-noise dipoles, occipital alpha and white sensor noise (microvolts), and the scale."""
-    lead, n_bg = head.lead, N_BACKGROUND_DIPOLES
+    lead, n_bg, sfreq = head.lead, N_BACKGROUND_DIPOLES, p.sfreq
+    background_uv, alpha_uv, sensor_noise_uv = p.background_uv, p.alpha_uv, p.sensor_noise_uv
     n_channels = lead.shape[0]
     data = np.zeros((n_channels, n_times))  # microvolts
     block = 8
@@ -608,10 +648,10 @@ def _artifact_topographies(rng: np.random.Generator, head: _Head) -> dict[str, n
 
 
 def _add_time_locked(rng: np.random.Generator, data: np.ndarray, pulse_samples: np.ndarray,
-                     tep: dict[str, Any], topo: dict[str, np.ndarray], *, tep_jitter: float,
-                     pulse_uv: float, decay_uv: float, decay_tau_s: Sequence[float],
-                     muscle_uv: float) -> None:
+                     tep: dict[str, Any], topo: dict[str, np.ndarray], p: EegSimulationParameters) -> None:
     """Add, at every pulse, the TEP, the pulse ringing, the decay and the cranial muscle (in place)."""
+    tep_jitter, pulse_uv, decay_uv, muscle_uv = p.tep_jitter, p.pulse_uv, p.decay_uv, p.muscle_uv
+    decay_tau_s = p.decay_tau_s
     ep_times, half, tep_raw = tep["times"], tep["half"], tep["tep_raw"]
     n_ep = ep_times.size
     post = ep_times >= 0
@@ -638,12 +678,13 @@ def _add_time_locked(rng: np.random.Generator, data: np.ndarray, pulse_samples: 
                                     muscle_wave)
 
 
-def _add_ongoing(rng: np.random.Generator, data: np.ndarray, sfreq: float,
-                 topo: dict[str, np.ndarray], *, blink_uv: float, blink_interval_s: float,
-                 eye_movement_uv: float, eye_movement_interval_s: float,
-                 persistent_muscle_uv: float, line_uv: float, line_freq: float) -> list[int]:
+def _add_ongoing(rng: np.random.Generator, data: np.ndarray, topo: dict[str, np.ndarray],
+                 p: EegSimulationParameters) -> list[int]:
     """Add blinks, eye movements, persistent muscle and line noise (in place); blink onsets."""
     n_channels, n_times = data.shape
+    sfreq, blink_uv, blink_interval_s = p.sfreq, p.blink_uv, p.blink_interval_s
+    eye_movement_uv, eye_movement_interval_s = p.eye_movement_uv, p.eye_movement_interval_s
+    persistent_muscle_uv, line_uv, line_freq = p.persistent_muscle_uv, p.line_uv, p.line_freq
     blink_samples = []
     if blink_uv > 0:
         t = rng.uniform(0.5, blink_interval_s)
