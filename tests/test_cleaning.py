@@ -434,8 +434,8 @@ def test_table_row_mismatch():
     [
         ({"low_pass_hz": 0.01, "high_pass_hz": 0.1}, "must be below low_pass_hz"),
         ({"low_pass_hz": 0.3}, "Nyquist"),
-        ({"high_pass_hz": -0.01}, "must be > 0 Hz"),
-        ({"smoothing_fwhm_mm": -1.0}, ">= 0 mm"),
+        ({"high_pass_hz": -0.01}, "must be > 0 and <= 10 Hz"),
+        ({"smoothing_fwhm_mm": -1.0}, ">= 0 and <= 50 mm"),
         ({"standardize": "psc"}, "zscore_sample"),
         ({"confound_strategy": "compcor"}, "Unknown confound strategy"),
     ],

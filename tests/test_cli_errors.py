@@ -213,8 +213,13 @@ def test_failure_while_writing_leaves_no_partial_result(copy_inputs, tmp_path, m
     assert not [p for p in out.rglob("*") if p.is_file()]
 
 
-def test_report_failure_keeps_the_written_derivatives(copy_inputs, tmp_path, monkeypatch):
-    """The report is drawn from the files after they are written: if it fails, they stay whole."""
+def test_a_late_failure_leaves_nothing(copy_inputs, tmp_path, monkeypatch):
+    """The report (or the plan) fails after the target files were staged: none reach --out.
+
+    Issue 14 item 5: ``target --plan`` failing at the plan left 13 target files and no report.
+    Every job writes into a hidden staging folder inside --out and moves its files into place
+    only when every step succeeded.
+    """
     import tmsnet.report as report_package
 
     def broken(*args, **kwargs):
@@ -226,6 +231,20 @@ def test_report_failure_keeps_the_written_derivatives(copy_inputs, tmp_path, mon
         run_target(copy_inputs["bold"], copy_inputs["confounds"],
                    TargetingParameters(uncertainty=UncertaintyParameters(n_bootstrap=0)),
                    out_dir=out, progress=False)
-    assert next(out.rglob("*_desc-cluster_target.json")).is_file()
-    assert next(out.rglob("*_markers.tsv")).is_file()
-    assert not list(out.rglob("*_report.html"))
+    assert not [p for p in out.rglob("*") if p.is_file()]
+    assert not list(out.iterdir())  # no staging folder left either
+
+
+def test_staged_outputs_land_in_place_and_keep_an_existing_description(copy_inputs, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "dataset_description.json").write_text('{"Name": "mine"}')
+    job = run_target(copy_inputs["bold"], copy_inputs["confounds"],
+                     TargetingParameters(uncertainty=UncertaintyParameters(n_bootstrap=0)),
+                     out_dir=out, progress=False)
+    assert (out / "dataset_description.json").read_text() == '{"Name": "mine"}'
+    for path in job.written.values():
+        assert path.is_file() and out in path.parents and ".tmsnet-stage" not in str(path)
+    assert not [p for p in out.iterdir() if p.name.startswith(".tmsnet-stage")]
+    report = job.written["report"].read_text()
+    assert ".tmsnet-stage" not in report and f"derivatives in {out}" in report

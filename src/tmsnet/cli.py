@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from tmsnet import __version__
 from tmsnet.exceptions import TmsnetError
+from tmsnet.utils.quiet import quiet_warnings
 
 # Modules that add their own subcommands: each defines
 # ``add_parsers(subparsers: argparse._SubParsersAction) -> None`` and sets
@@ -49,10 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tmsnet.bids_app.commands import main as bids_app_main
 
     if is_bids_app_call(argv, parser._subparsers._group_actions[0].choices):  # BIDS-App form
-        return bids_app_main(argv)
+        with quiet_warnings("--quiet" in argv):
+            return bids_app_main(argv)
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args, parser))
+        with quiet_warnings(bool(getattr(args, "quiet", False))):
+            return int(args.func(args, parser))
     except TmsnetError as error:
         print(f"tmsnet: error: {error}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tmsnet.io.atomic import ensure_output_dir
+from tmsnet.io.staging import staged_output_dir
 from tmsnet.networks.compare_workflow import compare_connectomes
 from tmsnet.networks.outputs import report_path, write_comparison
 from tmsnet.networks.parameters import ComparisonParameters
@@ -58,9 +59,11 @@ def run_comparison(
     ComparisonResult
         With ``outputs`` (``nbs``, ``edges``, ``blocks``, ``nbs_edges`` and ``report``).
     """
-    out = ensure_output_dir(out_dir)
+    ensure_output_dir(out_dir)
     result = compare_connectomes(participants, connectomes, parameters=parameters, networks=networks)
-    write_comparison(result, out)
-    if report:
-        result.outputs["report"] = _write_report(result, out)
+    with staged_output_dir(out_dir) as staging:  # all or nothing
+        write_comparison(result, staging.path)
+        if report:
+            result.outputs["report"] = _write_report(result, staging.path)
+    result.outputs = staging.final_all(result.outputs)
     return result

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tmsnet.io.atomic import ensure_output_dir
+from tmsnet.io.staging import staged_output_dir
 from tmsnet.networks.connectome_workflow import analyze_connectomes
 from tmsnet.networks.outputs import report_path, write_connectome_results
 from tmsnet.networks.results import ConnectomeResults
@@ -61,9 +62,13 @@ def run_connectomes(out_dir: str | Path, *, report: bool = True, **analysis: Any
     ConnectomeResults
         With each connectome's ``outputs`` and, with ``report``, ``outputs["report"]``.
     """
-    out = ensure_output_dir(out_dir)
+    ensure_output_dir(out_dir)
     results = analyze_connectomes(**analysis)
-    write_connectome_results(results, out)
-    if report:
-        results.outputs["report"] = _write_report(results, out)
+    with staged_output_dir(out_dir) as staging:  # all or nothing
+        write_connectome_results(results, staging.path)
+        if report:
+            results.outputs["report"] = _write_report(results, staging.path)
+    for item in results.connectomes:
+        item.outputs = staging.final_all(item.outputs)
+    results.outputs = staging.final_all(results.outputs)
     return results

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tmsnet.io.bids import bids_name, check_label
+from tmsnet.io.staging import staged_output_dir
 from tmsnet.navigation.outputs import plan_page_name, write_plan
 from tmsnet.navigation.plan import PlanParameters, TreatmentPlan, compute_plan
 from tmsnet.report import write_job_report
@@ -61,11 +62,14 @@ def plan(
     """
     check_label(subject, "--subject")  # before any computing or any folder (issue 14, item 9)
     result = compute_plan(target_mm, space, params, t1w=t1w, xfm=xfm, brain_mask=brain_mask)
-    files, sidecar = write_plan(result, out_dir, subject=subject, name=name)
-    written = {"plan_json": files.pop("plan_json")}
-    if report:
-        written["plan_html"] = write_job_report(
-            out_dir, providers=("plan",), filename=plan_page_name(subject), title=_TITLE, subtitle=_SUBTITLE,
-            subject=subject, select=bids_name({"sub": subject, "space": result.space}), sidecar=sidecar)
-    written.update(files)
-    return result, written
+    with staged_output_dir(out_dir) as staging:  # all or nothing
+        stage = staging.path
+        files, sidecar = write_plan(result, stage, subject=subject, name=name)
+        written = {"plan_json": files.pop("plan_json")}
+        if report:
+            written["plan_html"] = write_job_report(
+                stage, providers=("plan",), filename=plan_page_name(subject), title=_TITLE,
+                subtitle=_SUBTITLE, subject=subject,
+                select=bids_name({"sub": subject, "space": result.space}), sidecar=sidecar)
+        written.update(files)
+    return result, staging.final_all(written)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tmsnet.io.atomic import ensure_output_dir
+from tmsnet.io.staging import staged_output_dir
 from tmsnet.networks.atlases import Atlas
 from tmsnet.networks.inputs import load_matrix
 from tmsnet.networks.outputs import DEFAULT_PREFIX, report_path, write_propagation
@@ -78,12 +79,14 @@ def run_propagation(
     lengths = None if lengths is None else Path(lengths)
     sc = load_matrix(connectome, mat_key)
     lengths_mm = None if lengths is None else load_matrix(lengths, mat_key_lengths)
-    out = ensure_output_dir(out_dir)
+    ensure_output_dir(out_dir)
     result = predict_propagation(
         sc, lengths_mm=lengths_mm, target_coords=target_coords, target_region=target_region, atlas=atlas,
         parameters=parameters, inputs={"connectome": connectome, "lengths": lengths},
     )
-    write_propagation(result, out, prefix=prefix)
-    if report:
-        result.outputs["report"] = _write_report(result, out, prefix)
+    with staged_output_dir(out_dir) as staging:  # all or nothing
+        write_propagation(result, staging.path, prefix=prefix)
+        if report:
+            result.outputs["report"] = _write_report(result, staging.path, prefix)
+    result.outputs = staging.final_all(result.outputs)
     return result

@@ -20,6 +20,7 @@ import numpy as np
 
 from tmsnet.io.atomic import ensure_output_dir
 from tmsnet.io.bids import entity_prefix
+from tmsnet.io.staging import staged_output_dir
 from tmsnet.targeting.outputs import write_targeting_outputs
 from tmsnet.targeting.results import TargetingResult, result_summary
 from tmsnet.targeting.workflow import TargetingParameters, compute_targets
@@ -120,20 +121,24 @@ def run_target(
     -------
     TargetJobResult
     """
-    out = ensure_output_dir(out_dir)
+    ensure_output_dir(out_dir)
     result = compute_targets(bold, confounds, parameters, mask=mask, space=space, t_r=t_r,
                              n_jobs=n_jobs, progress=progress)
     summary = {**result_summary(result), **(annotate(result) if annotate is not None else {})}
-    written = write_targeting_outputs(result, out, summary=summary, write_summary=report)
-    if report:
-        written["report"] = _write_report(out, result)
-    if plan is not None:
-        from tmsnet.jobs.plan import plan as plan_job
+    # All or nothing: a failing plan or report leaves no target files behind (issue 14).
+    with staged_output_dir(out_dir) as staging:
+        stage = staging.path
+        written = write_targeting_outputs(result, stage, summary=summary, write_summary=report)
+        if report:
+            written["report"] = _write_report(stage, result)
+        if plan is not None:
+            from tmsnet.jobs.plan import plan as plan_job
 
-        _, plan_files = plan_job(result.targets[0].coordinate_mm, result.space, out,
-                                 plan.parameters, t1w=plan.t1w, xfm=plan.xfm,
-                                 subject=result.entities.get("sub", "01"))
-        written.update({f"plan_{role}": path for role, path in plan_files.items()})
+            _, plan_files = plan_job(result.targets[0].coordinate_mm, result.space, stage,
+                                     plan.parameters, t1w=plan.t1w, xfm=plan.xfm,
+                                     subject=result.entities.get("sub", "01"))
+            written.update({f"plan_{role}": path for role, path in plan_files.items()})
+    written = {role: staging.final(path) for role, path in written.items()}
     return TargetJobResult(result=result, written=written, summary=summary)
 
 

@@ -24,6 +24,7 @@ from tmsnet.eeg.workflow import (
     write_tep_outputs,
 )
 from tmsnet.io.bids import entity_prefix
+from tmsnet.io.staging import staged_output_dir
 
 __all__ = ["TepJobResult", "run_tep"]
 
@@ -100,7 +101,9 @@ def run_tep(
     inputs: dict[str, str | Path | None] = {"raw": raw_path if Path(raw_path).is_file() else None}
     if events_file is not None:
         inputs["events"] = events_file
-    written = write_tep_outputs(analysis, out_dir, entities=entities, inputs=inputs)
-    if report:  # drawn from the files just written (tmsnet.report: one report path)
-        written["report"] = _write_report(analysis, out_dir, entities, inputs)
-    return TepJobResult(analysis=analysis, written=written, n_pulses=len(events), pulse_source=source)
+    with staged_output_dir(out_dir) as staging:  # all or nothing
+        written = write_tep_outputs(analysis, staging.path, entities=entities, inputs=inputs)
+        if report:  # drawn from the files just written (tmsnet.report: one report path)
+            written["report"] = _write_report(analysis, staging.path, entities, inputs)
+    return TepJobResult(analysis=analysis, written=staging.final_all(written), n_pulses=len(events),
+                        pulse_source=source)

@@ -412,9 +412,9 @@ def compute_plan(
     from tmsnet.navigation import scalp as scalp_mod
 
     params = params or PlanParameters()
-    target_in = _as_point(target_mm, "target_mm")
+    target_in = _as_point(target_mm, "--target (target_mm)")
     _check_inputs(space, t1w, xfm)
-    m1_in = _as_point(params.dose.m1_mm, "m1_mm")
+    m1_in = _as_point(params.dose.m1_mm, "--m1 (m1_mm)")
     m1_in_space = "MNI152NLin2009cAsym" if params.dose.m1_is_default else (params.dose.m1_space or space)
     warnings: list[str] = []
     native = t1w is not None

@@ -32,6 +32,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="folder for the reports (default: DERIVATIVES_DIR)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true",
+                   help="library warnings as one line (the report's own warnings are printed)")
     p.set_defaults(func=_run_report)
 
 
@@ -59,8 +61,10 @@ def _run_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
                                                       for r, path in written]}), allow_nan=False))
     else:
         for report, path in written:
-            jobs = ", ".join(report.jobs) or "no job outputs found"
-            print(f"{report.context.prefix}: {path} ({jobs}; {len(report.warnings)} warning(s))")
+            jobs = ", ".join(j for j in report.jobs if j) or "no job outputs found"
+            n = len(report.warnings)
+            counted = f"{n} warning{'' if n == 1 else 's'}" if n else "no warnings"
+            print(f"{report.context.prefix}: {path} (jobs: {jobs}; {counted})")
             for warning in report.warnings:
                 print(f"  Warning: {warning}")
     return 0
