@@ -157,7 +157,9 @@ def target_summary(target: Target) -> dict[str, Any]:
         "uncertainty": target.details.get("uncertainty"),
         "scan_length_advice": target.details.get("scan_length_advice"),
         "voxel_ijk": list(target.voxel_ijk),
-        "details": target.details,
+        # one copy of the uncertainty and the advice: at the top level, not again in details
+        "details": {k: v for k, v in target.details.items()
+                    if k not in ("uncertainty", "scan_length_advice")},
         "parameters": target.parameters,
     }
 

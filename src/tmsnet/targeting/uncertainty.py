@@ -20,10 +20,11 @@ how far the target would move with another stretch of the same person's data:
   the radius is falsely small (issue 14: "stable to 4.5 mm" 15 mm from the
   truth). There the advice says so and never reports the target as stable.
 * **Scan-length advice**: the same bootstrap on the first 25/50/75/100 % of
-  the frames gives the 95 % radius as a function of scan minutes; a fit of
+  the frames gives the 95 % radius as a function of scan minutes; the law
   ``radius = a * minutes ** -1/2`` (the sampling error of a correlation falls
-  as the square root of the number of frames) gives the minutes needed for the
-  radius to fall to a tolerance (5 mm by default).
+  as the square root of the number of frames), anchored at the full scan's
+  radius, gives the minutes needed for the radius to fall to a tolerance (5 mm
+  by default); the curve checks the law (``curve_exponent``).
 
 Every resample reuses the cleaned data of the point estimate (no reload, no
 re-cleaning): a resample is a frame index into the cleaned array, restricted to
@@ -63,6 +64,9 @@ MIN_BOOTSTRAP_BLOCKS = 4
 #: for which the bootstrap radius is reported as a stability; calibrated in
 #: benchmarks/bench_short_scans.py (coverage of the planted truth against the dof).
 MIN_EFFECTIVE_DOF = 30.0
+#: A scan-length curve whose radius falls more slowly than minutes ** this (the law: -0.5)
+#: makes the 1/sqrt(minutes) advice a lower bound, and the message says so.
+SLOW_DECLINE_EXPONENT = -0.25
 #: Beyond this many minutes the advice says "more than N hours" rather than a number
 #: (an a/sqrt(minutes) extrapolation that far is not a scanning plan).
 MAX_ADVISED_MINUTES = 120.0
@@ -406,9 +410,14 @@ def scan_length_advice(
 ) -> dict[str, Any]:
     """Minutes of scan needed for the 95 % radius to reach ``tolerance_mm``.
 
-    Fits ``radius = a / sqrt(minutes)`` to the scan-length curve (least squares
-    on ``log radius + log(minutes) / 2``, i.e. the geometric mean of
-    ``radius * sqrt(minutes)``) and solves ``a / sqrt(m) = tolerance``.
+    The sampling error of a correlation falls as the square root of the number of
+    frames, so ``radius = a / sqrt(minutes)``, anchored at the full scan's own
+    measurement (``a = radius * sqrt(current_minutes)``): the advice can never
+    contradict the radius it is printed beside (5.3 mm at 10 min gives 11.2 min
+    for 5 mm). The shorter pieces of the scan-length curve are a check of that law:
+    ``curve_exponent`` is the fitted slope of log radius on log minutes (-0.5 when
+    the law holds); when the radius falls more slowly than the law (slope above
+    -0.25) the advice says the estimate is a lower bound.
 
     Parameters
     ----------
@@ -440,13 +449,10 @@ def scan_length_advice(
     if effective_dof is not None and effective_dof < MIN_EFFECTIVE_DOF:
         return _unsupported_advice(current_minutes, tolerance_mm, effective_dof,
                                    minutes_for_min_dof)
-    ok = curve.dropna(subset=["p95_radius_mm"])
-    ok = ok[ok["p95_radius_mm"] > 0]
-    required = None
-    if len(ok):
-        log_a = float(np.mean(np.log(ok["p95_radius_mm"]) + 0.5 * np.log(ok["minutes"])))
-        required = float(np.exp(2 * log_a) / tolerance_mm**2)
+    exponent = _curve_exponent(curve)
     radius = current_radius_mm
+    required = (None if radius is None or radius <= 0 or current_minutes <= 0
+                else float(current_minutes * (radius / tolerance_mm) ** 2))
     stable = radius is not None and radius <= tolerance_mm
     additional = None if required is None else max(0.0, required - current_minutes)
     if radius is None:
@@ -461,9 +467,12 @@ def scan_length_advice(
                    f"needed for {tolerance_mm:g} mm (fit: about {required:.0f} min): treat the target "
                    "as uncertain and look at the bootstrap cloud, or compare methods.")
     elif additional is not None:
+        slower = exponent is not None and exponent > SLOW_DECLINE_EXPONENT
         message = (f"This scan: {current_minutes:.1f} min, stable to {radius:.1f} mm only. For "
-                   f"{tolerance_mm:g} mm, acquire about {required:.0f} min in all: at least "
-                   f"{np.ceil(additional):.0f} more minutes.")
+                   f"{tolerance_mm:g} mm, acquire {'at least' if slower else 'about'} "
+                   f"{required:.0f} min in all: at least {np.ceil(additional):.0f} more minutes"
+                   + (" (the radius fell more slowly than 1/sqrt(minutes) over this scan's "
+                      "pieces, so more may be needed)." if slower else "."))
     else:
         message = (f"This scan: {current_minutes:.1f} min, stable to {radius:.1f} mm only; more "
                    "data are needed.")
@@ -473,11 +482,23 @@ def scan_length_advice(
         "stable_to_mm": None if radius is None else float(radius),
         "required_minutes": required,
         "additional_minutes": additional,
+        "curve_exponent": exponent,
         "effective_dof": None if effective_dof is None else float(effective_dof),
         "uncertainty_supported": True,
         "stable": bool(stable),
         "message": message,
     }
+
+
+def _curve_exponent(curve: pd.DataFrame) -> float | None:
+    """Least-squares slope of log radius on log minutes over the scan-length curve."""
+    ok = curve.dropna(subset=["p95_radius_mm"])
+    ok = ok[(ok["p95_radius_mm"] > 0) & (ok["minutes"] > 0)]
+    if len(ok) < 2 or np.ptp(np.log(ok["minutes"].to_numpy(float))) == 0:
+        return None
+    slope = np.polyfit(np.log(ok["minutes"].to_numpy(float)),
+                       np.log(ok["p95_radius_mm"].to_numpy(float)), 1)[0]
+    return float(slope)
 
 
 def _unsupported_advice(current_minutes: float, tolerance_mm: float, effective_dof: float,
