@@ -21,7 +21,7 @@ PACKAGE = SRC / "tmsnet"
 LAYERS = {
     "exceptions": 0, "spaces": 0, "utils": 0, "data": 0, "io": 0,
     "fmri": 1,
-    "targeting": 2, "networks": 2, "eeg": 2, "physics": 2,
+    "targeting": 2, "networks": 2, "eeg": 2, "physics": 2, "surface": 2,
     "navigation": 3,
     "report": 4,
     "jobs": 5, "parallel": 5, "bids_app": 5,
