@@ -92,6 +92,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -692,6 +693,9 @@ class BoldCleaningParameters(Parameters):
     global_signal_regression: bool = param(
         True, flag="--no-gsr",
         help="regress the global signal (recorded in every sidecar)")
+    confounds_all_columns: bool = param(
+        False, help="every column of the confounds file is a regressor (a plain matrix "
+                    "without fMRIPrep column names; the strategy is then not used)")
     low_pass_hz: float | None = param(0.1, flag="--low-pass", help="low-pass edge", units="Hz",
                                       allow_none=True, low=0, low_inclusive=False, high=10)
     high_pass_hz: float | None = param(0.01, flag="--high-pass", help="high-pass edge", units="Hz",
@@ -772,6 +776,8 @@ def _confounds_and_censoring(
             f"{n_total} frames; use the confounds file fMRIPrep wrote for this run."
         )
     table = confounds_table.iloc[discard:].reset_index(drop=True)
+    if params.confounds_all_columns:
+        return _all_columns(table, params)
     confounds, names, sample_mask = select_confounds(
         table, strategy=strategy, global_signal=global_signal,
         fd_threshold_mm=params.fd_threshold_mm, std_dvars_threshold=params.std_dvars_threshold,
@@ -786,10 +792,30 @@ def _confounds_and_censoring(
     return confounds, names, sample_mask, censor_details
 
 
+def _all_columns(table: pd.DataFrame, params: BoldCleaningParameters,
+                 ) -> tuple[np.ndarray | None, list[str], np.ndarray | None, dict[str, Any]]:
+    """``confounds_all_columns``: every column is a regressor; no censoring (no FD column)."""
+    if params.confound_strategy == "scrubbing":
+        raise InvalidParameterError(
+            "--confounds-all-columns takes every column as a regressor and has no framewise "
+            "displacement to scrub with: use --confound-strategy simple (the default).")
+    names = [str(c) for c in table.columns]
+    if params.global_signal_regression and "global_signal" not in names:
+        raise ConfoundsError(
+            "Global signal regression needs a 'global_signal' column, which this confounds "
+            "matrix lacks: add it (the surface job adds the mean cortical signal) or pass "
+            "--no-gsr.")
+    if not params.global_signal_regression and "global_signal" in names:
+        names.remove("global_signal")
+    details = {"first_row_filled_columns": [
+        n for n in names if len(table) > 1 and pd.isna(table[n].iloc[0])]}
+    return _confound_values(table, names, None), names, None, details
+
+
 def _cleaning_record(
     params: BoldCleaningParameters, *, names: list[str], cleaner: _TemporalPipeline,
     discard: int, censored_abs: list[int], censor_details: dict[str, Any], n_total: int,
-    n_kept: int, t_r: float, affine: np.ndarray,
+    n_kept: int, t_r: float, affine: np.ndarray | None,
 ) -> dict[str, Any]:
     """Every choice made and fact found, for the provenance sidecar."""
     strategy = params.confound_strategy
@@ -797,8 +823,10 @@ def _cleaning_record(
     low, high = params.low_pass_hz, params.high_pass_hz
     fwhm = params.smoothing_fwhm_mm or 0.0
     return {
-        "confound_strategy": strategy,
-        "strategy_definition": STRATEGY_DESCRIPTIONS[strategy],
+        "confound_strategy": "all columns" if params.confounds_all_columns else strategy,
+        "strategy_definition": ("every column of the confounds file is a regressor "
+                                "(--confounds-all-columns)" if params.confounds_all_columns
+                                else STRATEGY_DESCRIPTIONS[strategy]),
         "global_signal": bool(params.global_signal_regression),
         "confound_columns": list(names),
         "n_confounds": len(names),
@@ -832,11 +860,15 @@ def _cleaning_record(
         "standardize_confounds": True,
         "smoothing_fwhm_mm": fwhm if fwhm > 0 else None,
         "smoothing_sigma_voxels": (
-            [round(float(s), 6) for s in fwhm_to_sigma_voxels(fwhm, affine)] if fwhm > 0 else None
+            [round(float(s), 6) for s in fwhm_to_sigma_voxels(fwhm, affine)]
+            if fwhm > 0 and affine is not None else None
         ),
         "smoothing_method": (
+            None if fwhm <= 0 else
+            "iterated heat-kernel smoothing on the template mesh (tmsnet.surface.mesh)"
+            if affine is None else
             "Gaussian, 3 separable passes truncated at 4 sigma (as nilearn.image.smooth_img), "
-            "within the brain mask (normalised convolution)" if fwhm > 0 else None
+            "within the brain mask (normalised convolution)"
         ),
         "implementation": (
             "steps and order of nilearn.signal.clean (interpolate censored frames, detrend, "
@@ -849,7 +881,7 @@ def _cleaning_record(
 def _smooth_and_filter(
     bold: BoldData, window: np.ndarray, kept: np.ndarray, confounds: np.ndarray | None,
     params: BoldCleaningParameters, *, t_r: float, n_jobs: int | None,
-    lap: Any,
+    lap: Any, smoother: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, _TemporalPipeline]:
     """Steps 3-4: smoothing of the kept frames, then the temporal operator, block by block."""
     fwhm = params.smoothing_fwhm_mm or 0.0
@@ -857,8 +889,11 @@ def _smooth_and_filter(
     if fwhm > 0:  # kept frames only: censored ones are interpolated or dropped
         work = np.empty((window.size, n_vox), dtype=np.float32)
         work[np.setdiff1d(np.arange(window.size), kept)] = 0.0  # interpolated later
-        smooth_in_mask(bold.data, bold.mask, bold.reference.affine, fwhm,
-                       rows=window[kept], out=work, out_rows=kept, n_jobs=n_jobs)
+        if smoother is not None:  # a surface: the mesh's own smoothing (frames x vertices)
+            work[kept] = smoother(bold.data[window[kept]])
+        else:
+            smooth_in_mask(bold.data, bold.mask, bold.reference.affine, fwhm,
+                           rows=window[kept], out=work, out_rows=kept, n_jobs=n_jobs)
         source = work
         result = work[: kept.size]
     else:
@@ -881,6 +916,17 @@ def _smooth_and_filter(
     return result, cleaner
 
 
+class _Laps:
+    """``lap(stage)`` records the seconds since the previous lap under ``stage``."""
+
+    def __init__(self, clock: dict[str, float]) -> None:
+        self.clock, self.stamp = clock, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.clock[stage], self.stamp = now - self.stamp, now
+
+
 def clean_bold(
     bold: BoldData,
     confounds_table: pd.DataFrame | None,
@@ -888,6 +934,7 @@ def clean_bold(
     *,
     n_jobs: int | None = None,
     timings: dict[str, float] | None = None,
+    smoother: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Denoise a BOLD run: smooth, censor, detrend, band-pass, regress, z-score.
 
@@ -908,6 +955,9 @@ def clean_bold(
         depend on it.
     timings : dict, optional
         If given, filled with the wall time (s) of each stage.
+    smoother : callable, optional
+        For a surface: ``smoother(frames)`` smooths (n_frames, n) at ``smoothing_fwhm_mm``
+        on the mesh; ``bold`` then needs only ``data`` and ``t_r``.
 
     Returns
     -------
@@ -929,14 +979,8 @@ def clean_bold(
     """
     params = BoldCleaningParameters() if parameters is None else parameters
     validate_type(params, BoldCleaningParameters, "parameters")
-    stamp = time.perf_counter()
     clock: dict[str, float] = {}
-
-    def lap(stage: str) -> None:
-        nonlocal stamp
-        now = time.perf_counter()
-        clock[stage] = now - stamp
-        stamp = now
+    lap = _Laps(clock)
 
     t_r = float(bold.t_r)
     _check_nyquist(params.low_pass_hz, params.high_pass_hz, t_r)
@@ -968,12 +1012,13 @@ def clean_bold(
     lap("confounds")
 
     result, cleaner = _smooth_and_filter(bold, window, kept, confounds, params, t_r=t_r,
-                                         n_jobs=n_jobs, lap=lap)
+                                         n_jobs=n_jobs, lap=lap, smoother=smoother)
 
     record = _cleaning_record(
         params, names=names, cleaner=cleaner, discard=discard,
         censored_abs=(discard + censored_rel).tolist(), censor_details=censor_details,
-        n_total=n_total, n_kept=kept.size, t_r=t_r, affine=bold.reference.affine,
+        n_total=n_total, n_kept=kept.size, t_r=t_r,
+        affine=None if smoother is not None else bold.reference.affine,
     )
     if timings is not None:
         timings.update(clock)

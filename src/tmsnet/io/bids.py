@@ -471,3 +471,8 @@ def write_dataset_description(
     if overwrite or not path.exists():
         atomic_write_json(path, dict(description))
     return path
+
+
+def write_tmsnet_description(out_dir: str | Path) -> Path:
+    """``dataset_description.json`` of a tmsnet derivatives folder (kept when it exists)."""
+    return write_dataset_description(out_dir, derivatives_description(DERIVATIVES_NAME))

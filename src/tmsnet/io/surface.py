@@ -93,8 +93,8 @@ from tmsnet.exceptions import (
 from tmsnet.io.fmriprep import _compact_columns, _existing_file, _read_sidecar
 from tmsnet.spaces import space_from_filename
 
-__all__ = ["HEMISPHERE_LABELS", "SURFACE_SPACES", "SurfaceBold", "load_confounds_matrix",
-           "load_surface_bold"]
+__all__ = ["HEMISPHERE_LABELS", "SURFACE_SPACES", "SURFACE_SUFFIXES", "SurfaceBold",
+           "is_surface_bold", "load_confounds_matrix", "load_surface_bold"]
 
 #: Mesh vertices per hemisphere of each surface space tmsnet reads (fsLR: the 32k mesh of
 #: fMRIPrep's ``den-91k`` CIFTI and ``den-32k`` GIFTI outputs).
@@ -698,3 +698,12 @@ def load_confounds_matrix(path: str | Path, *, n_frames: int) -> pd.DataFrame:
             "frames; use the confounds matrix written for this run (one row per frame).")
     digits = max(2, len(str(values.shape[1] - 1)))
     return pd.DataFrame(values, columns=[f"c{j:0{digits}d}" for j in range(values.shape[1])])
+
+
+#: File endings of surface BOLD that :func:`is_surface_bold` recognises.
+SURFACE_SUFFIXES = (".func.gii", ".mgz", ".mgh", ".dtseries.nii")
+
+
+def is_surface_bold(path: str | Path | None) -> bool:
+    """Whether ``path`` names a surface time series (by its ending), as ``tmsnet target`` decides."""
+    return path is not None and str(path).endswith(SURFACE_SUFFIXES)

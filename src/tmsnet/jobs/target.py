@@ -150,3 +150,40 @@ def demo_annotation(result: TargetingResult, truth: Mapping[str, Any]) -> dict[s
         "error_mm": {t.method: round(float(np.linalg.norm(t.coordinate_mm - planted)), 2)
                      for t in result.targets},
     }
+
+
+@dataclass
+class SurfaceTargetJobResult:
+    """What :func:`run_surface_target` computed and wrote."""
+
+    result: Any
+    written: dict[str, Path]
+    summary: dict[str, Any]
+
+
+def run_surface_target(
+    bold: str | Path,
+    confounds: str | Path,
+    parameters: TargetingParameters | None = None,
+    *,
+    out_dir: str | Path,
+    space: str | None = None,
+    t_r: float | None = None,
+) -> SurfaceTargetJobResult:
+    """The targeting job on surface BOLD: compute, then write (staged: all or nothing).
+
+    See :func:`tmsnet.targeting.surface_workflow.compute_surface_targets` for the steps and
+    :mod:`tmsnet.targeting.surface_outputs` for the files. No HTML report yet.
+    """
+    from tmsnet.targeting.surface_outputs import surface_target_record, write_surface_outputs
+    from tmsnet.targeting.surface_workflow import compute_surface_targets
+
+    ensure_output_dir(out_dir)
+    result = compute_surface_targets(bold, confounds, parameters, space=space, t_r=t_r)
+    with staged_output_dir(out_dir) as staging:
+        written = write_surface_outputs(result, staging.path, bold=bold)
+    records = [surface_target_record(t, result) for t in result.targets]
+    summary = {**records[0], "targets": records, "warnings": list(result.warnings),
+               "effective_dof": result.parameters["effective_dof"]}
+    return SurfaceTargetJobResult(result=result, written=staging.final_all(written),
+                                  summary=summary)

@@ -20,7 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tmsnet.exceptions import InvalidParameterError
 from tmsnet.fmri.cleaning import BoldCleaningParameters
+from tmsnet.io.surface import is_surface_bold
 from tmsnet.targeting.group_seedmap import GroupSeedmapParameters
 from tmsnet.targeting.methods import available_methods, method_spec, options_classes, resolve_methods
 from tmsnet.targeting.regions import SearchRegion, SeedRegion
@@ -216,6 +218,8 @@ def _run_target(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         subject = _demo_subject(args.out, not args.quiet)
         job = run_target(subject.bold_path, subject.confounds_path, parameters,
                          annotate=lambda result: demo_annotation(result, subject.truth), **common)
+    elif is_surface_bold(args.bold):
+        return _run_surface_target(args, parameters)
     else:
         job = run_target(args.bold, args.confounds, parameters, mask=args.mask, space=args.space,
                          t_r=args.t_r, **common)
@@ -225,6 +229,34 @@ def _run_target(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         print(json.dumps(summary, allow_nan=False, default=str))
     else:
         _print_targets(summary, job.result.warnings, job.written)
+    return 0
+
+
+def _run_surface_target(args: argparse.Namespace, parameters: TargetingParameters) -> int:
+    """``tmsnet target --bold <left hemisphere surface file>``: the surface job."""
+    from tmsnet.jobs.target import run_surface_target
+
+    if args.plan or args.mask is not None:
+        raise InvalidParameterError(
+            "--plan and --mask are for volume BOLD; on the surface give the target's MNI "
+            "coordinate to 'tmsnet plan' (template-surface coordinates are MNI305).")
+    job = run_surface_target(args.bold, args.confounds, parameters, out_dir=args.out,
+                             space=args.space, t_r=args.t_r)
+    summary = dict(job.summary)
+    summary["outputs"] = {role: str(path) for role, path in job.written.items()}
+    if args.json:
+        print(json.dumps(summary, allow_nan=False, default=str))
+        return 0
+    for target in summary["targets"]:
+        u = target.get("uncertainty") or {}
+        radius = u.get("p95_radius_mm")
+        print(f"{target['method']:>12}: ({target['x']:.1f}, {target['y']:.1f}, {target['z']:.1f}) mm "
+              f"on {target['space']} (hemisphere {target['hemisphere']}, vertex {target['vertex']}), "
+              f"r = {target['r_at_target']:.3f}"
+              + ("" if radius is None else f", 95 % radius {radius:.1f} mm"))
+    for warning in summary["warnings"]:
+        print(f"Warning: {warning}")
+    print(f"Outputs: {job.written['connectivity_r_L'].parent}")
     return 0
 
 

@@ -44,6 +44,35 @@ from tmsnet.targeting.results import Target
 from tmsnet.utils.params import Parameters, param
 
 
+@dataclass(frozen=True)
+class SurfaceElements:
+    """The vertices of a surface scan, as the methods see them (instead of a voxel grid).
+
+    Attributes
+    ----------
+    coords_mm : ndarray, shape (n, 3)
+        Coordinates of the data's vertices on the template surface (mm).
+    adjacency : scipy.sparse matrix, shape (n, n)
+        Mesh neighbours (from the faces; the two hemispheres are not connected).
+    hemisphere : ndarray of str, shape (n,)
+        ``"L"`` or ``"R"``.
+    vertex : ndarray of int, shape (n,)
+        Vertex index on that hemisphere's mesh.
+    """
+
+    coords_mm: np.ndarray
+    adjacency: Any
+    hemisphere: np.ndarray
+    vertex: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> SurfaceElements:
+        """The vertices ``keep`` (bool, shape (n,)) with their adjacency among themselves."""
+        index = np.flatnonzero(keep)
+        return SurfaceElements(coords_mm=self.coords_mm[index],
+                               adjacency=self.adjacency[index][:, index].tocsr(),
+                               hemisphere=self.hemisphere[index], vertex=self.vertex[index])
+
+
 @dataclass
 class TargetingContext:
     """Everything a targeting method may use, computed once per scan.
@@ -66,6 +95,12 @@ class TargetingContext:
     seed_weights : ndarray, shape (n_voxels,), optional
         Group seedmap values on the brain voxels (the ``seedmap`` method, Fox et
         al. 2013); NaN or 0 where a voxel takes no part.
+    surface : SurfaceElements, optional
+        For a surface scan: the columns of ``data`` are these vertices; then
+        ``brain_mask`` is ``np.ones(n, bool)`` and ``affine`` is not used.
+        Clusters follow the mesh adjacency, coordinates are the template
+        surface's, and a target's ``voxel_ijk`` is ``(vertex, -1, -1)`` with the
+        hemisphere in its details.
     """
 
     data: np.ndarray
@@ -75,6 +110,7 @@ class TargetingContext:
     search_voxels: np.ndarray
     space: str
     seed_weights: np.ndarray | None = None
+    surface: SurfaceElements | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -98,9 +134,40 @@ class TargetingContext:
         return self._cache["ijk"]
 
     def voxel_mm(self, index: np.ndarray | slice | None = None) -> np.ndarray:
-        """World coordinates (mm) of brain voxels (all, or ``index`` of them)."""
+        """World coordinates (mm) of brain voxels or vertices (all, or ``index`` of them)."""
+        if self.surface is not None:
+            return self.surface.coords_mm if index is None else self.surface.coords_mm[index]
         ijk = self.voxel_ijk if index is None else self.voxel_ijk[index]
         return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
+
+    def element_index(self, index: int) -> tuple[int, int, int]:
+        """Grid indices of brain voxel ``index``, or ``(vertex, -1, -1)`` on a surface."""
+        if self.surface is not None:
+            return (int(self.surface.vertex[index]), -1, -1)
+        return tuple(int(v) for v in self.voxel_ijk[index])
+
+    def element_details(self, index: int) -> dict[str, Any]:
+        """``{"vertex", "hemisphere"}`` of element ``index`` on a surface, else nothing."""
+        if self.surface is None:
+            return {}
+        return {"vertex": int(self.surface.vertex[index]),
+                "hemisphere": str(self.surface.hemisphere[index])}
+
+    def clusters(self, members: np.ndarray) -> np.ndarray:
+        """Connected-component labels (1..k) of the brain elements ``members`` (int index).
+
+        Voxels: 26-connectivity on the grid; vertices: the mesh adjacency.
+        """
+        if self.surface is not None:
+            from scipy.sparse.csgraph import connected_components
+
+            graph = self.surface.adjacency[members][:, members]
+            return connected_components(graph, directed=False)[1] + 1
+        grid = np.zeros(self.brain_mask.shape, dtype=bool)
+        ijk = self.voxel_ijk[members]
+        grid[tuple(ijk.T)] = True
+        labels, _ = ndimage.label(grid, structure=np.ones((3, 3, 3), dtype=bool))
+        return labels[tuple(ijk.T)]
 
     def seed_connectivity(self) -> np.ndarray:
         """Pearson r of every brain voxel with the mean seed time series (cached)."""
@@ -174,9 +241,14 @@ class TargetingContext:
             coordinates are unchanged; grid indices are not comparable).
         """
         frames_ = slice(None) if frames is None else np.asarray(frames)
+        surface = self.surface
         if voxels is None:
             mask, affine, keep = self.brain_mask, self.affine, slice(None)
             data = self.data[frames_]
+        elif surface is not None:
+            keep = np.asarray(voxels, dtype=bool)
+            surface, mask, affine = surface.subset(keep), np.ones(int(keep.sum()), bool), self.affine
+            data = self.data[:, keep][frames_]
         else:
             keep = np.asarray(voxels, dtype=bool)
             # Crop the grid to the kept voxels' bounding box (affine shifted to
@@ -195,6 +267,7 @@ class TargetingContext:
             seed_voxels=self.seed_voxels[keep], search_voxels=self.search_voxels[keep],
             space=self.space,
             seed_weights=None if self.seed_weights is None else self.seed_weights[keep],
+            surface=surface,
         )
         if self.seed_weights is not None:
             sub._cache["seedmap_ts"] = self.seedmap_time_series()[frames_]
@@ -392,15 +465,14 @@ def peak_on_map(context: TargetingContext, r: np.ndarray, *, method: str) -> Tar
     """The peak rule on any connectivity map ``r`` (one value per brain voxel)."""
     index, values = _search_values(context, r)
     best = index[int(np.argmin(values))]
-    ijk = tuple(int(v) for v in context.voxel_ijk[best])
     return Target(
         method=method,
         coordinate_mm=context.voxel_mm(best),
         space=context.space,
-        voxel_ijk=ijk,
+        voxel_ijk=context.element_index(best),
         r_at_target=float(r[best]),
         connectivity_r=r,
-        details={"n_search_voxels": int(index.size)},
+        details={"n_search_voxels": int(index.size), **context.element_details(best)},
         parameters={},
     )
 
@@ -440,11 +512,15 @@ def target_on_cluster(
     Target
     """
     nearest = members[int(np.argmin(np.sum((xyz - centroid) ** 2, axis=1)))]
+    if context.surface is not None:  # on a surface the target is the vertex nearest the centroid
+        details = {**details, "centroid_mm": [float(v) for v in centroid],
+                   **context.element_details(nearest)}
+        centroid = context.voxel_mm(nearest)
     return Target(
         method=method,
         coordinate_mm=centroid,
         space=context.space,
-        voxel_ijk=tuple(int(v) for v in context.voxel_ijk[nearest]),
+        voxel_ijk=context.element_index(nearest),
         r_at_target=float(r[nearest]),
         connectivity_r=r,
         details=details,
@@ -516,11 +592,8 @@ def cluster_on_map(
         )
     threshold = float(np.percentile(values[negative], percentile))
     kept = index[values <= threshold]
-    grid = np.zeros(context.brain_mask.shape, dtype=bool)
-    kept_ijk = context.voxel_ijk[kept]
-    grid[tuple(kept_ijk.T)] = True
-    labels, n_clusters = ndimage.label(grid, structure=np.ones((3, 3, 3), dtype=bool))
-    kept_labels = labels[tuple(kept_ijk.T)]
+    kept_labels = context.clusters(kept)
+    n_clusters = int(kept_labels.max()) if kept_labels.size else 0
     sizes = np.bincount(kept_labels, minlength=n_clusters + 1)[1:]
     sums = np.bincount(kept_labels, weights=r[kept], minlength=n_clusters + 1)[1:]
     # Largest cluster; among equal sizes, the most negative summed r.

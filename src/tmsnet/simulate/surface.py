@@ -1,0 +1,141 @@
+"""Generated fMRIPrep-like surface BOLD on fsaverage5 with a planted sgACC-anticorrelated patch.
+
+For planted-truth tests of the surface job (issue 15). Written from first principles and
+imports none of the code it is used to test (no ``tmsnet.surface``, ``tmsnet.io.surface``
+or ``tmsnet.targeting``): the mesh comes from nilearn's packaged fsaverage5 pial surface,
+the published coordinates are typed here (REFERENCES.md section 1; Fox et al. 2012 Table 1).
+
+Per subject (one layout per subject, drawn from ``seed``):
+
+* a source ``s(t)`` (AR(1), unit variance) carried by the sgACC vertices (within 10 mm of
+  MNI (6, 16, -10), both hemispheres' medial surfaces);
+* the target: a left-hemisphere vertex drawn among those within 20 mm of the four
+  standard DLPFC targets, loading ``-snr * s(t)`` with a Gaussian taper (sigma 6 mm,
+  Euclidean distance on the template surface); a positively correlated decoy patch
+  >= 25 mm away in the same region;
+* spatially smooth noise: 400 random Gaussian blobs (sigma 6 mm) with AR(1) time courses,
+  plus white noise, standardised per vertex; a global signal shared by every vertex;
+* a medial wall: the vertices of nilearn's fsaverage5 with |x| < 4 mm are constant 0, as
+  fMRIPrep writes them.
+
+Files: ``sub-XX_task-rest_hemi-{L,R}_space-fsaverage5_bold.func.gii`` (TimeStep in ms) and
+``sub-XX_task-rest_desc-confounds_timeseries.txt`` (a plain matrix: 6 motion-like
+regressors, no header), plus the truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+#: Published coordinates (MNI152, mm), typed from REFERENCES.md section 1 (Fox et al. 2012).
+SGACC_MM = (6.0, 16.0, -10.0)
+DLPFC_CENTRES_MM = ((-41.0, 16.0, 54.0), (-36.0, 39.0, 43.0), (-44.0, 40.0, 29.0),
+                    (-37.0, 26.0, 49.0))
+SEED_RADIUS_MM, SEARCH_RADIUS_MM, PATCH_SIGMA_MM = 10.0, 20.0, 6.0
+
+
+@dataclass
+class SurfaceSubject:
+    """One generated subject: its files and the planted truth."""
+
+    subject: str
+    bold_left: Path
+    confounds: Path
+    target_mm: np.ndarray
+    target_vertex: int
+    decoy_mm: np.ndarray
+
+
+def _pial() -> tuple[np.ndarray, np.ndarray]:
+    from nilearn.datasets import load_fsaverage
+
+    mesh = load_fsaverage("fsaverage5")["pial"]
+    left = np.asarray(mesh.parts["left"].coordinates, float)
+    right = np.asarray(mesh.parts["right"].coordinates, float)
+    return left, right
+
+
+def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float = 0.5) -> np.ndarray:
+    e = rng.standard_normal(shape)
+    out = np.empty_like(e)
+    out[0] = e[0]
+    for t in range(1, shape[0]):
+        out[t] = phi * out[t - 1] + np.sqrt(1 - phi**2) * e[t]
+    return out
+
+
+def _taper(xyz: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * np.sum((xyz - centre) ** 2, axis=1) / PATCH_SIGMA_MM**2)
+
+
+def _layout(rng: np.random.Generator, left: np.ndarray) -> tuple[int, int]:
+    near = np.zeros(len(left), dtype=bool)
+    for centre in DLPFC_CENTRES_MM:
+        near |= np.linalg.norm(left - np.asarray(centre), axis=1) <= SEARCH_RADIUS_MM
+    candidates = np.flatnonzero(near)
+    target = int(rng.choice(candidates))
+    far = candidates[np.linalg.norm(left[candidates] - left[target], axis=1) >= 25.0]
+    return target, int(rng.choice(far))
+
+
+def _noise(rng: np.random.Generator, xyz: np.ndarray, n_frames: int) -> np.ndarray:
+    centres = xyz[rng.choice(len(xyz), 400, replace=False)]
+    kernel = np.exp(-0.5 * ((xyz[:, None, :] - centres[None]) ** 2).sum(-1) / 6.0**2)
+    smooth = _ar1(rng, (n_frames, 400)) @ kernel.T
+    noise = smooth / smooth.std(axis=0) + 0.5 * rng.standard_normal((n_frames, len(xyz)))
+    return noise / noise.std(axis=0)
+
+
+def _write_gifti(path: Path, data: np.ndarray, t_r: float, structure: str) -> None:
+    arrays = [nib.gifti.GiftiDataArray(frame.astype(np.float32), intent="NIFTI_INTENT_TIME_SERIES",
+                                       datatype="NIFTI_TYPE_FLOAT32",
+                                       meta=nib.gifti.GiftiMetaData({"TimeStep": f"{t_r * 1000:f}"}))
+              for frame in data]
+    img = nib.gifti.GiftiImage(darrays=arrays, meta=nib.gifti.GiftiMetaData(
+        {"AnatomicalStructurePrimary": structure}))
+    nib.save(img, str(path))
+
+
+def simulate_surface_dataset(root: str | Path, *, n_subjects: int = 5, seed: int = 0,
+                             snr: float = 0.5, n_frames: int = 300,
+                             t_r: float = 2.0) -> list[SurfaceSubject]:
+    """Write ``n_subjects`` generated surface subjects under ``root`` (see the module docstring)."""
+    root = Path(root)
+    left, right = _pial()
+    xyz = np.vstack([left, right])
+    n_left = len(left)
+    wall = np.abs(xyz[:, 0]) < 4.0
+    seed_vertices = np.linalg.norm(xyz - np.asarray(SGACC_MM), axis=1) <= SEED_RADIUS_MM
+    subjects = []
+    for index in range(n_subjects):
+        rng = np.random.default_rng([seed, index])
+        target, decoy = _layout(rng, left)
+        source = _ar1(rng, (n_frames,))
+        source = (source - source.mean()) / source.std()
+        loading = np.zeros(len(xyz))
+        loading[:n_left] = -_taper(left, left[target]) + 0.8 * _taper(left, left[decoy])
+        loading[seed_vertices] = 2.0
+        data = _noise(rng, xyz, n_frames) + snr * source[:, None] * loading[None]
+        data += 0.5 * rng.standard_normal(n_frames)[:, None]  # a global signal
+        data = 1000.0 + 10.0 * data
+        data[:, wall] = 0.0
+        label = f"{index + 1:02d}"
+        func = root / f"sub-{label}" / "func"
+        func.mkdir(parents=True, exist_ok=True)
+        stem = f"sub-{label}_task-rest"
+        for hemi, part, structure in (("L", slice(0, n_left), "CortexLeft"),
+                                      ("R", slice(n_left, None), "CortexRight")):
+            _write_gifti(func / f"{stem}_hemi-{hemi}_space-fsaverage5_bold.func.gii",
+                         data[:, part], t_r, structure)
+        confounds = func / f"{stem}_desc-confounds_timeseries.txt"
+        np.savetxt(confounds, 0.1 * np.cumsum(rng.standard_normal((n_frames, 6)), axis=0),
+                   fmt="%.6f")
+        subjects.append(SurfaceSubject(
+            subject=label, bold_left=func / f"{stem}_hemi-L_space-fsaverage5_bold.func.gii",
+            confounds=confounds, target_mm=left[target].copy(), target_vertex=target,
+            decoy_mm=left[decoy].copy()))
+    return subjects

@@ -1,0 +1,260 @@
+"""Targets on the cortical surface: load -> clean -> regions -> methods -> uncertainty.
+
+The surface job of issue 15, for fMRIPrep surface BOLD (GIFTI pairs, FreeSurfer
+MGH pairs, CIFTI-2; :func:`tmsnet.io.surface.load_surface_bold`) on a template
+mesh tmsnet has (fsaverage5, from nilearn's package files):
+
+1. load both hemispheres; vertices constant over time (the medial wall) are left out;
+2. confounds: fMRIPrep's TSV, or with ``confounds_all_columns`` a plain matrix whose
+   every column is a regressor; with global signal regression the mean cortical signal
+   is added as ``global_signal`` when the matrix has none (recorded);
+3. the same temporal cleaning as the volume job (:func:`tmsnet.fmri.cleaning.clean_bold`),
+   with heat-kernel smoothing on the template mesh (FWHM in mm) instead of the grid's;
+4. the sgACC seed and the DLPFC search region on the template surface
+   (:mod:`tmsnet.surface.mesh`, the published centres and radii);
+5. the methods behind the same API (:mod:`tmsnet.targeting.methods`): clusters follow
+   the mesh adjacency; the target of a cluster method is the member vertex nearest to
+   the centroid, so it lies on the cortex;
+6. the block bootstrap, split-half and scan-length advice as for volumes.
+
+Coordinates are the template surface's (fsaverage: MNI305, a few mm from MNI152);
+each target records its hemisphere and vertex. Not yet here: the ``seedmap`` method
+(it needs a surface group seedmap), user label files as regions, and the HTML report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from tmsnet.exceptions import InvalidParameterError
+from tmsnet.fmri.cleaning import clean_bold
+from tmsnet.io.fmriprep import load_confounds_table
+from tmsnet.io.surface import (
+    HEMISPHERE_LABELS,
+    SurfaceBold,
+    load_confounds_matrix,
+    load_surface_bold,
+)
+from tmsnet.surface.mesh import (
+    TemplateMesh,
+    load_template_mesh,
+    mesh_adjacency,
+    smoothing_operator,
+    surface_search_region,
+    surface_seed,
+)
+from tmsnet.targeting.methods import SurfaceElements, TargetingContext
+from tmsnet.targeting.results import MethodUncertainty, Target
+from tmsnet.targeting.workflow import (
+    TargetingParameters,
+    _estimate_uncertainty,
+    _run_methods,
+    scan_effective_dof,
+)
+
+HEMISPHERES = HEMISPHERE_LABELS
+_MESH_HEMISPHERE = {"L": "left", "R": "right"}
+
+
+@dataclass
+class SurfaceScan:
+    """A cleaned surface scan (what :func:`_estimate_uncertainty` reads of a scan)."""
+
+    data: np.ndarray
+    bold: SurfaceBold
+    meshes: dict[str, TemplateMesh]
+    cleaning: dict[str, Any]
+    t_r: float
+    run_lengths: list[int]
+
+
+@dataclass
+class SurfaceTargetingResult:
+    """Targets of a surface scan and everything needed to write and explain them."""
+
+    targets: list[Target]
+    space: str
+    elements: SurfaceElements
+    n_mesh_vertices: dict[str, int]
+    seed_info: dict[str, Any]
+    search_info: dict[str, Any]
+    parameters: dict[str, Any]
+    inputs: dict[str, Path]
+    warnings: list[str]
+    uncertainty: dict[str, MethodUncertainty] = field(default_factory=dict)
+
+
+def _confounds(path: str | Path, bold: SurfaceBold, parameters: TargetingParameters) -> pd.DataFrame:
+    cleaning = parameters.cleaning
+    if not cleaning.confounds_all_columns:
+        return load_confounds_table(path, n_frames=bold.n_frames)
+    table = load_confounds_matrix(path, n_frames=bold.n_frames)
+    if cleaning.global_signal_regression and "global_signal" not in table.columns:
+        table = table.assign(global_signal=bold.data.astype(np.float64).mean(axis=1))
+    return table
+
+
+def _smoother(bold: SurfaceBold, meshes: dict[str, TemplateMesh], fwhm_mm: float | None):
+    """Frames x data-vertices -> smoothed, hemisphere by hemisphere on its mesh."""
+    if not fwhm_mm:
+        return None
+    parts = []
+    for hemi in HEMISPHERES:
+        columns = np.flatnonzero(bold.hemisphere == hemi)
+        wall = np.ones(meshes[hemi].coords_mm.shape[0], dtype=bool)
+        wall[bold.vertex[columns]] = False
+        parts.append((columns, bold.vertex[columns],
+                      smoothing_operator(meshes[hemi], fwhm_mm, medial_wall=wall)))
+
+    def smooth(frames: np.ndarray) -> np.ndarray:
+        out = np.empty(frames.shape, dtype=np.float32)
+        for columns, vertex, smoother in parts:
+            full = np.zeros((smoother.n_vertices, frames.shape[0]))
+            full[vertex] = frames[:, columns].T
+            out[:, columns] = smoother(full)[vertex].T
+        return out
+
+    return smooth
+
+
+def load_and_clean_surface(bold: str | Path, confounds: str | Path,
+                           parameters: TargetingParameters, *, space: str | None = None,
+                           t_r: float | None = None, mesh_kind: str = "pial") -> SurfaceScan:
+    """Steps 1-3 of the module docstring: the cleaned data on the data's vertices."""
+    surface_bold = load_surface_bold(bold, space=space, t_r=t_r)
+    meshes = {h: load_template_mesh(surface_bold.space, _MESH_HEMISPHERE[h], mesh_kind)
+              for h in HEMISPHERES}
+    table = _confounds(confounds, surface_bold, parameters)
+    smooth = _smoother(surface_bold, meshes, parameters.cleaning.smoothing_fwhm_mm)
+    cleaned, record = clean_bold(surface_bold, table, parameters.cleaning, smoother=smooth)
+    record["surface"] = {"mesh": f"{surface_bold.space} {mesh_kind}",
+                         "excluded_vertices": surface_bold.excluded,
+                         "t_r_source": surface_bold.t_r_source,
+                         "t_r_in_file_s": surface_bold.t_r_file}
+    return SurfaceScan(data=cleaned, bold=surface_bold, meshes=meshes, cleaning=record,
+                       t_r=float(surface_bold.t_r), run_lengths=[int(cleaned.shape[0])])
+
+
+def _elements(scan: SurfaceScan) -> SurfaceElements:
+    bold, blocks = scan.bold, []
+    coords = np.empty((bold.vertex.size, 3))
+    for hemi in HEMISPHERES:
+        columns = np.flatnonzero(bold.hemisphere == hemi)
+        mesh = scan.meshes[hemi]
+        adjacency = mesh_adjacency(mesh.faces, mesh.coords_mm.shape[0])
+        vertex = bold.vertex[columns]
+        blocks.append(adjacency[vertex][:, vertex])
+        coords[columns] = mesh.coords_mm[vertex]
+    return SurfaceElements(coords_mm=coords, adjacency=sp.block_diag(blocks, format="csr"),
+                           hemisphere=np.asarray(bold.hemisphere), vertex=np.asarray(bold.vertex))
+
+
+def _regions(scan: SurfaceScan, parameters: TargetingParameters) -> tuple[np.ndarray, np.ndarray,
+                                                                          dict, dict]:
+    """The seed and search masks on the data's vertices, and their records."""
+    seed_region, search_region = parameters.seed_region, parameters.search_region
+    if seed_region.seed_roi is not None or search_region.search_roi is not None:
+        raise InvalidParameterError(
+            "ROI image files (--seed-roi, --search-roi) are volumes; on the surface the seed "
+            "and search region come from their centres and radii (label files: not yet).")
+    bold = scan.bold
+    seed, search = np.zeros(bold.vertex.size, bool), np.zeros(bold.vertex.size, bool)
+    seed_info: dict[str, Any] = {}
+    search_info: dict[str, Any] = {}
+    for hemi in HEMISPHERES:
+        columns = np.flatnonzero(bold.hemisphere == hemi)
+        mesh, vertex = scan.meshes[hemi], bold.vertex[columns]
+        wall = np.ones(mesh.coords_mm.shape[0], dtype=bool)
+        wall[vertex] = False
+        mask, seed_info[hemi] = surface_seed(
+            mesh, seed_region.seed_region, centres_mm=seed_region.seed_coordinates_mm and
+            [seed_region.seed_coordinates_mm], radius_mm=seed_region.seed_radius_mm,
+            medial_wall=wall, allow_empty=True)
+        seed[columns] = mask[vertex]
+        if hemi == "L":
+            mask, search_info = surface_search_region(
+                mesh, radius_mm=search_region.search_radius_mm, medial_wall=wall)
+            search[columns] = mask[vertex]
+    return seed, search, seed_info, search_info
+
+
+def compute_surface_targets(bold: str | Path, confounds: str | Path,
+                            parameters: TargetingParameters | None = None, *,
+                            space: str | None = None, t_r: float | None = None,
+                            progress: bool = False) -> SurfaceTargetingResult:
+    """Targets of one surface scan (see the module docstring for the steps).
+
+    Parameters
+    ----------
+    bold : path
+        The LEFT hemisphere's file (GIFTI ``hemi-L``, ``lh.``/``.lh.`` MGH) or a CIFTI
+        dtseries; the right one is found beside it.
+    confounds : path
+        fMRIPrep confounds TSV, or a plain matrix with
+        ``parameters.cleaning.confounds_all_columns``.
+    parameters : TargetingParameters, optional
+        Methods, cleaning, regions and uncertainty, as for volumes.
+    space : str, optional
+        ``fsaverage5`` (the template mesh tmsnet ships through nilearn) when the file name
+        has no ``space-`` entity.
+    t_r : float, optional
+        Repetition time (s); overrides the files.
+    progress : bool
+        Accepted for symmetry with the volume job (no progress bar yet).
+
+    Returns
+    -------
+    SurfaceTargetingResult
+    """
+    parameters = TargetingParameters() if parameters is None else parameters
+    skipped = []
+    if "seedmap" in parameters.methods:
+        if len(parameters.methods) == 1:
+            raise InvalidParameterError(
+                "The seedmap method needs a surface group seedmap, which tmsnet cannot build or "
+                "read yet: use --method peak, cluster or hierarchical on the surface.")
+        parameters = replace(parameters, methods=tuple(m for m in parameters.methods
+                                                       if m != "seedmap"))
+        skipped.append("Method seedmap skipped: it needs a surface group seedmap, which tmsnet "
+                       "cannot build or read yet.")
+    scan = load_and_clean_surface(bold, confounds, parameters, space=space, t_r=t_r)
+    seed, search, seed_info, search_info = _regions(scan, parameters)
+    n = scan.bold.vertex.size
+    context = TargetingContext(data=scan.data, brain_mask=np.ones(n, dtype=bool),
+                               affine=np.eye(4), seed_voxels=seed, search_voxels=search,
+                               space=scan.bold.space, surface=_elements(scan))
+    targets, failed = _run_methods(context, parameters, lambda _: None, lambda: None)
+    uncertainty = _estimate_uncertainty(context, scan, targets, parameters, _NoBar())
+    warnings = skipped + [f"Method {name} found no target: {message}"
+                          for name, message in failed.items()]
+    warnings += [f"Target stability ({name}): {u.advice['message']}"
+                 for name, u in uncertainty.items() if u.advice is not None
+                 and not u.advice["stable"]]
+    return SurfaceTargetingResult(
+        targets=targets, space=scan.bold.space, elements=context.surface,
+        n_mesh_vertices=dict(scan.bold.n_mesh_vertices), seed_info=seed_info,
+        search_info=search_info,
+        parameters={"methods": list(parameters.methods), "failed_methods": failed,
+                    "cleaning": scan.cleaning, "effective_dof": scan_effective_dof(scan.cleaning),
+                    "uncertainty": parameters.uncertainty.record(scan.t_r),
+                    "coordinate_space_note": (
+                        f"Coordinates are positions on the {scan.bold.space} template surface "
+                        "(fsaverage: MNI305, a few mm from MNI152).")},
+        inputs={k: Path(v) for k, v in scan.bold.inputs.items()} | {"confounds": Path(confounds)},
+        warnings=warnings, uncertainty=uncertainty)
+
+
+class _NoBar:
+    """The progress-bar interface :func:`_estimate_uncertainty` calls, doing nothing."""
+
+    def set_postfix_str(self, _: str) -> None:
+        return None
+
+    def update(self) -> None:
+        return None

@@ -1,0 +1,144 @@
+"""The surface targeting job (issue 15): planted truth on generated fsaverage5 data, outputs,
+and the real LEMON scan end to end from the command line."""
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tmsnet.cli import main
+from tmsnet.fmri.cleaning import BoldCleaningParameters
+from tmsnet.simulate.surface import simulate_surface_dataset
+from tmsnet.targeting.surface_workflow import compute_surface_targets
+from tmsnet.targeting.uncertainty import UncertaintyParameters
+from tmsnet.targeting.workflow import TargetingParameters
+
+LEMON = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lemon_fsaverage5"
+LEMON_LH = LEMON / "sub-010188_ses-02_task-rest_acq-AP_run-01.fsa5.lh.mgz"
+LEMON_CONFOUNDS = LEMON / "sub-010188_ses-02_task-rest_acq-AP_run-01_confounds.txt"
+#: Published DLPFC targets (MNI, mm; REFERENCES.md section 1, Fox et al. 2012 Table 1).
+DLPFC = np.array([(-41.0, 16.0, 54.0), (-36.0, 39.0, 43.0), (-44.0, 40.0, 29.0),
+                  (-37.0, 26.0, 49.0)])
+ALL_COLUMNS = BoldCleaningParameters(confounds_all_columns=True)
+
+
+def _pial():
+    from nilearn.datasets import load_fsaverage
+
+    mesh = load_fsaverage("fsaverage5")["pial"]
+    return {h: np.asarray(mesh.parts[p].coordinates) for h, p in (("L", "left"), ("R", "right"))}
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    subjects = simulate_surface_dataset(tmp_path_factory.mktemp("surface"), n_subjects=5, seed=3,
+                                        snr=0.5)
+    parameters = TargetingParameters(methods=("peak", "cluster", "hierarchical"),
+                                     cleaning=ALL_COLUMNS,
+                                     uncertainty=UncertaintyParameters(n_bootstrap=0))
+    return [(s, compute_surface_targets(s.bold_left, s.confounds, parameters)) for s in subjects]
+
+
+def _errors(planted, method):
+    return np.array([np.linalg.norm(next(t for t in r.targets if t.method == method).coordinate_mm
+                                    - s.target_mm) for s, r in planted])
+
+
+def test_cluster_finds_the_planted_surface_target(planted):
+    """Cluster median error <= 6 mm over 5 generated subjects (issue 15) and <= half the fixed
+    guess (the centroid of the published search spheres on the left pial surface).
+
+    Seen (seed 3, snr 0.5): cluster 3.4 mm median (3.0-11.4 mm, one subject missed by 42 mm
+    by every method); fixed guess 24.3 mm.
+    """
+    left = _pial()["L"]
+    near = (np.linalg.norm(left[:, None, :] - DLPFC[None], axis=2) <= 20.0).any(axis=1)
+    guess = left[near].mean(axis=0)
+    chance = float(np.median([np.linalg.norm(guess - s.target_mm) for s, _ in planted]))
+    cluster = float(np.median(_errors(planted, "cluster")))
+    print(f"cluster {cluster:.1f} mm, fixed guess {chance:.1f} mm")
+    assert cluster <= 6.0
+    assert cluster <= 0.5 * chance
+
+
+@pytest.mark.xfail(strict=True, reason="issue 15 item 7 finding: the SNT-style rank product picks "
+                   "noise clusters on this generator (median ~22 mm), as on the volume block")
+def test_hierarchical_finds_the_planted_surface_target(planted):
+    assert float(np.median(_errors(planted, "hierarchical"))) <= 8.0
+
+
+def test_targets_are_vertices_of_the_left_search_region(planted):
+    pial = _pial()
+    for _, result in planted:
+        for target in result.targets:
+            hemi, vertex = target.details["hemisphere"], target.details["vertex"]
+            assert hemi == "L"
+            np.testing.assert_allclose(target.coordinate_mm, pial[hemi][vertex])  # on the cortex
+            assert np.linalg.norm(DLPFC - target.coordinate_mm, axis=1).min() <= 20.0 + 1e-6
+            assert target.r_at_target < 0 or target.method == "hierarchical"
+
+
+def test_lemon_scan_end_to_end(tmp_path, capsys):
+    """The real LEMON scan (fsaverage5, 652 frames, TR 1.4 s) from the command line.
+
+    Seen: cluster (-48.5, 27.7, 31.6) mm (vertex 8671 L), peak (-40.2, 4.2, 38.5), hierarchical
+    (-43.6, 11.4, 46.7); bootstrap 95 % radii 26-35 mm, split-half 6-24 mm; with global signal
+    regression the sgACC map is +0.43 over the posterior cingulate / precuneus and -0.04 over
+    the DLPFC search region.
+    """
+    if not LEMON.is_dir():
+        pytest.skip(f"real data not present: {LEMON}")
+    out = tmp_path / "out"
+    rc = main(["target", "--bold", str(LEMON_LH), "--confounds", str(LEMON_CONFOUNDS),
+               "--confounds-all-columns", "--space", "fsaverage5", "--t-r", "1.4",
+               "--method", "peak", "cluster", "hierarchical", "--n-bootstrap", "20",
+               "--out", str(out), "--json", "--quiet"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert {t["method"] for t in summary["targets"]} == {"peak", "cluster", "hierarchical"}
+    for target in summary["targets"]:
+        assert target["space"] == "fsaverage5" and target["hemisphere"] == "L"
+        xyz = np.array([target["x"], target["y"], target["z"]])
+        assert np.linalg.norm(DLPFC - xyz, axis=1).min() <= 20.0 + 0.01
+        assert target["uncertainty"]["p95_radius_mm"] > 0
+        assert target["uncertainty"]["split_half_distance_mm"] is not None
+    assert summary["effective_dof"] > 100  # 652 frames of TR 1.4 s, 29 + 1 regressors
+    # the seed map's expected structure, read back from the written GIFTI maps
+    pial = _pial()
+    values = {}
+    for hemi in ("L", "R"):
+        path = Path(summary["outputs"][f"connectivity_r_{hemi}"])
+        values[hemi] = nib.load(path).darrays[0].data
+        assert values[hemi].shape == (10242,)
+        assert 800 <= int(np.isnan(values[hemi]).sum()) <= 1000  # the medial wall
+        sidecar = path.with_name(path.name.removesuffix(".shape.gii") + ".json")
+        assert json.loads(sidecar.read_text())["Space"] == "fsaverage5"
+    r, xyz = np.concatenate([values["L"], values["R"]]), np.vstack([pial["L"], pial["R"]])
+    # within 12 mm of the posterior cingulate / precuneus, (+-6, -52, 26), either hemisphere
+    pcc = np.linalg.norm(np.column_stack([np.abs(xyz[:, 0]) - 6.0, xyz[:, 1] + 52.0,
+                                          xyz[:, 2] - 26.0]), axis=1) <= 12.0
+    dlpfc = np.zeros(len(xyz), dtype=bool)
+    dlpfc[:10242] = (np.linalg.norm(pial["L"][:, None, :] - DLPFC[None], axis=2) <= 20.0).any(1)
+    r_pcc, r_dlpfc = float(np.nanmean(r[pcc])), float(np.nanmean(r[dlpfc]))
+    print(f"sgACC map: PCC/precuneus {r_pcc:.3f}, DLPFC {r_dlpfc:.3f}")
+    assert r_pcc > 0.2
+    assert r_dlpfc < r_pcc - 0.2
+    assert not [p for p in out.iterdir() if p.name.startswith(".tmsnet")]
+
+
+def test_surface_job_with_fmriprep_confounds_tsv(short_subject, tmp_path, capsys):
+    """The README's example: a GIFTI pair with an fMRIPrep confounds TSV (default strategy)."""
+    subject = simulate_surface_dataset(tmp_path / "in", n_subjects=1, seed=8, snr=0.8,
+                                       n_frames=100)[0]
+    out = tmp_path / "out"
+    rc = main(["target", "--bold", str(subject.bold_left), "--confounds",
+               str(short_subject.confounds_path), "--n-bootstrap", "5", "--out", str(out),
+               "--json", "--quiet"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["method"] == "cluster" and summary["space"] == "fsaverage5"
+    cleaning = json.loads(Path(summary["outputs"]["target_cluster"]).read_text())
+    assert cleaning["Parameters"]["cleaning"]["confound_strategy"] == "simple"
+    assert (out / "dataset_description.json").is_file()
