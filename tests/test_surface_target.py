@@ -142,3 +142,15 @@ def test_surface_job_with_fmriprep_confounds_tsv(short_subject, tmp_path, capsys
     cleaning = json.loads(Path(summary["outputs"]["target_cluster"]).read_text())
     assert cleaning["Parameters"]["cleaning"]["confound_strategy"] == "simple"
     assert (out / "dataset_description.json").is_file()
+
+
+def test_surface_job_without_smoothing_records_none(planted):
+    subject = planted[0][0]
+    parameters = TargetingParameters(
+        methods=("cluster",), uncertainty=UncertaintyParameters(n_bootstrap=0),
+        cleaning=BoldCleaningParameters(confounds_all_columns=True, smoothing_fwhm_mm=0))
+    result = compute_surface_targets(subject.bold_left, subject.confounds, parameters)
+    record = result.parameters["cleaning"]
+    assert record["smoothing_fwhm_mm"] is None and record["smoothing_method"] is None
+    assert record["smoothing_sigma_voxels"] is None
+    assert np.linalg.norm(result.targets[0].coordinate_mm - subject.target_mm) < 10.0

@@ -101,9 +101,13 @@ def _confounds(path: str | Path, bold: SurfaceBold, parameters: TargetingParamet
 
 
 def _smoother(bold: SurfaceBold, meshes: dict[str, TemplateMesh], fwhm_mm: float | None):
-    """Frames x data-vertices -> smoothed, hemisphere by hemisphere on its mesh."""
+    """Frames x data-vertices -> smoothed, hemisphere by hemisphere on its mesh.
+
+    Without smoothing it is the identity: a smoother is always given to the cleaning, which
+    then knows the data are not a voxel grid.
+    """
     if not fwhm_mm:
-        return None
+        return lambda frames: frames
     parts = []
     for hemi in HEMISPHERES:
         columns = np.flatnonzero(bold.hemisphere == hemi)
