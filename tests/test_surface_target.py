@@ -94,9 +94,16 @@ def test_lemon_scan_end_to_end(tmp_path, capsys):
     rc = main(["target", "--bold", str(LEMON_LH), "--confounds", str(LEMON_CONFOUNDS),
                "--confounds-all-columns", "--space", "fsaverage5", "--t-r", "1.4",
                "--method", "peak", "cluster", "hierarchical", "--n-bootstrap", "20",
-               "--out", str(out), "--json", "--quiet"])
+               "--plan", "--mt", "50", "--out", str(out), "--json", "--quiet"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
+    # the plan and the navigator files of the first target, at its MNI152 coordinate
+    mni = summary["mni152"]
+    assert mni["space"] == "MNI152NLin6Asym"
+    shift = np.linalg.norm([mni["x"] - summary["x"], mni["y"] - summary["y"], mni["z"] - summary["z"]])
+    assert 0.5 < shift < 4.0  # FreeSurfer's MNI305 -> MNI152 affine moves it by a few mm
+    for role in ("plan_plan_json", "plan_plan_html", "plan_brainsight", "plan_localite"):
+        assert Path(summary["outputs"][role]).is_file(), role
     assert {t["method"] for t in summary["targets"]} == {"peak", "cluster", "hierarchical"}
     for target in summary["targets"]:
         assert target["space"] == "fsaverage5" and target["hemisphere"] == "L"

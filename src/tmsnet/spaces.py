@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from tmsnet.exceptions import SpaceError
 
 #: Template spaces in which the published MNI coordinates may be used directly.
@@ -23,6 +25,24 @@ PUBLISHED_COORDINATE_NOTE = (
     "unchanged in {space}; MNI152 nonlinear templates differ by a few mm in prefrontal "
     "cortex, below the ROI radii."
 )
+
+#: MNI305 -> MNI152 affine (FreeSurfer wiki, "CoordinateSystems"; RAS mm). fsaverage
+#: surfaces are in MNI305; an affine only, within a few mm of either nonlinear MNI152.
+MNI305_TO_MNI152 = np.array([
+    [0.9975, -0.0073, 0.0176, -0.0429],
+    [0.0146, 1.0009, -0.0024, 1.5496],
+    [-0.0130, -0.0093, 0.9971, 1.1840],
+    [0.0, 0.0, 0.0, 1.0],
+])
+#: Surface spaces whose coordinates are MNI305 (the fsaverage family).
+MNI305_SURFACE_SPACES: tuple[str, ...] = ("fsaverage", "fsaverage5", "fsaverage6")
+
+
+def mni305_to_mni152(xyz_mm: np.ndarray) -> np.ndarray:
+    """MNI305 (fsaverage) coordinates (mm) to MNI152 with FreeSurfer's published affine."""
+    xyz = np.asarray(xyz_mm, dtype=float)
+    return xyz @ MNI305_TO_MNI152[:3, :3].T + MNI305_TO_MNI152[:3, 3]
+
 
 _SPACE_ENTITY = re.compile(r"(?:^|_)space-([A-Za-z0-9]+)")
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tmsnet.io.atomic import ensure_output_dir
-from tmsnet.io.bids import entity_prefix
+from tmsnet.io.bids import entity_prefix, parse_entities
 from tmsnet.io.staging import staged_output_dir
 from tmsnet.targeting.outputs import write_targeting_outputs
 from tmsnet.targeting.results import TargetingResult, result_summary
@@ -169,19 +169,38 @@ def run_surface_target(
     out_dir: str | Path,
     space: str | None = None,
     t_r: float | None = None,
+    plan: PlanRequest | None = None,
 ) -> SurfaceTargetJobResult:
     """The targeting job on surface BOLD: compute, then write (staged: all or nothing).
 
     See :func:`tmsnet.targeting.surface_workflow.compute_surface_targets` for the steps and
-    :mod:`tmsnet.targeting.surface_outputs` for the files. No HTML report yet.
+    :mod:`tmsnet.targeting.surface_outputs` for the files. With ``plan``, the treatment plan
+    of the first target at its MNI152 coordinate (fsaverage spaces only). No HTML report yet.
     """
-    from tmsnet.targeting.surface_outputs import surface_target_record, write_surface_outputs
+    from tmsnet.exceptions import SpaceError
+    from tmsnet.targeting.surface_outputs import (
+        MNI152_OF_MNI305,
+        surface_target_mni152,
+        surface_target_record,
+        write_surface_outputs,
+    )
     from tmsnet.targeting.surface_workflow import compute_surface_targets
 
     ensure_output_dir(out_dir)
     result = compute_surface_targets(bold, confounds, parameters, space=space, t_r=t_r)
+    mni152 = surface_target_mni152(result.targets[0], result)
+    if plan is not None and mni152 is None:
+        raise SpaceError(f"A plan needs the target in MNI152; {result.space} coordinates have no "
+                         "transform to it in tmsnet (fsaverage spaces do).")
     with staged_output_dir(out_dir) as staging:
         written = write_surface_outputs(result, staging.path, bold=bold)
+        if plan is not None:
+            from tmsnet.jobs.plan import plan as plan_job
+
+            _, plan_files = plan_job(mni152, MNI152_OF_MNI305, staging.path, plan.parameters,
+                                     t1w=plan.t1w, xfm=plan.xfm,
+                                     subject=parse_entities(bold).get("sub", "01"))
+            written.update({f"plan_{role}": path for role, path in plan_files.items()})
     records = [surface_target_record(t, result) for t in result.targets]
     summary = {**records[0], "targets": records, "warnings": list(result.warnings),
                "effective_dof": result.parameters["effective_dof"]}

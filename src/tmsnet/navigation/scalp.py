@@ -41,6 +41,7 @@ import pandas as pd
 from scipy import ndimage, sparse
 
 from tmsnet.exceptions import InvalidImageError, InvalidParameterError
+from tmsnet.spaces import MNI305_TO_MNI152
 
 __all__ = [
     "MNI305_TO_MNI152",
@@ -54,15 +55,6 @@ __all__ = [
     "scalp_to_cortex_distance",
     "template_head_surface",
 ]
-
-#: MNI305 -> MNI152 affine (FreeSurfer wiki, "CoordinateSystems"; RAS mm).
-MNI305_TO_MNI152 = np.array([
-    [0.9975, -0.0073, 0.0176, -0.0429],
-    [0.0146, 1.0009, -0.0024, 1.5496],
-    [-0.0130, -0.0093, 0.9971, 1.1840],
-    [0.0, 0.0, 0.0, 1.0],
-])
-
 
 @dataclass
 class HeadSurface:

@@ -219,7 +219,7 @@ def _run_target(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         job = run_target(subject.bold_path, subject.confounds_path, parameters,
                          annotate=lambda result: demo_annotation(result, subject.truth), **common)
     elif is_surface_bold(args.bold):
-        return _run_surface_target(args, parameters)
+        return _run_surface_target(args, parameters, plan)
     else:
         job = run_target(args.bold, args.confounds, parameters, mask=args.mask, space=args.space,
                          t_r=args.t_r, **common)
@@ -232,16 +232,16 @@ def _run_target(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     return 0
 
 
-def _run_surface_target(args: argparse.Namespace, parameters: TargetingParameters) -> int:
+def _run_surface_target(args: argparse.Namespace, parameters: TargetingParameters,
+                        plan: Any) -> int:
     """``tmsnet target --bold <left hemisphere surface file>``: the surface job."""
     from tmsnet.jobs.target import run_surface_target
 
-    if args.plan or args.mask is not None:
-        raise InvalidParameterError(
-            "--plan and --mask are for volume BOLD; on the surface give the target's MNI "
-            "coordinate to 'tmsnet plan' (template-surface coordinates are MNI305).")
+    if args.mask is not None:
+        raise InvalidParameterError("--mask is for volume BOLD; on the surface the medial wall "
+                                    "is taken from the data (its constant vertices).")
     job = run_surface_target(args.bold, args.confounds, parameters, out_dir=args.out,
-                             space=args.space, t_r=args.t_r)
+                             space=args.space, t_r=args.t_r, plan=plan)
     summary = dict(job.summary)
     summary["outputs"] = {role: str(path) for role, path in job.written.items()}
     if args.json:
@@ -254,8 +254,14 @@ def _run_surface_target(args: argparse.Namespace, parameters: TargetingParameter
               f"on {target['space']} (hemisphere {target['hemisphere']}, vertex {target['vertex']}), "
               f"r = {target['r_at_target']:.3f}"
               + ("" if radius is None else f", 95 % radius {radius:.1f} mm"))
+    first = summary["targets"][0]
+    if first.get("mni152"):
+        m = first["mni152"]
+        print(f"MNI152 ({m['space']}, affine): ({m['x']:.1f}, {m['y']:.1f}, {m['z']:.1f}) mm")
     for warning in summary["warnings"]:
         print(f"Warning: {warning}")
+    if "plan_plan_html" in job.written:
+        print(f"Plan: {job.written['plan_plan_html']}")
     print(f"Outputs: {job.written['connectivity_r_L'].parent}")
     return 0
 

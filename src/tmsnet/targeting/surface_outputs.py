@@ -6,8 +6,9 @@ Under ``sub-<label>/[ses-<label>/]func/``:
   the sgACC seed on every vertex of that hemisphere's template mesh (NaN on the vertices
   left out: the medial wall);
 * ``<prefix>_space-<space>_desc-<method>_target.json``: the target vertex (hemisphere and
-  index), its coordinates on the template surface (mm, space named), r, the uncertainty
-  and the scan-length advice;
+  index), its coordinates on the template surface (mm, space named), for fsaverage spaces
+  the same point in MNI152 (FreeSurfer's MNI305 -> MNI152 affine), r, the uncertainty and
+  the scan-length advice;
 * ``<prefix>_space-<space>_desc-bootstrap_targets.tsv``: every bootstrap target.
 
 All files are written atomically with JSON sidecars (parameters, versions, input
@@ -26,6 +27,7 @@ import pandas as pd
 from tmsnet.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_tsv
 from tmsnet.io.bids import entity_prefix, parse_entities, subject_folder, write_tmsnet_description
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
+from tmsnet.spaces import MNI305_SURFACE_SPACES, mni305_to_mni152
 from tmsnet.targeting.results import target_summary
 from tmsnet.targeting.surface_workflow import HEMISPHERES, SurfaceTargetingResult
 
@@ -54,7 +56,24 @@ def surface_target_record(target: Any, result: SurfaceTargetingResult) -> dict[s
     record["hemisphere"] = target.details.get("hemisphere")
     record["vertex"] = target.details.get("vertex")
     record["coordinate_note"] = result.parameters["coordinate_space_note"]
+    mni152 = surface_target_mni152(target, result)
+    if mni152 is not None:
+        record["mni152"] = {"x": round(float(mni152[0]), 2), "y": round(float(mni152[1]), 2),
+                            "z": round(float(mni152[2]), 2), "space": MNI152_OF_MNI305,
+                            "transform": "FreeSurfer's MNI305 -> MNI152 affine (an affine only: "
+                                         "within a few mm)"}
     return record
+
+
+#: The space FreeSurfer's MNI305 -> MNI152 affine maps to (FSL's MNI152, 6th generation).
+MNI152_OF_MNI305 = "MNI152NLin6Asym"
+
+
+def surface_target_mni152(target: Any, result: SurfaceTargetingResult) -> np.ndarray | None:
+    """The target in MNI152 (for ``tmsnet plan`` and the navigators), for fsaverage spaces."""
+    if result.space not in MNI305_SURFACE_SPACES:
+        return None
+    return mni305_to_mni152(np.asarray(target.coordinate_mm, float))
 
 
 def write_surface_outputs(result: SurfaceTargetingResult, out_dir: str | Path, *,
