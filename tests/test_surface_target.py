@@ -149,6 +149,10 @@ def test_surface_job_with_fmriprep_confounds_tsv(short_subject, tmp_path, capsys
     cleaning = json.loads(Path(summary["outputs"]["target_cluster"]).read_text())
     assert cleaning["Parameters"]["cleaning"]["confound_strategy"] == "simple"
     assert (out / "dataset_description.json").is_file()
+    report = Path(summary["outputs"]["report"]).read_text()
+    assert "Targeting on the surface" in report
+    assert 'alt="sgACC connectivity on the inflated left hemisphere' in report
+    assert ".tmsnet-stage" not in report
 
 
 def test_surface_job_without_smoothing_records_none(planted):

@@ -170,12 +170,14 @@ def run_surface_target(
     space: str | None = None,
     t_r: float | None = None,
     plan: PlanRequest | None = None,
+    report: bool = True,
 ) -> SurfaceTargetJobResult:
     """The targeting job on surface BOLD: compute, then write (staged: all or nothing).
 
     See :func:`tmsnet.targeting.surface_workflow.compute_surface_targets` for the steps and
-    :mod:`tmsnet.targeting.surface_outputs` for the files. With ``plan``, the treatment plan
-    of the first target at its MNI152 coordinate (fsaverage spaces only). No HTML report yet.
+    :mod:`tmsnet.targeting.surface_outputs` for the files. With ``report``, the HTML report
+    (the targeting section with the map on the inflated surface); with ``plan``, the
+    treatment plan of the first target at its MNI152 coordinate (fsaverage spaces only).
     """
     from tmsnet.exceptions import SpaceError
     from tmsnet.targeting.surface_outputs import (
@@ -192,14 +194,24 @@ def run_surface_target(
     if plan is not None and mni152 is None:
         raise SpaceError(f"A plan needs the target in MNI152; {result.space} coordinates have no "
                          "transform to it in tmsnet (fsaverage spaces do).")
+    entities = parse_entities(bold)
     with staged_output_dir(out_dir) as staging:
         written = write_surface_outputs(result, staging.path, bold=bold)
+        if report:
+            from tmsnet.report import write_job_report
+
+            prefix, subject = entity_prefix(entities), entities.get("sub", "unknown")
+            written["report"] = write_job_report(
+                staging.path, providers=("targeting",), subject=subject,
+                session=entities.get("ses"), select=prefix, filename=f"{prefix}_report.html",
+                title=f"tmsnet targeting report: sub-{subject}",
+                subtitle=f"Personalized left-DLPFC target on the {result.space} surface")
         if plan is not None:
             from tmsnet.jobs.plan import plan as plan_job
 
             _, plan_files = plan_job(mni152, MNI152_OF_MNI305, staging.path, plan.parameters,
                                      t1w=plan.t1w, xfm=plan.xfm,
-                                     subject=parse_entities(bold).get("sub", "01"))
+                                     subject=entities.get("sub", "01"))
             written.update({f"plan_{role}": path for role, path in plan_files.items()})
     records = [surface_target_record(t, result) for t in result.targets]
     summary = {**records[0], "targets": records, "warnings": list(result.warnings),

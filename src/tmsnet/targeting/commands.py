@@ -241,7 +241,8 @@ def _run_surface_target(args: argparse.Namespace, parameters: TargetingParameter
         raise InvalidParameterError("--mask is for volume BOLD; on the surface the medial wall "
                                     "is taken from the data (its constant vertices).")
     job = run_surface_target(args.bold, args.confounds, parameters, out_dir=args.out,
-                             space=args.space, t_r=args.t_r, plan=plan)
+                             space=args.space, t_r=args.t_r, plan=plan,
+                             report=not args.no_report)
     summary = dict(job.summary)
     summary["outputs"] = {role: str(path) for role, path in job.written.items()}
     if args.json:
@@ -260,6 +261,8 @@ def _run_surface_target(args: argparse.Namespace, parameters: TargetingParameter
         print(f"MNI152 ({m['space']}, affine): ({m['x']:.1f}, {m['y']:.1f}, {m['z']:.1f}) mm")
     for warning in summary["warnings"]:
         print(f"Warning: {warning}")
+    if "report" in job.written:
+        print(f"Report: {job.written['report']}")
     if "plan_plan_html" in job.written:
         print(f"Plan: {job.written['plan_plan_html']}")
     print(f"Outputs: {job.written['connectivity_r_L'].parent}")

@@ -19,7 +19,7 @@ mesh tmsnet has (fsaverage5, from nilearn's package files):
 
 Coordinates are the template surface's (fsaverage: MNI305, a few mm from MNI152);
 each target records its hemisphere and vertex. Not yet here: the ``seedmap`` method
-(it needs a surface group seedmap), user label files as regions, and the HTML report.
+(it needs a surface group seedmap) and user label files as regions.
 """
 
 from __future__ import annotations

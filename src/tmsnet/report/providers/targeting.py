@@ -99,6 +99,7 @@ class TargetingRun:
     search_mask: nib.Nifti1Image | None = None
     cloud: pd.DataFrame | None = None
     scan_length: pd.DataFrame | None = None
+    surface_maps: dict[str, Path] = field(default_factory=dict)
 
     @property
     def planted_mm(self) -> np.ndarray | None:
@@ -161,6 +162,8 @@ def read_targeting_run(context: SubjectContext, run: str, targets: list[dict[str
         cloud=_read_tsv(context.find(f"{stem}_desc-bootstrap_targets.tsv"), {"method", "x", "y", "z"}),
         scan_length=_read_tsv(context.find(f"{stem}_desc-scanlength_stability.tsv"),
                               {"method", "minutes", "p95_radius_mm"}),
+        surface_maps={hemi: paths[0] for hemi in ("L", "R") if (paths := context.find(
+            f"{run}_hemi-{hemi}_space-{space}_stat-r_desc-sgacc_connectivity.shape.gii"))},
     )
 
 
@@ -539,10 +542,51 @@ def _parameters_section(run: TargetingRun, anchor: str) -> ReportSection | None:
     return ReportSection("Methods and parameters", body, anchor)
 
 
+def plot_surface_map(gifti: Path, targets: Sequence[dict[str, Any]], *, space: str) -> Any:
+    """The left hemisphere's sgACC map on the inflated template surface, lateral view.
+
+    fsaverage5 only (nilearn's packaged mesh and sulcal depth); the targets' vertices are
+    marked. Returns a matplotlib figure.
+    """
+    from nilearn import plotting
+    from nilearn.datasets import load_fsaverage, load_fsaverage_data
+
+    mesh = load_fsaverage(space)
+    values = np.asarray(nib.load(gifti).darrays[0].data, dtype=float)
+    sulc = load_fsaverage_data(mesh=space, mesh_type="inflated", data_type="sulcal")
+    fig = plotting.plot_surf_stat_map(
+        mesh["inflated"].parts["left"], np.nan_to_num(values), hemi="left", view="lateral",
+        bg_map=sulc.data.parts["left"], colorbar=True, cmap="RdBu_r", vmax=0.5, engine="matplotlib",
+        title="r with the sgACC (left hemisphere)")
+    inflated = np.asarray(mesh["inflated"].parts["left"].coordinates)
+    axes = fig.axes[0]
+    for t in targets:
+        if t.get("hemisphere") == "L" and t.get("vertex") is not None:
+            x, y, z = inflated[int(t["vertex"])]
+            # lifted 5 mm towards the lateral viewer so that the surface does not hide it
+            axes.scatter([x - 5.0], [y], [z], s=60, c="k", marker="o", depthshade=False,
+                         zorder=10)
+            axes.text(x - 5.0, y, z + 4.0, str(t.get("method", "")), fontsize=7, zorder=11)
+    return fig
+
+
+def _surface_section(run: TargetingRun, anchor: str, intro: str) -> ReportSection:
+    body = intro
+    if "L" in run.surface_maps and run.space == "fsaverage5":
+        body += plot_html(plot_surface_map(run.surface_maps["L"], run.targets, space=run.space),
+                          alt="sgACC connectivity on the inflated left hemisphere with the targets",
+                          caption="Pearson r with the sgACC seed on the inflated fsaverage5 surface "
+                                  "(blue: anticorrelated); black dots: the targets' vertices.",
+                          dpi=80)
+    return ReportSection(f"Targeting on the surface: {run.run}", body, anchor)
+
+
 def _run_sections(run: TargetingRun, anchor: str) -> list[ReportSection]:
     intro = table_html(_targets_table(run), caption=f"Targets of {run.run}")
     if run.r_map is not None:
         first = _viewer_section(run, anchor, intro)
+    elif run.surface_maps:
+        first = _surface_section(run, anchor, intro)
     else:
         first = ReportSection(f"Targeting: {run.run}", intro, anchor)
     parts = [first]
