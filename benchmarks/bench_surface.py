@@ -19,15 +19,20 @@ it measures:
   (``np.asanyarray(nib.load(p).dataobj, dtype=np.float32)`` for MGH; for GIFTI, the
   data arrays stacked);
 * ``tmsnet.io.surface.load_surface_bold`` alone;
-* the whole job, ``tmsnet.jobs.target.run_surface_target`` writing its outputs into a
-  temporary folder: ``--method cluster`` with the default uncertainty (block bootstrap
-  100 + split-half + scan-length advice), the same without uncertainty
+* the whole job, ``tmsnet.jobs.target.run_surface_target`` writing its outputs and its
+  HTML report into a temporary folder: ``--method cluster`` with the default uncertainty
+  (block bootstrap 100 + split-half + scan-length advice), the same without uncertainty
   (``n_bootstrap=0``), and ``--method all`` (peak, cluster, hierarchical; seedmap is
-  skipped on surfaces) with the default uncertainty; plus
-  ``compute_surface_targets`` alone for the default job, to say what writing costs;
+  skipped on surfaces) with the default uncertainty; plus, for the default job, the same
+  without the report (``report=False``) and ``compute_surface_targets`` alone, to say
+  what writing the files and drawing the report cost;
 * the peak RSS of the default job: ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of a
   fresh Python subprocess that runs the job once, against the same figure in a
   subprocess that only imports the same modules and one that only reads the floor.
+  Linux hands a parent's ru_maxrss on to its children, so these subprocesses are started
+  first, while this process holds little more than numpy and nibabel (the generated
+  subject is written by a subprocess too); ``VmHWM`` of ``/proc/self/status`` is printed
+  beside it as a check.
 
 Every time is the median of ``--repeats`` runs, the measurements interleaved (repeat 1 of
 every row, then repeat 2, ...), after one warm-up job that is not counted (imports, mesh
@@ -49,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 import nibabel as nib
@@ -96,19 +102,30 @@ def _rss_child(argv: list[str]) -> None:
     elif mode == "job":
         run_surface_target(left, confounds, _parameters("cluster"), out_dir=out,
                            space=space or None, t_r=float(t_r) if t_r else None)
-    print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    status = Path("/proc/self/status")
+    hwm = next((int(line.split()[1]) for line in status.read_text().splitlines()
+                if line.startswith("VmHWM:")), None) if status.exists() else None
+    print(json.dumps({"maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                      "vmhwm_kib": hwm}))
 
 
 def _peak_rss_mib(case: dict, tmp: Path) -> dict[str, float]:
-    """ru_maxrss (MiB) of fresh subprocesses: imports only, floor read, default job."""
-    peaks = {}
+    """ru_maxrss (MiB) of fresh subprocesses: imports only, floor read, default job.
+
+    Run before the timings, while this process is small: Linux carries a parent's
+    ru_maxrss over to a forked child, so a big parent would mask the child's own peak
+    (``VmHWM`` of ``/proc/self/status``, reset at exec, is read as a check).
+    """
+    peaks = {"parent": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     for mode in ("imports", "floor", "job"):
         out = tmp / f"rss-{mode}"
         argv = [sys.executable, str(Path(__file__).resolve()), "--rss-child", mode,
                 str(case["left"]), str(case["right"]), str(case["confounds"]),
                 case["space"] or "", str(case["t_r"] or ""), str(out)]
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
-        peaks[mode] = json.loads(done.stdout.strip().splitlines()[-1])["maxrss_kib"] / 1024
+        child = json.loads(done.stdout.strip().splitlines()[-1])
+        peaks[mode] = child["maxrss_kib"] / 1024
+        peaks[f"{mode}_hwm"] = (child["vmhwm_kib"] or 0) / 1024
         shutil.rmtree(out, ignore_errors=True)
     return peaks
 
@@ -122,10 +139,10 @@ def _measure(case: dict, tmp: Path, repeats: int) -> dict:
     left, confounds, space, t_r = case["left"], case["confounds"], case["space"], case["t_r"]
     counter = iter(range(10**6))
 
-    def job(name):
+    def job(name, report=True):
         out = tmp / f"out-{next(counter)}"
         result = run_surface_target(left, confounds, _parameters(name), out_dir=out,
-                                    space=space, t_r=t_r)
+                                    space=space, t_r=t_r, report=report)
         shutil.rmtree(out)
         return result
 
@@ -134,6 +151,7 @@ def _measure(case: dict, tmp: Path, repeats: int) -> dict:
         "load_surface_bold": lambda: load_surface_bold(left, space=space, t_r=t_r),
         "cluster, no uncertainty": lambda: job("cluster-no-uncertainty"),
         "cluster, default uncertainty": lambda: job("cluster"),
+        "same, without the HTML report": lambda: job("cluster", report=False),
         "compute only: cluster, default uncertainty": lambda: compute_surface_targets(
             left, confounds, _parameters("cluster"), space=space, t_r=t_r),
         "all, default uncertainty": lambda: job("all"),
@@ -172,19 +190,33 @@ def _report(label: str, case: dict, figures: dict, peaks: dict[str, float]) -> N
         low, high = spread[name]
         ratio = "" if name == "floor" else f"  ({seconds / floor:6.2f} x floor)"
         print(f"  {name:<44s} {seconds:7.3f} s  [{low:.3f}-{high:.3f}]{ratio}")
-    write = median["cluster, default uncertainty"] - median["compute only: cluster, default uncertainty"]
-    print(f"  {'writing outputs (default job - compute only)':<44s} {write:7.3f} s")
+    full, no_report = median["cluster, default uncertainty"], median["same, without the HTML report"]
+    write = no_report - median["compute only: cluster, default uncertainty"]
+    print("  differences of medians (within the noise when near 0):")
+    print(f"  {'  writing the files (no-report job - compute)':<44s} {write:7.3f} s")
+    print(f"  {'  HTML report (default job - no-report job)':<44s} {full - no_report:7.3f} s")
     print(f"  --method all ran: {', '.join(figures['all_methods'])} (seedmap skipped on surfaces)")
     job_extra, floor_extra = peaks["job"] - peaks["imports"], peaks["floor"] - peaks["imports"]
     print(f"  peak RSS (ru_maxrss, fresh subprocess): imports only {peaks['imports']:.0f} MiB; "
           f"floor read {peaks['floor']:.0f} MiB (+{floor_extra:.0f}); default job "
-          f"{peaks['job']:.0f} MiB (+{job_extra:.0f}, {job_extra / max(floor_extra, 1e-9):.1f} x "
-          "the floor's increment)")
+          f"{peaks['job']:.0f} MiB (+{job_extra:.0f} = {job_extra / data_mib:.1f} x the data as "
+          "float32)")
+    print(f"  (VmHWM check: {peaks['imports_hwm']:.0f} / {peaks['floor_hwm']:.0f} / "
+          f"{peaks['job_hwm']:.0f} MiB; this process was {peaks['parent']:.0f} MiB at the spawn)")
+
+
+def _generate_child(root: str) -> None:
+    """Subprocess body: ``--generate ROOT`` writes the generated subject, prints its paths."""
+    from tmsnet.simulate.surface import simulate_surface_dataset
+
+    start = time.perf_counter()
+    subject = simulate_surface_dataset(root, n_subjects=1, seed=0, n_frames=300)[0]
+    print(json.dumps({"left": str(subject.bold_left), "confounds": str(subject.confounds),
+                      "seconds": time.perf_counter() - start}))
 
 
 def _cases(tmp: Path) -> list[tuple[str, dict]]:
-    from tmsnet.simulate.surface import simulate_surface_dataset
-
+    """The inputs; the generated one is written by a subprocess, to keep this process small."""
     cases = []
     if LEMON.is_dir():
         cases.append(("(a) LEMON sub-010188, real scan (.mgz pair)", {
@@ -193,13 +225,14 @@ def _cases(tmp: Path) -> list[tuple[str, dict]]:
             "t_r": LEMON_T_R_S}))
     else:
         print(f"(a) LEMON: skipped, the folder {LEMON} is absent")
-    start = time.perf_counter()
-    subject = simulate_surface_dataset(tmp / "data", n_subjects=1, seed=0, n_frames=300)[0]
-    print(f"(b) generated subject written in {time.perf_counter() - start:.1f} s")
-    left = subject.bold_left
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--generate",
+                           str(tmp / "data")], capture_output=True, text=True, check=True)
+    subject = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"(b) generated subject written in {subject['seconds']:.1f} s")
+    left = Path(subject["left"])
     cases.append(("(b) generated subject (simulate_surface_dataset seed 0, GIFTI pair)", {
         "left": left, "right": left.with_name(left.name.replace("hemi-L", "hemi-R")),
-        "confounds": subject.confounds, "space": None, "t_r": None}))
+        "confounds": Path(subject["confounds"]), "space": None, "t_r": None}))
     return cases
 
 
@@ -207,24 +240,26 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--rss-child":
         _rss_child(sys.argv[2:])
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--generate":
+        _generate_child(sys.argv[2])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    import nilearn
-    import scipy
-
     start = time.perf_counter()
+    versions = ", ".join(f"{name} {version(name)}" for name in ("numpy", "scipy", "nibabel",
+                                                                 "nilearn"))
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; numpy {np.__version__}, scipy {scipy.__version__}, "
-          f"nibabel {nib.__version__}, nilearn {nilearn.__version__}")
+          f"Python {platform.python_version()}; {versions}")
     print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"times: median of {args.repeats} (interleaved) [min-max]")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for label, case in _cases(tmp):
-            figures = _measure(case, tmp, args.repeats)
-            _report(label, case, figures, _peak_rss_mib(case, tmp))
+        cases = _cases(tmp)
+        peaks = [_peak_rss_mib(case, tmp) for _, case in cases]
+        for (label, case), peak in zip(cases, peaks, strict=True):
+            _report(label, case, _measure(case, tmp, args.repeats), peak)
     print("\nfsLR-91k (CIFTI dtseries): no figure; the surface job does not support it yet "
           "(no fsLR mesh ships with tmsnet).")
     print("load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
