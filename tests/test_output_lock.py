@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -79,24 +78,34 @@ def test_stale_lock_of_a_killed_run_is_taken_over(small_bids, tmp_path):
     assert (out / LOCK_NAME).read_text() == ""  # released cleanly: no holder
 
 
+#: A second run that has imported tmsnet already and starts its participant level the moment
+#: the first run's lock holds a holder (so the overlap does not depend on import speed).
+WAIT_THEN_RUN = """
+import sys, time
+from pathlib import Path
+from tmsnet.cli import main
+lock = Path(sys.argv[1])
+print("ready", flush=True)
+while not (lock.is_file() and lock.read_text()):
+    time.sleep(0.002)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def test_two_real_participant_runs_on_one_folder(small_bids, tmp_path):
-    """Start two participant runs at once: exactly one computes, the other refuses."""
+    """Two participant runs on one folder at once: the first computes, the second refuses."""
     out = tmp_path / "out"
     out.mkdir()
-    first = subprocess.Popen([*CLI, str(small_bids), str(out), "participant", *FAST],
-                             stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (out / LOCK_NAME).is_file() or not (out / LOCK_NAME).read_text():
-        assert first.poll() is None, first.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    second = subprocess.run([*CLI, str(small_bids), str(out), "participant", *FAST],
-                            capture_output=True, text=True, timeout=300)
-    first_err = first.communicate(timeout=600)[1]
-    assert first.returncode == 0, first_err
-    if second.returncode == 0:  # it started after the first had finished: no overlap
-        pytest.skip("the first run finished before the second started on this machine")
-    assert "is in use by tmsnet process" in second.stderr
+    second = subprocess.Popen([sys.executable, "-c", WAIT_THEN_RUN, str(out / LOCK_NAME),
+                               str(small_bids), str(out), "participant", *FAST],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert second.stdout.readline().strip() == "ready"  # imported: it now waits for the lock
+    first = subprocess.run([*CLI, str(small_bids), str(out), "participant", *FAST],
+                           capture_output=True, text=True, timeout=600)
+    second_err = second.communicate(timeout=300)[1]
+    assert first.returncode == 0, first.stderr
+    assert second.returncode != 0, second_err
+    assert "is in use by tmsnet process" in second_err and len(second_err.strip().splitlines()) == 1
     assert sorted(p.name for p in out.glob("sub-*")) == ["sub-01", "sub-02"]
     assert not (out / ".tmsnet-work").exists()
 

@@ -777,15 +777,17 @@ def _confounds_and_censoring(
         )
     table = confounds_table.iloc[discard:].reset_index(drop=True)
     if params.confounds_all_columns:
-        return _all_columns(table, params)
-    confounds, names, sample_mask = select_confounds(
-        table, strategy=strategy, global_signal=global_signal,
-        fd_threshold_mm=params.fd_threshold_mm, std_dvars_threshold=params.std_dvars_threshold,
-    )
-    _, censor_details = _censored_frames(
-        table, scrub=strategy == "scrubbing", fd_threshold_mm=params.fd_threshold_mm,
-        std_dvars_threshold=params.dvars_threshold, min_segment=SCRUB_MIN_SEGMENT,
-    )
+        confounds, names = _all_columns(table, params)
+        sample_mask, censor_details = None, {}
+    else:
+        confounds, names, sample_mask = select_confounds(
+            table, strategy=strategy, global_signal=global_signal,
+            fd_threshold_mm=params.fd_threshold_mm, std_dvars_threshold=params.std_dvars_threshold,
+        )
+        _, censor_details = _censored_frames(
+            table, scrub=strategy == "scrubbing", fd_threshold_mm=params.fd_threshold_mm,
+            std_dvars_threshold=params.dvars_threshold, min_segment=SCRUB_MIN_SEGMENT,
+        )
     # fMRIPrep writes n/a in the first row of derivatives; _confound_values fills it (nilearn).
     censor_details["first_row_filled_columns"] = [
         name for name in names if len(table) > 1 and pd.isna(table[name].iloc[0])]
@@ -793,7 +795,7 @@ def _confounds_and_censoring(
 
 
 def _all_columns(table: pd.DataFrame, params: BoldCleaningParameters,
-                 ) -> tuple[np.ndarray | None, list[str], np.ndarray | None, dict[str, Any]]:
+                 ) -> tuple[np.ndarray, list[str]]:
     """``confounds_all_columns``: every column is a regressor; no censoring (no FD column)."""
     if params.confound_strategy == "scrubbing":
         raise InvalidParameterError(
@@ -807,9 +809,7 @@ def _all_columns(table: pd.DataFrame, params: BoldCleaningParameters,
             "--no-gsr.")
     if not params.global_signal_regression and "global_signal" in names:
         names.remove("global_signal")
-    details = {"first_row_filled_columns": [
-        n for n in names if len(table) > 1 and pd.isna(table[n].iloc[0])]}
-    return _confound_values(table, names, None), names, None, details
+    return _confound_values(table, names, None), names
 
 
 def _cleaning_record(

@@ -67,16 +67,26 @@ class TargetJobResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _write_report(out: Path, result: TargetingResult) -> Path:
+def _write_report(out: Path, entities: Mapping[str, str], subtitle: str) -> Path:
+    """The targeting report of the run named by ``entities``, drawn from ``out``."""
     from tmsnet.report import write_job_report
 
-    prefix = entity_prefix(result.entities)
-    subject = result.entities.get("sub", "unknown")
+    prefix = entity_prefix(entities)
+    subject = entities.get("sub", "unknown")
     return write_job_report(
-        out, providers=("targeting",), subject=subject, session=result.entities.get("ses"),
+        out, providers=("targeting",), subject=subject, session=entities.get("ses"),
         select=prefix, filename=f"{prefix}_report.html",
-        title=f"tmsnet targeting report: sub-{subject}",
-        subtitle="Personalized left-DLPFC target anticorrelated with the subgenual cingulate")
+        title=f"tmsnet targeting report: sub-{subject}", subtitle=subtitle)
+
+
+def _write_plan(out: Path, target_mm: Any, space: str, plan: PlanRequest,
+                subject: str) -> dict[str, Path]:
+    """The treatment plan of a target, as ``plan_<role>`` outputs."""
+    from tmsnet.jobs.plan import plan as plan_job
+
+    _, files = plan_job(target_mm, space, out, plan.parameters, t1w=plan.t1w, xfm=plan.xfm,
+                        subject=subject)
+    return {f"plan_{role}": path for role, path in files.items()}
 
 
 @fill_doc
@@ -130,15 +140,13 @@ def run_target(
         stage = staging.path
         written = write_targeting_outputs(result, stage, summary=summary, write_summary=report)
         if report:
-            written["report"] = _write_report(stage, result)
+            written["report"] = _write_report(
+                stage, result.entities,
+                "Personalized left-DLPFC target anticorrelated with the subgenual cingulate")
         if plan is not None:
-            from tmsnet.jobs.plan import plan as plan_job
-
-            _, plan_files = plan_job(result.targets[0].coordinate_mm, result.space, stage,
-                                     plan.parameters, t1w=plan.t1w, xfm=plan.xfm,
-                                     subject=result.entities.get("sub", "01"))
-            written.update({f"plan_{role}": path for role, path in plan_files.items()})
-    written = {role: staging.final(path) for role, path in written.items()}
+            written.update(_write_plan(stage, result.targets[0].coordinate_mm, result.space,
+                                       plan, result.entities.get("sub", "01")))
+    written = staging.final_all(written)
     return TargetJobResult(result=result, written=written, summary=summary)
 
 
@@ -198,21 +206,12 @@ def run_surface_target(
     with staged_output_dir(out_dir) as staging:
         written = write_surface_outputs(result, staging.path, bold=bold)
         if report:
-            from tmsnet.report import write_job_report
-
-            prefix, subject = entity_prefix(entities), entities.get("sub", "unknown")
-            written["report"] = write_job_report(
-                staging.path, providers=("targeting",), subject=subject,
-                session=entities.get("ses"), select=prefix, filename=f"{prefix}_report.html",
-                title=f"tmsnet targeting report: sub-{subject}",
-                subtitle=f"Personalized left-DLPFC target on the {result.space} surface")
+            written["report"] = _write_report(
+                staging.path, entities,
+                f"Personalized left-DLPFC target on the {result.space} surface")
         if plan is not None:
-            from tmsnet.jobs.plan import plan as plan_job
-
-            _, plan_files = plan_job(mni152, MNI152_OF_MNI305, staging.path, plan.parameters,
-                                     t1w=plan.t1w, xfm=plan.xfm,
-                                     subject=entities.get("sub", "01"))
-            written.update({f"plan_{role}": path for role, path in plan_files.items()})
+            written.update(_write_plan(staging.path, mni152, MNI152_OF_MNI305, plan,
+                                       entities.get("sub", "01")))
     records = [surface_target_record(t, result) for t in result.targets]
     summary = {**records[0], "targets": records, "warnings": list(result.warnings),
                "effective_dof": result.parameters["effective_dof"]}

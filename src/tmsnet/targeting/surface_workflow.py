@@ -53,8 +53,10 @@ from tmsnet.targeting.methods import SurfaceElements, TargetingContext
 from tmsnet.targeting.results import MethodUncertainty, Target
 from tmsnet.targeting.workflow import (
     TargetingParameters,
-    _estimate_uncertainty,
-    _run_methods,
+    dof_warning,
+    estimate_uncertainty,
+    job_warnings,
+    run_methods,
     scan_effective_dof,
 )
 
@@ -64,7 +66,7 @@ _MESH_HEMISPHERE = {"L": "left", "R": "right"}
 
 @dataclass
 class SurfaceScan:
-    """A cleaned surface scan (what :func:`_estimate_uncertainty` reads of a scan)."""
+    """A cleaned surface scan (``t_r``, ``run_lengths`` and ``cleaning`` as a volume scan's)."""
 
     data: np.ndarray
     bold: SurfaceBold
@@ -171,14 +173,16 @@ def _regions(scan: SurfaceScan, parameters: TargetingParameters) -> tuple[np.nda
     seed, search = np.zeros(bold.vertex.size, bool), np.zeros(bold.vertex.size, bool)
     seed_info: dict[str, Any] = {}
     search_info: dict[str, Any] = {}
+    coords = seed_region.seed_coordinates_mm
+    custom_centres = None if coords is None else [coords]
     for hemi in HEMISPHERES:
         columns = np.flatnonzero(bold.hemisphere == hemi)
         mesh, vertex = scan.meshes[hemi], bold.vertex[columns]
         wall = np.ones(mesh.coords_mm.shape[0], dtype=bool)
         wall[vertex] = False
         mask, seed_info[hemi] = surface_seed(
-            mesh, seed_region.seed_region, centres_mm=seed_region.seed_coordinates_mm and
-            [seed_region.seed_coordinates_mm], radius_mm=seed_region.seed_radius_mm,
+            mesh, seed_region.seed_region, centres_mm=custom_centres,
+            radius_mm=seed_region.seed_radius_mm,
             medial_wall=wall, allow_empty=True)
         seed[columns] = mask[vertex]
         if hemi == "L":
@@ -233,13 +237,9 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
     context = TargetingContext(data=scan.data, brain_mask=np.ones(n, dtype=bool),
                                affine=np.eye(4), seed_voxels=seed, search_voxels=search,
                                space=scan.bold.space, surface=_elements(scan))
-    targets, failed = _run_methods(context, parameters, lambda _: None, lambda: None)
-    uncertainty = _estimate_uncertainty(context, scan, targets, parameters, _NoBar())
-    warnings = skipped + [f"Method {name} found no target: {message}"
-                          for name, message in failed.items()]
-    warnings += [f"Target stability ({name}): {u.advice['message']}"
-                 for name, u in uncertainty.items() if u.advice is not None
-                 and not u.advice["stable"]]
+    targets, failed = run_methods(context, parameters)
+    uncertainty = estimate_uncertainty(context, scan, targets, parameters)
+    warnings = job_warnings(skipped + dof_warning(scan, uncertainty), targets, failed, uncertainty)
     return SurfaceTargetingResult(
         targets=targets, space=scan.bold.space, elements=context.surface,
         n_mesh_vertices=dict(scan.bold.n_mesh_vertices), seed_info=seed_info,
@@ -253,12 +253,3 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
         inputs={k: Path(v) for k, v in scan.bold.inputs.items()} | {"confounds": Path(confounds)},
         warnings=warnings, uncertainty=uncertainty)
 
-
-class _NoBar:
-    """The progress-bar interface :func:`_estimate_uncertainty` calls, doing nothing."""
-
-    def set_postfix_str(self, _: str) -> None:
-        return None
-
-    def update(self) -> None:
-        return None

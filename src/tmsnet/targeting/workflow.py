@@ -448,10 +448,13 @@ def _regions_and_context(scan: CleanedScan, parameters: TargetingParameters) -> 
     return _Regions(context, seed3d, search3d, seed_info, search_info, records, inputs)
 
 
-def _run_methods(context: TargetingContext, parameters: TargetingParameters,
-                 step: Callable[[str], None], done: Callable[[], Any],
-                 ) -> tuple[list[Target], dict[str, str]]:
-    """Every method on the same context; with several, one that finds nothing is recorded."""
+def run_methods(context: TargetingContext, parameters: TargetingParameters,
+                step: Callable[[str], None] = lambda _: None, done: Callable[[], Any] = lambda: None,
+                ) -> tuple[list[Target], dict[str, str]]:
+    """Every method on the same context; with several, one that finds nothing is recorded.
+
+    ``step(label)`` and ``done()`` report progress (a tqdm bar's, or nothing).
+    """
     targets: list[Target] = []
     failed: dict[str, str] = {}
     for name in parameters.methods:
@@ -476,7 +479,7 @@ def scan_effective_dof(cleaning: dict[str, Any]) -> float:
     return float(sum(run["effective_dof"] for run in runs))
 
 
-def _dof_warning(scan: CleanedScan, uncertainty: dict[str, MethodUncertainty]) -> list[str]:
+def dof_warning(scan: Any, uncertainty: dict[str, MethodUncertainty]) -> list[str]:
     """Too few degrees of freedom, said once even when no bootstrap ran (it says it otherwise)."""
     dof = scan_effective_dof(scan.cleaning)
     if dof >= MIN_EFFECTIVE_DOF or uncertainty:
@@ -487,8 +490,9 @@ def _dof_warning(scan: CleanedScan, uncertainty: dict[str, MethodUncertainty]) -
             f"{np.ceil(minutes_for_effective_dof(scan.cleaning)):.0f} min."]
 
 
-def _job_warnings(scan_warnings: list[str], targets: list[Target], failed: dict[str, str],
-                  uncertainty: dict[str, MethodUncertainty]) -> list[str]:
+def job_warnings(scan_warnings: list[str], targets: list[Target], failed: dict[str, str],
+                 uncertainty: dict[str, MethodUncertainty]) -> list[str]:
+    """The job's plain-language warnings: the scan's, failed methods, weak targets, stability."""
     warnings_ = list(scan_warnings)
     for name, message in failed.items():
         warnings_.append(f"Method {name} found no target: {message}")
@@ -580,20 +584,26 @@ def compute_targets(
         bar.set_postfix_str("seed connectivity")
         regions.context.seed_connectivity()
         bar.update()
-        targets, failed = _run_methods(regions.context, parameters, bar.set_postfix_str,
+        targets, failed = run_methods(regions.context, parameters, bar.set_postfix_str,
                                        bar.update)
-        uncertainty = _estimate_uncertainty(regions.context, scan, targets, parameters, bar)
+        uncertainty = estimate_uncertainty(regions.context, scan, targets, parameters, bar)
     finally:
         bar.close()
     return _assemble_result(scan, regions, parameters, targets, failed, uncertainty)
 
 
-def _estimate_uncertainty(context: TargetingContext, scan: CleanedScan, targets: list[Target],
-                          parameters: TargetingParameters, bar: Any) -> dict[str, MethodUncertainty]:
-    """Each target's bootstrap, split-half and scan-length advice (none when n_bootstrap is 0)."""
+def estimate_uncertainty(context: TargetingContext, scan: Any, targets: list[Target],
+                         parameters: TargetingParameters, bar: Any = None,
+                         ) -> dict[str, MethodUncertainty]:
+    """Each target's bootstrap, split-half and scan-length advice (none when n_bootstrap is 0).
+
+    ``scan`` needs ``t_r``, ``run_lengths`` and ``cleaning`` (a volume's
+    :class:`CleanedScan` or a surface scan); ``bar`` is an optional tqdm bar.
+    """
     uncertainty: dict[str, MethodUncertainty] = {}
     for target in targets if parameters.uncertainty.n_bootstrap else []:
-        bar.set_postfix_str(f"uncertainty {target.method}")
+        if bar is not None:
+            bar.set_postfix_str(f"uncertainty {target.method}")
         uncertainty[target.method] = method_uncertainty(
             context, target, t_r=scan.t_r, options=parameters.options_for(target.method),
             run_lengths=scan.run_lengths, parameters=parameters.uncertainty,
@@ -602,7 +612,8 @@ def _estimate_uncertainty(context: TargetingContext, scan: CleanedScan, targets:
         )
         target.details["uncertainty"] = uncertainty[target.method].summary
         target.details["scan_length_advice"] = uncertainty[target.method].advice
-        bar.update()
+        if bar is not None:
+            bar.update()
     return uncertainty
 
 
@@ -629,7 +640,7 @@ def _assemble_result(scan: CleanedScan, regions: _Regions, parameters: Targeting
         inputs=inputs,
         qc=qc,
         framewise_displacement=fd,
-        warnings=_job_warnings(scan_warnings + _dof_warning(scan, uncertainty), targets, failed,
+        warnings=job_warnings(scan_warnings + dof_warning(scan, uncertainty), targets, failed,
                                uncertainty),
         comparison=distances_to_references(targets[0].coordinate_mm),
         uncertainty=uncertainty,
