@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from tmsnet.exceptions import InvalidParameterError
 from tmsnet.fmri.cleaning import clean_bold
@@ -44,13 +43,11 @@ from tmsnet.io.surface import (
 from tmsnet.surface.mesh import (
     TemplateMesh,
     load_template_mesh,
-    mesh_adjacency,
     smoothing_operator,
-    surface_search_region,
-    surface_seed,
 )
 from tmsnet.targeting.methods import SurfaceElements, TargetingContext
 from tmsnet.targeting.results import MethodUncertainty, Target
+from tmsnet.targeting.surface_regions import surface_elements, surface_regions
 from tmsnet.targeting.workflow import (
     TargetingParameters,
     dof_warning,
@@ -147,51 +144,6 @@ def load_and_clean_surface(bold: str | Path, confounds: str | Path,
                        t_r=float(surface_bold.t_r), run_lengths=[int(cleaned.shape[0])])
 
 
-def _elements(scan: SurfaceScan) -> SurfaceElements:
-    bold, blocks = scan.bold, []
-    coords = np.empty((bold.vertex.size, 3))
-    for hemi in HEMISPHERES:
-        columns = np.flatnonzero(bold.hemisphere == hemi)
-        mesh = scan.meshes[hemi]
-        adjacency = mesh_adjacency(mesh.faces, mesh.coords_mm.shape[0])
-        vertex = bold.vertex[columns]
-        blocks.append(adjacency[vertex][:, vertex])
-        coords[columns] = mesh.coords_mm[vertex]
-    return SurfaceElements(coords_mm=coords, adjacency=sp.block_diag(blocks, format="csr"),
-                           hemisphere=np.asarray(bold.hemisphere), vertex=np.asarray(bold.vertex))
-
-
-def _regions(scan: SurfaceScan, parameters: TargetingParameters) -> tuple[np.ndarray, np.ndarray,
-                                                                          dict, dict]:
-    """The seed and search masks on the data's vertices, and their records."""
-    seed_region, search_region = parameters.seed_region, parameters.search_region
-    if seed_region.seed_roi is not None or search_region.search_roi is not None:
-        raise InvalidParameterError(
-            "ROI image files (--seed-roi, --search-roi) are volumes; on the surface the seed "
-            "and search region come from their centres and radii (label files: not yet).")
-    bold = scan.bold
-    seed, search = np.zeros(bold.vertex.size, bool), np.zeros(bold.vertex.size, bool)
-    seed_info: dict[str, Any] = {}
-    search_info: dict[str, Any] = {}
-    coords = seed_region.seed_coordinates_mm
-    custom_centres = None if coords is None else [coords]
-    for hemi in HEMISPHERES:
-        columns = np.flatnonzero(bold.hemisphere == hemi)
-        mesh, vertex = scan.meshes[hemi], bold.vertex[columns]
-        wall = np.ones(mesh.coords_mm.shape[0], dtype=bool)
-        wall[vertex] = False
-        mask, seed_info[hemi] = surface_seed(
-            mesh, seed_region.seed_region, centres_mm=custom_centres,
-            radius_mm=seed_region.seed_radius_mm,
-            medial_wall=wall, allow_empty=True)
-        seed[columns] = mask[vertex]
-        if hemi == "L":
-            mask, search_info = surface_search_region(
-                mesh, radius_mm=search_region.search_radius_mm, medial_wall=wall)
-            search[columns] = mask[vertex]
-    return seed, search, seed_info, search_info
-
-
 def compute_surface_targets(bold: str | Path, confounds: str | Path,
                             parameters: TargetingParameters | None = None, *,
                             space: str | None = None, t_r: float | None = None,
@@ -232,11 +184,11 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
         skipped.append("Method seedmap skipped: it needs a surface group seedmap, which tmsnet "
                        "cannot build or read yet.")
     scan = load_and_clean_surface(bold, confounds, parameters, space=space, t_r=t_r)
-    seed, search, seed_info, search_info = _regions(scan, parameters)
+    seed, search, seed_info, search_info = surface_regions(scan.bold, scan.meshes, parameters)
     n = scan.bold.vertex.size
     context = TargetingContext(data=scan.data, brain_mask=np.ones(n, dtype=bool),
                                affine=np.eye(4), seed_voxels=seed, search_voxels=search,
-                               space=scan.bold.space, surface=_elements(scan))
+                               space=scan.bold.space, surface=surface_elements(scan.bold, scan.meshes))
     targets, failed = run_methods(context, parameters)
     uncertainty = estimate_uncertainty(context, scan, targets, parameters)
     warnings = job_warnings(skipped + dof_warning(scan, uncertainty), targets, failed, uncertainty)
