@@ -50,7 +50,9 @@ def test_one_page_plan_is_the_reports_plan_section(planned):
     out, plan, written = planned
     page = written["plan_html"].read_text()
     assert "TMS treatment plan" in page and "Decision support" in page and "<script" not in page
-    assert "10 Hz rTMS, 3000 pulses" in page and "Orientation sweep" in page
+    assert "10 Hz rTMS, 3000 pulses" in page and "cannot choose an orientation" in page
+    assert "clinical convention: handle 45° from the midline, back and out" in page
+    assert plan.summary()["coil_orientation_rule"] == "clinical"
     assert "Induced field magnitude of the fig8-70mm coil" in page and "No field figure" not in page
     # The page's sidecar is the plan's provenance.
     side = json.loads(written["plan_html"].with_suffix(".json").read_text())

@@ -50,7 +50,8 @@ def test_orientation_sweep_finds_field_along_coil_y(sphere_head):
     direction /= np.linalg.norm(direction)
     scalp = centre + radius * direction
     target = centre + (radius - 20.0) * direction
-    pl = optimize_placement(coil, target, scalp, pts, angle_step_deg=5.0)
+    pl = optimize_placement(coil, target, scalp, pts, angle_step_deg=5.0, orientation="max_field")
+    assert pl.angle_deg == pl.sweep_angles_deg[np.argmax(pl.sweep_e)]
     assert np.allclose(pl.sphere_centre_mm, centre, atol=1e-6)
     assert pl.target_depth_mm == pytest.approx(20.0)
     # the induced field at a target under the centre of a figure-8 runs along the coil's y axis
@@ -120,3 +121,40 @@ def test_stokes_and_efield_matched_dose():
         stokes_adjusted_threshold(120, 10, 10)
     with pytest.raises(InvalidParameterError):
         efield_matched_dose(50, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("side", [-1.0, 1.0])
+def test_clinical_orientation_points_the_handle_back_and_out(sphere_head, side):
+    """Handle (coil +y) 45 deg from the midline, posterior and lateral (issue 17)."""
+    centre, radius, pts = sphere_head
+    coil = load_coil("fig8-70mm")
+    direction = np.array([0.6 * side, 0.35, 0.72])
+    direction /= np.linalg.norm(direction)
+    scalp = centre + radius * direction
+    target = centre + (radius - 20.0) * direction
+    pl = optimize_placement(coil, target, scalp, pts)
+    assert pl.orientation == "clinical"
+    handle = pl.rotation[:, 1]
+    # the expected handle, built here: (side * sin45, -cos45, 0) projected on the tangent plane
+    want = np.array([side, -1.0, 0.0]) / np.sqrt(2)
+    want -= (want @ direction) * direction
+    want /= np.linalg.norm(want)
+    assert np.degrees(np.arccos(np.clip(handle @ want, -1, 1))) < 0.01
+    assert handle[1] < 0 and np.sign(handle[0]) == side  # back, and out towards the target's side
+    # on the axis of a sphere the orientation cannot matter: the sweep is flat ...
+    assert pl.sweep_variation_percent < 0.1
+    # ... and the clinical angle's field is the sweep's (any angle's) within that variation
+    assert pl.e_at_target == pytest.approx(pl.sweep_e.mean(), rel=1e-3)
+    with pytest.raises(InvalidParameterError, match="orientation"):
+        optimize_placement(coil, target, scalp, pts, orientation="best")
+
+
+def test_sweep_varies_when_the_target_is_off_axis(sphere_head):
+    """The variation measure is not always ~0: off the coil axis the angle matters."""
+    centre, radius, pts = sphere_head
+    coil = load_coil("fig8-70mm")
+    direction = np.array([0.0, 0.0, 1.0])
+    scalp = centre + radius * direction
+    target = centre + (radius - 20.0) * direction + np.array([15.0, 0.0, 0.0])
+    pl = optimize_placement(coil, target, scalp, pts, orientation="max_field")
+    assert pl.sweep_variation_percent > 10.0

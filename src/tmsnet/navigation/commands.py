@@ -87,8 +87,11 @@ def _print_plan(s: dict, written: dict) -> None:
     print(f"Target {tuple(round(v, 1) for v in s['target_mm'])} mm ({s['space']}); scalp point "
           f"{tuple(round(v, 1) for v in s['scalp_point_mm'])} mm, nearest 10-10: "
           f"{s['nearest_electrode_1010'].get('label')}")
+    rule = {"clinical": "clinical convention, handle 45 deg back and out"}.get(
+        s["coil_orientation_rule"], "largest sphere-model field")
     print(f"Depth {s['depth_target_mm']:.1f} mm ({s['depth_method']}); coil angle "
-          f"{s['coil_angle_deg']:.0f} deg; |E| {s['e_at_target_v_per_m_per_a_per_us']:.3f} V/m per A/us")
+          f"{s['coil_angle_deg']:.0f} deg ({rule}); field at the target "
+          f"{s['e_at_target_v_per_m_per_a_per_us']:.3f} V/m per A/us")
     if s["dose"]:
         print(f"Dose: Stokes {s['dose']['stokes_adjusted_mt_percent']:.0f} %MSO, E-field matched "
               f"{s['dose']['efield_matched_mt_percent']:.0f} %MSO (MT {s['dose']['mt_percent']:.0f})")

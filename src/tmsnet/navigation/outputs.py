@@ -72,7 +72,8 @@ def _field_sidecar(plan: TreatmentPlan, patch: FieldPatch, plan_sidecar: dict[st
         "HalfMaxAreacm2": patch.half_max_area_cm2,
         "OrientationSweep": {"AngleDeg": plan.placement.sweep_angles_deg.tolist(),
                              "EAtTarget": plan.placement.sweep_e.tolist(),
-                             "ChosenAngleDeg": plan.placement.angle_deg},
+                             "ChosenAngleDeg": plan.placement.angle_deg,
+                             "OrientationRule": plan.placement.orientation},
     })
     return side
 
@@ -149,12 +150,15 @@ class PlanField:
         (V/m per A/µs).
     angle_deg : float
         The chosen angle.
+    orientation_rule : str
+        The rule that chose it (:data:`tmsnet.physics.placement.ORIENTATION_RULES`).
     """
 
     patch: FieldPatch
     sweep_angles_deg: np.ndarray
     sweep_e: np.ndarray
     angle_deg: float
+    orientation_rule: str
 
 
 def read_plan_field(path: str | Path) -> PlanField:
@@ -200,6 +204,7 @@ def read_plan_field(path: str | Path) -> PlanField:
         sweep = side["OrientationSweep"]
         return PlanField(patch=patch, sweep_angles_deg=np.asarray(sweep["AngleDeg"], dtype=float),
                          sweep_e=np.asarray(sweep["EAtTarget"], dtype=float),
-                         angle_deg=float(sweep["ChosenAngleDeg"]))
+                         angle_deg=float(sweep["ChosenAngleDeg"]),
+                         orientation_rule=str(sweep["OrientationRule"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidParameterError(f"The sidecar of {path.name} lacks {exc}; re-run `tmsnet plan`.") from exc

@@ -8,8 +8,10 @@
    template head (MNE fsaverage head in MNI152);
 2. scalp point above the target (and above M1), scalp-to-cortex distance
    (with a brain mask; otherwise the scalp-to-coordinate distance, stated);
-3. coil orientation maximizing the sphere-model |E| at the target, the field
-   per A/µs and the focality (:func:`tmsnet.physics.placement.optimize_placement`),
+3. coil orientation by the clinical convention (handle 45° from the midline, back
+   and out: the sphere model cannot tell orientations apart, see
+   :mod:`tmsnet.physics.placement`), the field per A/µs and the focality
+   (:func:`tmsnet.physics.placement.optimize_placement`),
    and the field on the sphere through the target
    (:func:`tmsnet.physics.placement.field_patch`, the report's figure);
 4. nearest 10-10 electrode (MNI);
@@ -37,6 +39,7 @@ from tmsnet.physics.coils import Coil, check_coil, coil_param, load_coil
 from tmsnet.physics.dose import DEFAULT_M1_MNI, DoseParameters, compute_dose
 from tmsnet.physics.placement import (
     DEFAULT_ANGLE_STEP_DEG,
+    ORIENTATION_RULES,
     FieldPatch,
     Placement,
     field_patch,
@@ -87,6 +90,10 @@ class PlanParameters(Parameters):
         Scalp projection: nearest scalp point, or along the line from the head centre.
     angle_step_deg : float
         Step of the coil orientation sweep (degrees, in (0, 180]).
+    orientation : {"clinical", "max_field"}
+        How the coil angle is chosen (:mod:`tmsnet.physics.placement`): the clinical
+        convention (handle 45° from the midline, back and out; default, because the sphere
+        model cannot tell orientations apart) or the sweep's maximum of |E|.
     dose : DoseParameters
         Motor threshold, Stokes slope and motor hotspot.
     """
@@ -100,6 +107,9 @@ class PlanParameters(Parameters):
                                  "centre")
     angle_step_deg: float = param(DEFAULT_ANGLE_STEP_DEG, flag="--angle-step", units="deg", low=0,
                                   low_inclusive=False, high=180, help="step of the coil orientation sweep")
+    orientation: str = param(ORIENTATION_RULES[0], choices=ORIENTATION_RULES,
+                             help="coil angle: clinical convention (handle 45 deg back and out) or the "
+                                  "sweep's maximum |E|")
     dose: DoseParameters = param(default_factory=DoseParameters, kind="any", cli=False,
                                  help="motor threshold, Stokes slope and motor hotspot")
 
@@ -180,6 +190,8 @@ class TreatmentPlan:
             "scalp_point_mm": p["scalp_point_mm"],
             "coil_axes": {"x": p["coil_x_axis"], "y": p["coil_y_axis"], "z": p["coil_z_axis"]},
             "coil_angle_deg": p["angle_deg"],
+            "coil_orientation_rule": p["orientation_rule"],
+            "sweep_variation_percent": p["sweep_variation_percent"],
             "induced_field_direction": p["e_direction_at_target"],
             "e_at_target_v_per_m_per_a_per_us": p["e_at_target_v_per_m_per_a_per_us"],
             "focality_cm2": p["focality_cm2"],
@@ -340,7 +352,8 @@ def _plan_dose(params: PlanParameters, coil_model: Coil, m1: np.ndarray, site: _
     m1_scalp = scalp_mod.project_to_scalp(site.head, m1, method=params.projection)
     m1_placement = optimize_placement(coil_model, m1, m1_scalp, site.surface_points,
                                       coil_distance_mm=params.coil_distance_mm,
-                                      angle_step_deg=params.angle_step_deg, focality=False)
+                                      angle_step_deg=params.angle_step_deg, focality=False,
+                                      orientation=params.orientation)
     depth_m1 = _depth(m1_scalp, m1, site.mask_img)
     result = compute_dose(mt_percent, depth_target_mm=site.depth_target_mm, depth_m1_mm=depth_m1,
                           e_target=site.placement.e_at_target, e_m1=m1_placement.e_at_target,
@@ -427,7 +440,8 @@ def compute_plan(
     scalp_point = scalp_mod.project_to_scalp(head, target, method=params.projection)
     placement = optimize_placement(coil_model, target, scalp_point, surface_points,
                                    coil_distance_mm=params.coil_distance_mm,
-                                   angle_step_deg=params.angle_step_deg)
+                                   angle_step_deg=params.angle_step_deg,
+                                   orientation=params.orientation)
     depth_method = "brain-mask" if mask_img is not None else "coordinate"
     depth_t = _depth(scalp_point, target, mask_img)
     if mask_img is None:

@@ -6,9 +6,23 @@ target (the "local sphere" of the sphere model; REFERENCES.md section 3),
 puts the coil's origin on the scalp point (plus ``coil_distance_mm`` for
 hair or cap) with its +z axis towards the sphere centre, and turns it about
 that axis in ``angle_step_deg`` steps. For every angle the sphere-model field
-at the target is computed in one batched call; the orientation with the
-largest |E| wins. Focality is the area, on the sphere through the target
-(same centre), where |E| is at least half of its maximum on that sphere (cm²).
+at the target is computed in one batched call. Focality is the area, on the
+sphere through the target (same centre), where |E| is at least half of its
+maximum on that sphere (cm²).
+
+Which orientation (``orientation``, :data:`ORIENTATION_RULES`):
+
+* ``"clinical"`` (default): the coil handle (its +y axis) about 45 degrees from the
+  midline, pointing back and out (posterior and lateral, towards the target's side),
+  projected onto the scalp's tangent plane -- the convention of clinical rTMS over
+  DLPFC and M1 (posterior-lateral handle, current across the precentral/prefrontal
+  gyri; REFERENCES.md section 3). The sphere model cannot choose an orientation: with
+  the target on the coil axis, |E| at the target is invariant under rotation about
+  that axis by symmetry, so the sweep varies by a fraction of a percent
+  (``Placement.sweep_variation_percent``) and its maximum is noise. Only a
+  head model with a folded cortex (issue 17's realistic path) can choose.
+* ``"max_field"``: the swept angle with the largest |E| (the old behaviour; kept for
+  comparison and for off-axis targets).
 
 Angles: 0 deg means the coil's +y axis points along ``reference_direction``
 (default +y = anterior in RAS/MNI) projected onto the tangent plane;
@@ -28,11 +42,16 @@ from tmsnet.exceptions import InvalidParameterError
 from tmsnet.physics.coils import Coil
 from tmsnet.physics.efield import efield, efield_placements, transform_dipoles
 
-__all__ = ["DEFAULT_ANGLE_STEP_DEG", "FieldPatch", "Placement", "coil_rotation", "field_patch", "fit_sphere",
+__all__ = ["CLINICAL_HANDLE_ANGLE_DEG", "DEFAULT_ANGLE_STEP_DEG", "ORIENTATION_RULES", "FieldPatch",
+           "Placement", "clinical_angle_deg", "coil_rotation", "field_patch", "fit_sphere",
            "focality_area_cm2", "optimize_placement"]
 
 #: Step of the coil orientation sweep (degrees) unless one is given.
 DEFAULT_ANGLE_STEP_DEG = 5.0
+#: How the coil orientation is chosen (module docstring); the first is the default.
+ORIENTATION_RULES = ("clinical", "max_field")
+#: Angle of the coil handle from the midline in the clinical convention (degrees).
+CLINICAL_HANDLE_ANGLE_DEG = 45.0
 
 
 def fit_sphere(points_mm: np.ndarray) -> tuple[np.ndarray, float]:
@@ -106,6 +125,39 @@ def coil_rotation(
     y = -s * x0 + c * y0
     rot = np.stack([x, y, np.broadcast_to(z, x.shape)], axis=-1)
     return rot[0] if np.ndim(angle_deg) == 0 else rot
+
+
+def clinical_angle_deg(z_axis: np.ndarray, lateral_sign: float,
+                       reference_direction: np.ndarray = (0.0, 1.0, 0.0)) -> float:
+    """Angle (degrees, :func:`coil_rotation`'s convention) of the clinical coil orientation.
+
+    The handle (coil +y) points back and out: the direction
+    ``(lateral_sign * sin 45°, -cos 45°, 0)`` in RAS, projected onto the plane
+    normal to ``z_axis``.
+
+    Parameters
+    ----------
+    z_axis : array, shape (3,)
+        Coil +z axis (into the head).
+    lateral_sign : float
+        Side of the target: negative for the left hemisphere (-x), positive for
+        the right; 0 (the midline) points the handle straight back.
+    reference_direction : array, shape (3,)
+        Direction of angle 0 (default anterior).
+
+    Returns
+    -------
+    float
+        Angle in [0, 360) degrees.
+    """
+    half = np.radians(CLINICAL_HANDLE_ANGLE_DEG)
+    handle = np.array([np.sign(lateral_sign) * np.sin(half), -np.cos(half), 0.0])
+    if lateral_sign == 0:
+        handle = np.array([0.0, -1.0, 0.0])
+    basis = coil_rotation(z_axis, 0.0, reference_direction)
+    x0, y0 = basis[:, 0], basis[:, 1]
+    # coil_rotation: y(angle) = sin(angle) x0 + cos(angle) y0
+    return float(np.degrees(np.arctan2(handle @ x0, handle @ y0)) % 360.0)
 
 
 def _sphere_patch(axis_dir: np.ndarray, e1: np.ndarray, radius_mm: float, grid_mm: float,
@@ -305,7 +357,7 @@ class Placement:
     rotation : numpy.ndarray, shape (3, 3)
         Coil axes (columns x, y, z) in the head frame; z into the head.
     angle_deg : float
-        Best angle about the coil axis (see module docstring).
+        Chosen angle about the coil axis (see module docstring).
     sphere_centre_mm, sphere_radius_mm
         The local sphere fitted to the scalp.
     e_at_target : float
@@ -320,6 +372,8 @@ class Placement:
         The orientation sweep: angles and |E| at the target.
     coil : str
         Coil name.
+    orientation : str
+        The rule that chose ``angle_deg`` (:data:`ORIENTATION_RULES`).
     """
 
     target_mm: np.ndarray
@@ -337,6 +391,13 @@ class Placement:
     sweep_e: np.ndarray
     coil: str
     extra: dict[str, Any] = field(default_factory=dict)
+    orientation: str = "max_field"
+
+    @property
+    def sweep_variation_percent(self) -> float:
+        """Range of |E| over the sweep, in % of its mean: how much the orientation matters here."""
+        e = np.asarray(self.sweep_e, dtype=np.float64)
+        return float(100.0 * (e.max() - e.min()) / e.mean())
 
     def as_dict(self) -> dict[str, Any]:
         """Scalar results and vectors, JSON-ready (mm, V/m per A/µs)."""
@@ -349,6 +410,8 @@ class Placement:
             "coil_y_axis": self.rotation[:, 1].tolist(),
             "coil_z_axis": self.rotation[:, 2].tolist(),
             "angle_deg": self.angle_deg,
+            "orientation_rule": self.orientation,
+            "sweep_variation_percent": self.sweep_variation_percent,
             "sphere_centre_mm": self.sphere_centre_mm.tolist(),
             "sphere_radius_mm": self.sphere_radius_mm,
             "e_at_target_v_per_m_per_a_per_us": self.e_at_target,
@@ -370,8 +433,9 @@ def optimize_placement(
     reference_direction: np.ndarray = (0.0, 1.0, 0.0),
     focality: bool = True,
     backend: str = "auto",
+    orientation: str = ORIENTATION_RULES[0],
 ) -> Placement:
-    """Best coil orientation over a target on a locally fitted sphere.
+    """Coil placement and orientation over a target on a locally fitted sphere.
 
     Parameters
     ----------
@@ -395,6 +459,9 @@ def optimize_placement(
         Also compute the half-maximum area (costs one field map).
     backend : str
         E-field backend.
+    orientation : {"clinical", "max_field"}
+        How the angle is chosen (module docstring): the clinical convention (handle
+        45° from the midline, back and out; default) or the swept maximum of |E|.
 
     Returns
     -------
@@ -411,6 +478,9 @@ def optimize_placement(
     pts = np.asarray(scalp_points_mm, dtype=np.float64).reshape(-1, 3)
     if not 0 < angle_step_deg <= 180:
         raise InvalidParameterError("angle_step_deg must be in (0, 180].")
+    if orientation not in ORIENTATION_RULES:
+        raise InvalidParameterError(
+            f"orientation must be one of {', '.join(ORIENTATION_RULES)}, got {orientation!r}.")
     near = pts[np.linalg.norm(pts - scalp_point, axis=1) <= fit_radius_mm]
     if len(near) < 10:
         raise InvalidParameterError(
@@ -428,12 +498,17 @@ def optimize_placement(
             "and head surface are in the same space."
         )
     angles = np.arange(0.0, 360.0, angle_step_deg)
+    n_sweep = len(angles)
+    if orientation == "clinical":
+        # lateral side from the scalp normal's x: frame-local, no assumption on where x = 0 is
+        side = outward[0] if abs(outward[0]) > 0.05 else 0.0
+        angles = np.append(angles, clinical_angle_deg(-outward, side, reference_direction))
     rots = coil_rotation(-outward, angles, reference_direction)
     trans = np.broadcast_to((origin - centre) * 1e-3, (len(angles), 3))
     e = efield_placements(rel_target[None, :] * 1e-3, coil.positions_m, coil.moments, rots, trans,
                           backend=backend)[:, 0, :]
     norms = np.linalg.norm(e, axis=1)
-    best = int(np.argmax(norms))
+    best = n_sweep if orientation == "clinical" else int(np.argmax(norms))
     area = float("nan")
     if focality:
         area, _ = focality_area_cm2(coil, rots[best], origin, centre, float(np.linalg.norm(rel_target)),
@@ -442,6 +517,6 @@ def optimize_placement(
         target_mm=target, scalp_point_mm=scalp_point, coil_origin_mm=origin, rotation=rots[best],
         angle_deg=float(angles[best]), sphere_centre_mm=centre, sphere_radius_mm=radius,
         e_at_target=float(norms[best]), e_vector_at_target=e[best], focality_cm2=area,
-        target_depth_mm=float(np.linalg.norm(target - scalp_point)), sweep_angles_deg=angles,
-        sweep_e=norms, coil=coil.name,
+        target_depth_mm=float(np.linalg.norm(target - scalp_point)), sweep_angles_deg=angles[:n_sweep],
+        sweep_e=norms[:n_sweep], coil=coil.name, orientation=orientation,
     )

@@ -78,17 +78,47 @@ def _plot_patch(patch: Any) -> Any:
     return fig
 
 
+#: How the plan page names each orientation rule.
+_ORIENTATION_WORDS = {"clinical": "clinical convention: handle 45° from the midline, back and out",
+                      "max_field": "largest sphere-model field"}
+#: The sweep figure's y axis spans at least this many % either side of the mean, so that a
+#: variation of a fraction of a percent (the sphere model's) is drawn as the flat line it is.
+_SWEEP_MIN_HALF_RANGE_PERCENT = 5.0
+
+
+def _sweep_variation_percent(field: PlanField) -> float:
+    e = np.asarray(field.sweep_e, dtype=float)
+    return float(100.0 * (e.max() - e.min()) / e.mean())
+
+
 def _plot_sweep(field: PlanField) -> Any:
+    """|E| against angle as % of the sweep's mean, on a y axis no narrower than +-5 %."""
     from matplotlib.figure import Figure
 
+    e = np.asarray(field.sweep_e, dtype=float)
+    deviation = 100.0 * (e / e.mean() - 1.0)
+    half = max(_SWEEP_MIN_HALF_RANGE_PERCENT, 1.1 * float(np.abs(deviation).max()))
     fig = Figure(figsize=(5.0, 2.4))
     ax = fig.add_subplot(1, 1, 1)
-    ax.plot(field.sweep_angles_deg, field.sweep_e, color="#1f4e79")
+    ax.plot(field.sweep_angles_deg, deviation, color="#1f4e79")
     ax.axvline(field.angle_deg, color="#b7791f", linestyle="--")
+    ax.set_ylim(-half, half)
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     ax.set_xlabel("coil angle (deg, 0 = coil y axis anterior)")
-    ax.set_ylabel("|E| at target\n(V/m per A/µs)")
+    ax.set_ylabel("|E| at target\n(% from the mean)")
     fig.tight_layout()
     return fig
+
+
+def _sweep_caption(field: PlanField) -> str:
+    variation = _sweep_variation_percent(field)
+    if field.orientation_rule == "clinical":
+        return (f"Orientation: |E| at the target varies by {variation:.2f} % over all coil angles in the "
+                "sphere model, which therefore cannot choose an orientation. The coil follows the "
+                "clinical convention (handle about 45° from the midline, pointing back and out); "
+                "dashed: that angle.")
+    return (f"Orientation sweep: |E| at the target varies by {variation:.2f} % over all coil angles; "
+            "dashed: the angle with the largest sphere-model |E|.")
 
 
 def _field_figures(path: Path) -> str:
@@ -108,8 +138,7 @@ def _field_figures(path: Path) -> str:
                  f"x: target ({patch.e_at_target:.3f} V/m per A/µs)."),
         width="32rem", dpi=80) + plot_html(
         _plot_sweep(field), alt="Field at the target versus coil angle",
-        caption="Orientation sweep: sphere-model |E| at the target for each coil angle; dashed: chosen "
-                "angle.",
+        caption=_sweep_caption(field),
         width="30rem", dpi=80)
 
 
@@ -186,7 +215,8 @@ def _card(out: SubjectSections, plan: dict[str, Any], label: str, source: str) -
     # The target itself (in each space) is in the card's coordinate table.
     out.summary += [
         (f"{label} scalp point", _electrode_text(plan)),
-        (f"{label} coil", f"{coil.get('name', '?')}, angle {float(plan['coil_angle_deg']):.0f}°, "
+        (f"{label} coil", f"{coil.get('name', '?')}, angle {float(plan['coil_angle_deg']):.0f}° "
+                          f"({_ORIENTATION_WORDS.get(plan.get('coil_orientation_rule'), 'as given')}), "
                           f"handle axis (coil y) {format_xyz(plan['coil_axes']['y'], digits=2)}"),
         (f"{label} depth", f"{float(plan['depth_target_mm']):.1f} mm scalp to cortex "
                            f"({plan.get('depth_method', '?')})"),
