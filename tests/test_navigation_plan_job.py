@@ -53,6 +53,10 @@ def test_one_page_plan_is_the_reports_plan_section(planned):
     assert "10 Hz rTMS, 3000 pulses" in page and "cannot choose an orientation" in page
     assert "clinical convention: handle 45° from the midline, back and out" in page
     assert plan.summary()["coil_orientation_rule"] == "clinical"
+    # the operator reads named quantities with units, not the JSON's field keys
+    for key in (*plan.protocol, *plan.dose):
+        assert f"<code>{key}</code>" not in page, key
+    assert "Session intensity, Stokes (%MSO)" in page and "Field at M1 (V/m per A/µs)" in page
     assert "Induced field magnitude of the fig8-70mm coil" in page and "No field figure" not in page
     # The page's sidecar is the plan's provenance.
     side = json.loads(written["plan_html"].with_suffix(".json").read_text())

@@ -269,11 +269,35 @@ def _files_list(context: SubjectContext, path: Path) -> str:
     return f"<h3>Files for the treatment room</h3><ul>{items}</ul>"
 
 
+#: The operator's names (with units) of the plan's protocol and dose fields; a field not
+#: listed keeps its key.
+_OPERATOR_NAMES = {
+    "name": "Protocol", "pulses_per_session": "Pulses per session", "pattern": "Pattern",
+    "train_s": "Train duration (s)", "inter_train_s": "Interval between trains (s)",
+    "frequency_hz": "Pulse frequency (Hz)", "duration_s": "Session duration (s)",
+    "intensity_percent_of_mt": "Intensity (% of motor threshold)",
+    "source": "Source", "mt_percent": "Motor threshold (%MSO)",
+    "stokes_slope_percent_per_mm": "Stokes slope (%MSO per mm of extra depth)",
+    "stokes_adjusted_mt_percent": "Depth-adjusted threshold, Stokes (%MSO)",
+    "efield_matched_mt_percent": "E-field-matched threshold (%MSO)",
+    "e_m1_v_per_m_per_a_per_us": "Field at M1 (V/m per A/µs)",
+    "e_target_v_per_m_per_a_per_us": "Field at the target (V/m per A/µs)",
+    "m1_mm": "M1 hotspot (mm)", "m1_space": "M1 hotspot space",
+    "e_m1_at_threshold_v_per_m": "Field at M1 at the motor threshold (V/m)",
+    "session_intensity_percent_mso_stokes": "Session intensity, Stokes (%MSO)",
+    "session_intensity_percent_mso_efield_matched": "Session intensity, E-field-matched (%MSO)",
+}
+
+
+def _named(fields: dict[str, Any]) -> dict[str, Any]:
+    return {_OPERATOR_NAMES.get(key, key): value for key, value in fields.items()}
+
+
 def _plan_section(context: SubjectContext, path: Path, plan: dict[str, Any], index: int) -> ReportSection:
     esc = html.escape
     stem = path.name[: -len(_PLAN_SUFFIX)]
     body = [_plan_table(plan, path.name), _field_figures(path.parent / f"{stem}{PLAN_FIELD_SUFFIX}"),
-            key_value_table({**(plan.get("protocol") or {}), **(plan.get("dose") or {})},
+            key_value_table(_named({**(plan.get("protocol") or {}), **(plan.get("dose") or {})}),
                             caption="Protocol and dose details"),
             _files_list(context, path)]
     if plan.get("disclaimer"):
