@@ -19,7 +19,13 @@ from tmsnet.exceptions import (
     InvalidParameterError,
     SpaceError,
 )
-from tmsnet.io.surface import SURFACE_SPACES, SurfaceBold, load_confounds_matrix, load_surface_bold
+from tmsnet.io.surface import (
+    SURFACE_SPACES,
+    SurfaceBold,
+    load_cifti_volume_part,
+    load_confounds_matrix,
+    load_surface_bold,
+)
 
 N_FS5 = 10242
 N_FRAMES = 30
@@ -365,6 +371,27 @@ def test_cifti_refusals(tmp_path):
         load_surface_bold(path)
     with pytest.raises(SpaceError, match="says space-fsLR"):  # never re-labelled from the count
         load_surface_bold(path, space="fsaverage6")
+
+
+def test_cifti_volume_part_positions_and_data(tmp_path):
+    path, data, vertex_l, vertex_r = _cifti(tmp_path)
+    volume = load_cifti_volume_part(path)
+    n_cortex = len(vertex_l) + len(vertex_r)
+    assert volume.n_voxels == 4 and volume.volume_shape == (3, 3, 3)
+    np.testing.assert_array_equal(volume.columns, np.arange(n_cortex, n_cortex + 4))
+    # from_mask lists the voxels in C order of the mask: (0,0,0), then (1,1,0..2)
+    np.testing.assert_array_equal(volume.ijk, [[0, 0, 0], [1, 1, 0], [1, 1, 1], [1, 1, 2]])
+    np.testing.assert_allclose(volume.coords_mm, volume.ijk)              # identity affine
+    assert set(volume.structure) == {"CIFTI_STRUCTURE_THALAMUS_LEFT"}
+    np.testing.assert_array_equal(volume.read(), data[:, n_cortex:])
+    np.testing.assert_array_equal(volume.read(np.array([3, 0])), data[:, [n_cortex + 3, n_cortex]])
+    cortex_only = cifti2.BrainModelAxis.from_surface(vertex_l, 32492, "CortexLeft")
+    series = cifti2.SeriesAxis(start=0.0, step=0.8, size=N_FRAMES, unit="SECOND")
+    other = tmp_path / "cortex_only.dtseries.nii"
+    cifti2.Cifti2Image(data[:, : len(vertex_l)], cifti2.Cifti2Header.from_axes(
+        (series, cortex_only))).to_filename(other)
+    with pytest.raises(InvalidImageError, match="no volume brain model"):
+        load_cifti_volume_part(other)
 
 
 def test_surface_spaces_table():

@@ -237,7 +237,7 @@ def test_fsaverage5_loads_from_nilearns_package_without_network(monkeypatch):
 
 
 def test_unknown_template_space_says_what_is_available():
-    with pytest.raises(SpaceError, match="fsaverage5") as info:
+    with pytest.raises(SpaceError, match="fsaverage5, fsLR") as info:
         load_template_mesh("fsLR32k", "left")
     assert "load_mesh_file" in str(info.value)
     with pytest.raises(InvalidParameterError, match="kind"):

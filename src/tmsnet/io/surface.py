@@ -21,7 +21,8 @@ Formats
   hemispheres, with the vertex indices they list into the 32k fsLR mesh (the
   medial wall is already left out of those lists). Every other grayordinate
   (subcortical and cerebellar voxels) is kept out of ``data``: only its count
-  is recorded, in ``n_subcortical``.
+  is recorded, in ``n_subcortical``; :func:`load_cifti_volume_part` reads
+  where those voxels are (and, on request, their time series).
 
 Finding the right hemisphere
 ----------------------------
@@ -93,8 +94,9 @@ from tmsnet.exceptions import (
 from tmsnet.io.fmriprep import _compact_columns, _existing_file, _read_sidecar
 from tmsnet.spaces import space_from_filename
 
-__all__ = ["HEMISPHERE_LABELS", "SURFACE_SPACES", "SURFACE_SUFFIXES", "SurfaceBold",
-           "is_surface_bold", "load_confounds_matrix", "load_surface_bold"]
+__all__ = ["HEMISPHERE_LABELS", "SURFACE_SPACES", "SURFACE_SUFFIXES", "CiftiVolumePart",
+           "SurfaceBold", "cifti_cortex_models", "is_surface_bold", "load_cifti_volume_part",
+           "load_confounds_matrix", "load_surface_bold"]
 
 #: Mesh vertices per hemisphere of each surface space tmsnet reads (fsLR: the 32k mesh of
 #: fMRIPrep's ``den-91k`` CIFTI and ``den-32k`` GIFTI outputs).
@@ -390,38 +392,74 @@ def _fill_cifti(dataobj: Any, columns: slice, block: np.ndarray) -> None:
     block[...] = np.asanyarray(dataobj[:, columns])
 
 
-def _open_cifti(path: Path) -> tuple[list[_Hemisphere], int]:
-    """The two cortex models of a dtseries, and the number of other grayordinates."""
+def _cifti_axes(path: Path, first: type, what: str) -> tuple[Any, Any, cifti2.BrainModelAxis]:
+    """A dense CIFTI-2 file and its two axes: ``first`` (series, labels) and the brain models."""
     img = _load(path, "CIFTI-2")
     try:
-        series, models = img.header.get_axis(0), img.header.get_axis(1)
+        axis, models = img.header.get_axis(0), img.header.get_axis(1)
     except Exception as exc:  # a NIfTI without CIFTI extension, or a malformed one
         raise InvalidImageError(
             f"{path.name} has no readable CIFTI-2 axes ({type(exc).__name__}: {exc}); give "
-            "fMRIPrep's *_space-fsLR_den-91k_bold.dtseries.nii.") from exc
-    if not isinstance(series, cifti2.SeriesAxis) or not isinstance(models, cifti2.BrainModelAxis):
+            f"a {what}.") from exc
+    if not isinstance(axis, first) or not isinstance(models, cifti2.BrainModelAxis):
         raise InvalidImageError(
-            f"{path.name} has axes ({type(series).__name__}, {type(models).__name__}); a dense "
-            "time series has (SeriesAxis, BrainModelAxis).")
+            f"{path.name} has axes ({type(axis).__name__}, {type(models).__name__}); a {what} "
+            f"has ({first.__name__}, BrainModelAxis).")
+    return img, axis, models
+
+
+def _open_cifti(path: Path) -> tuple[list[_Hemisphere], int]:
+    """The two cortex models of a dtseries, and the number of other grayordinates."""
+    img, series, models = _cifti_axes(
+        path, cifti2.SeriesAxis, "dense time series (fMRIPrep's *_space-fsLR_den-91k_bold."
+        "dtseries.nii)")
     if series.unit != "SECOND":
         raise InvalidImageError(
             f"The series axis of {path.name} is in {series.unit}, not SECOND: it is not a BOLD "
             "time series.")
     step = float(series.step)
     stated = None if step == 0 else (step if math.isfinite(step) and step > 0 else math.nan)
-    found = {name: (columns, model) for name, columns, model in models.iter_structures()}
-    parts = []
+    parts = [_Hemisphere(hemi, path, int(series.size), len(model), n_mesh,
+                         np.asarray(model.vertex), stated,
+                         functools.partial(_fill_cifti, img.dataobj, columns),
+                         "the CIFTI series-axis step")
+             for hemi, (columns, model, n_mesh) in cifti_cortex_models(models, path.name).items()]
+    return parts, len(models) - sum(p.n_columns for p in parts)
+
+
+def cifti_cortex_models(models: cifti2.BrainModelAxis,
+                        name: str) -> dict[str, tuple[slice, cifti2.BrainModelAxis, int]]:
+    """The two cortex models of a CIFTI brain-model axis.
+
+    Parameters
+    ----------
+    models : nibabel.cifti2.BrainModelAxis
+        The axis.
+    name : str
+        The file's name, for the message.
+
+    Returns
+    -------
+    dict
+        ``{"L": (columns, model, n_mesh_vertices), "R": ...}``: the model's columns along the
+        axis (a slice), the model (its ``vertex`` indexes the mesh) and the size of the mesh
+        it declares.
+
+    Raises
+    ------
+    InvalidImageError
+        When a cortex model is missing.
+    """
+    found = {structure: (columns, model) for structure, columns, model in models.iter_structures()}
+    out = {}
     for hemi, structure in _CIFTI_CORTEX.items():
         if structure not in found:
             raise InvalidImageError(
-                f"{path.name} has no {structure} brain model (it has {sorted(found)}); both "
+                f"{name} has no {structure} brain model (it has {sorted(found)}); both "
                 "cortical hemispheres are needed.")
         columns, model = found[structure]
-        parts.append(_Hemisphere(hemi, path, int(series.size), len(model),
-                                 int(model.nvertices[structure]), np.asarray(model.vertex),
-                                 stated, functools.partial(_fill_cifti, img.dataobj, columns),
-                                 "the CIFTI series-axis step"))
-    return parts, len(models) - sum(p.n_columns for p in parts)
+        out[hemi] = (columns, model, int(model.nvertices[structure]))
+    return out
 
 
 def _read_usable(parts: list[_Hemisphere]) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
@@ -606,6 +644,96 @@ def load_surface_bold(
         source_format=source_format,
         n_subcortical=n_subcortical,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class CiftiVolumePart:
+    """Where the volume grayordinates of a CIFTI-2 dense time series are.
+
+    The brain models of a ``den-91k`` file other than the two cortices: subcortical and
+    cerebellar voxels on a 2 mm grid (fMRIPrep: MNI152NLin6Asym), 31870 of them in HCP's
+    91282 grayordinates.
+
+    Attributes
+    ----------
+    path : Path
+        The dtseries.
+    columns : ndarray of int64, shape (n_voxels,)
+        Index of each voxel along the file's brain-model axis (a column of the data).
+    ijk : ndarray of int64, shape (n_voxels, 3)
+        Voxel indices on the volume grid.
+    coords_mm : ndarray of float64, shape (n_voxels, 3)
+        Voxel centres, mm (``affine @ ijk``).
+    structure : ndarray of str, shape (n_voxels,)
+        CIFTI structure of each voxel, e.g. ``"CIFTI_STRUCTURE_ACCUMBENS_RIGHT"``.
+    affine : ndarray, shape (4, 4)
+        Voxel-to-mm affine of the grid.
+    volume_shape : tuple of int
+        Shape of the grid.
+    """
+
+    path: Path
+    columns: np.ndarray
+    ijk: np.ndarray
+    coords_mm: np.ndarray
+    structure: np.ndarray
+    affine: np.ndarray
+    volume_shape: tuple[int, int, int]
+
+    @property
+    def n_voxels(self) -> int:
+        """Number of volume grayordinates."""
+        return int(self.columns.size)
+
+    def read(self, index: np.ndarray | None = None) -> np.ndarray:
+        """Time series of the voxels (all, or ``index`` of them), float32 ``(n_frames, n)``."""
+        columns = self.columns if index is None else self.columns[np.asarray(index)]
+        if columns.size == 0:
+            raise InvalidParameterError("No volume voxel selected: nothing to read.")
+        start, stop = int(columns.min()), int(columns.max()) + 1
+        dataobj = _load(self.path, "CIFTI-2").dataobj
+        try:
+            block = np.asanyarray(dataobj[:, start:stop])
+            return np.asarray(block[:, columns - start], dtype=np.float32)
+        except _READ_ERRORS as exc:
+            raise InvalidImageError(
+                f"Reading the volume part of {self.path} failed ({type(exc).__name__}: {exc}); "
+                "the file is truncated or corrupt: copy it again.") from exc
+
+
+def load_cifti_volume_part(path: str | Path) -> CiftiVolumePart:
+    """The volume brain models of a CIFTI-2 dense time series (positions, no data read).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``*.dtseries.nii`` file.
+
+    Returns
+    -------
+    CiftiVolumePart
+        Voxels in the file's column order.
+
+    Raises
+    ------
+    InputFileNotFoundError
+        The file does not exist.
+    InvalidImageError
+        Not a dense time series, or it has no volume brain model.
+    """
+    cifti = _existing_file(path, "CIFTI-2 dense time series")
+    _, _, models = _cifti_axes(cifti, cifti2.SeriesAxis, "CIFTI-2 dense time series")
+    in_volume = np.asarray(models.volume_mask, dtype=bool)
+    if not in_volume.any():
+        raise InvalidImageError(
+            f"{cifti.name} has no volume brain model (only {sorted(set(models.name))}); a seed "
+            "from the CIFTI volume part needs the subcortical grayordinates (den-91k).")
+    ijk = np.asarray(models.voxel[in_volume], dtype=np.int64)
+    affine = np.asarray(models.affine, dtype=np.float64)
+    return CiftiVolumePart(path=cifti, columns=np.flatnonzero(in_volume).astype(np.int64),
+                           ijk=ijk, coords_mm=ijk @ affine[:3, :3].T + affine[:3, 3],
+                           structure=np.asarray(models.name[in_volume]), affine=affine,
+                           volume_shape=tuple(int(n) for n in models.volume_shape))
 
 
 def _numeric_rows(path: Path) -> list[tuple[int, list[str]]]:

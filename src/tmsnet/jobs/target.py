@@ -183,9 +183,12 @@ def run_surface_target(
     """The targeting job on surface BOLD: compute, then write (staged: all or nothing).
 
     See :func:`tmsnet.targeting.surface_workflow.compute_surface_targets` for the steps and
-    :mod:`tmsnet.targeting.surface_outputs` for the files. With ``report``, the HTML report
-    (the targeting section with the map on the inflated surface); with ``plan``, the
-    treatment plan of the first target at its MNI152 coordinate (fsaverage spaces only).
+    :mod:`tmsnet.targeting.surface_outputs` for the files (the maps as GIFTI, and for a CIFTI
+    input also as CIFTI-2 dscalar). With ``report``, the HTML report: the targeting section
+    with the interactive surface viewer (both hemispheres of the template surface, inflated
+    where tmsnet has it, with the map and the targets; NiiVue, inlined) and a static view for
+    printing; with ``plan``, the treatment plan of the first target at its MNI152 coordinate
+    (fsaverage spaces only).
     """
     from tmsnet.exceptions import SpaceError
     from tmsnet.targeting.surface_outputs import (
@@ -201,7 +204,7 @@ def run_surface_target(
     mni152 = surface_target_mni152(result.targets[0], result)
     if plan is not None and mni152 is None:
         raise SpaceError(f"A plan needs the target in MNI152; {result.space} coordinates have no "
-                         "transform to it in tmsnet (fsaverage spaces do).")
+                         "transform to it in tmsnet (fsaverage and fsLR do).")
     entities = parse_entities(bold)
     with staged_output_dir(out_dir) as staging:
         written = write_surface_outputs(result, staging.path, bold=bold)

@@ -29,6 +29,7 @@ __all__ = [
     "plot_connectivity_through_target",
     "plot_motion_qc",
     "plot_regions",
+    "plot_surface_connectivity",
     "plot_target_and_references_glass_brain",
 ]
 
@@ -325,4 +326,62 @@ def plot_motion_qc(
     ax.spines[["top", "right"]].set_visible(False)
     ax.legend(loc="upper right", fontsize=8, frameon=False, ncol=3)
     fig.tight_layout()
+    return fig
+
+
+def plot_surface_connectivity(
+    coords_mm: np.ndarray,
+    faces: np.ndarray,
+    values: np.ndarray,
+    *,
+    hemisphere: str = "left",
+    targets: Sequence[tuple[str, int]] = (),
+    background: np.ndarray | None = None,
+    title: str | None = None,
+    vmax: float = 0.5,
+) -> Figure:
+    """A map on one hemisphere's surface, lateral view, with the targets' vertices marked.
+
+    Parameters
+    ----------
+    coords_mm : ndarray, shape (n_vertices, 3)
+        The surface to draw (e.g. the inflated template), mm.
+    faces : ndarray of int, shape (n_faces, 3)
+        Its triangles.
+    values : ndarray, shape (n_vertices,)
+        The map (e.g. Pearson r with the seed); NaN is drawn as 0 (no colour at ``|r| ~ 0``).
+    hemisphere : {"left", "right"}
+        Which hemisphere (the lateral view looks at it from that side).
+    targets : sequence of (label, vertex)
+        Targets to mark: a black dot at the vertex, lifted 5 mm towards the viewer so that
+        the surface does not hide it, and the label beside it.
+    background : ndarray, shape (n_vertices,), optional
+        Grey shading under the map (nilearn's ``bg_map``, e.g. the sulcal depth).
+    title : str, optional
+        Figure title.
+    vmax : float
+        Colour-scale limit (symmetric; blue negative, red positive).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from nilearn import plotting
+
+    # nilearn centres the mesh it draws (in place: give it a copy); the markers follow it.
+    coords = np.asarray(coords_mm, dtype=float)
+    coords = coords - coords.mean(axis=0)
+    fig = plotting.plot_surf_stat_map(
+        [coords.copy(), np.asarray(faces)], np.nan_to_num(np.asarray(values, dtype=float)),
+        hemi=hemisphere, view="lateral", bg_map=background, colorbar=True, cmap="RdBu_r",
+        vmax=vmax, engine="matplotlib", title=title)
+    axes = fig.axes[0]
+    # drawn in zorder, not by depth: the surface is one collection whose mean depth would
+    # otherwise put it in front of the markers
+    axes.computed_zorder = False
+    lift = -5.0 if hemisphere == "left" else 5.0
+    for label, vertex in targets:
+        x, y, z = coords[int(vertex)]
+        axes.scatter([x + lift], [y], [z], s=60, c="k", marker="o", depthshade=False, zorder=10)
+        axes.text(x + lift, y, z + 4.0, str(label), fontsize=7, zorder=11)
     return fig

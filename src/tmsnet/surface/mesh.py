@@ -4,8 +4,9 @@ The surface counterpart of the voxel-grid pieces of :mod:`tmsnet.targeting.regio
 (seed sphere, DLPFC search region) and of the 26-connected clusters of
 :func:`tmsnet.targeting.methods.cluster_target` (REFERENCES.md section 1, "Surfaces"):
 
-- :class:`TemplateMesh`, :func:`load_template_mesh` (fsaverage5, shipped inside nilearn) and
-  :func:`load_mesh_file` (any GIFTI surface, e.g. the fsLR-32k Conte69 midthickness);
+- :class:`TemplateMesh`, :func:`load_template_mesh` (fsaverage5, shipped inside nilearn; fsLR
+  32k midthickness, shipped inside tmsnet), :func:`load_template_medial_wall` (fsLR) and
+  :func:`load_mesh_file` (any GIFTI surface);
 - :func:`mesh_edges`, :func:`mesh_adjacency` and :func:`connected_clusters` (vertices are
   neighbours when they share a triangle edge, as in contarg's face-adjacency constraint);
 - :func:`smoothing_operator`: iterated heat-kernel smoothing with a FWHM in mm (Chung et al.
@@ -14,10 +15,21 @@ The surface counterpart of the voxel-grid pieces of :mod:`tmsnet.targeting.regio
   seed and the union of the DLPFC spheres as vertex masks, from the same published
   coordinates and radii as the volume regions.
 
-Coordinates are the template surface's own, in mm. For fsaverage they are FreeSurfer's MNI305
-space, while the published targeting coordinates are MNI152; the two differ by a few mm (see
-:func:`vertices_within`). Every region is a Euclidean ball around the published centre,
-intersected with the mesh: no geodesic distance is computed anywhere in this module.
+Coordinates are the template surface's own, in mm, and each mesh names their space
+(:attr:`TemplateMesh.coordinate_space`). For fsaverage they are FreeSurfer's MNI305 space, while
+the published targeting coordinates are MNI152; the two differ by a few mm (see
+:func:`vertices_within`). The fsLR midthickness is in MNI152 (``MNI152NLin6Asym``). Every region
+is a Euclidean ball around the published centre, intersected with the mesh: no geodesic
+distance is computed anywhere in this module.
+
+fsaverage6 and fsaverage (ico6, ico7) are not offered. FreeSurfer's icosahedral meshes are
+said to be nested (the first 10242 vertices of fsaverage6 and fsaverage being fsaverage5's, at
+the same positions), which would let their data be targeted on the fsaverage5 subset. The
+nesting holds inside fsaverage5 itself: on nilearn's fsaverage5 sphere the first
+``10 * 4**k + 2`` vertices are ico-``k`` for k = 0..4 (every later vertex lies within 0.01
+degrees of the normalised midpoint of two adjacent earlier ones; tests/test_surface_meshes.py),
+but no fsaverage6 or fsaverage file is available offline to check the claim itself, so tmsnet
+does not rely on it and refuses those spaces with a message saying how to resample.
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 
 import nibabel as nib
@@ -48,12 +61,16 @@ __all__ = [
     "HEMISPHERES",
     "MESH_KINDS",
     "SURFACE_DISTANCE",
+    "MESH_COORDINATE_SPACES",
+    "TEMPLATE_MESH_KINDS",
     "TEMPLATE_MESH_SPACES",
     "SurfaceSmoother",
     "TemplateMesh",
     "connected_clusters",
     "load_mesh_file",
+    "load_template_medial_wall",
     "load_template_mesh",
+    "points_within",
     "mesh_adjacency",
     "mesh_edges",
     "smoothing_operator",
@@ -62,10 +79,21 @@ __all__ = [
     "vertices_within",
 ]
 
-#: Spaces whose meshes tmsnet can load without a file (fsaverage5 ships inside nilearn).
-TEMPLATE_MESH_SPACES: tuple[str, ...] = ("fsaverage5",)
-#: Surfaces of a template mesh, named as nilearn's ``load_fsaverage`` names them.
+#: Spaces whose meshes tmsnet can load without a file: fsaverage5 ships inside nilearn, fsLR
+#: (32k) inside tmsnet (``tmsnet/data/meshes``, from brainspace 0.3.0, BSD-3-Clause).
+TEMPLATE_MESH_SPACES: tuple[str, ...] = ("fsaverage5", "fsLR")
+#: Surfaces of the fsaverage5 mesh, named as nilearn's ``load_fsaverage`` names them.
 MESH_KINDS: tuple[str, ...] = ("pial", "white_matter", "inflated", "sphere", "flat")
+#: Surfaces each template space ships.
+TEMPLATE_MESH_KINDS: dict[str, tuple[str, ...]] = {"fsaverage5": MESH_KINDS,
+                                                   "fsLR": ("midthickness",)}
+#: The space of each template mesh's coordinates (mm).
+MESH_COORDINATE_SPACES: dict[str, str] = {"fsaverage5": "MNI305", "fsLR": "MNI152NLin6Asym"}
+#: Kinds that ask for an anatomical (folded) surface; on fsLR all three give the midthickness.
+_FSLR_KINDS: tuple[str, ...] = ("midthickness", "pial", "white_matter")
+#: Icosahedral fsaverage meshes tmsnet reads data on but has no mesh for (order of the ico).
+_UNSHIPPED_ICOSAHEDRA: dict[str, int] = {"fsaverage6": 6, "fsaverage": 7}
+_FSLR_FILE = "tpl-fsLR_den-32k_hemi-{hemi}_midthickness.npz"
 HEMISPHERES: tuple[str, ...] = ("left", "right")
 #: How every surface region is measured (recorded in the region's description).
 SURFACE_DISTANCE = "Euclidean from the template surface"
@@ -84,6 +112,9 @@ _COORDINATE_NOTES = {
         "are MNI152 and are used unchanged. The two spaces differ by a few mm (FreeSurfer's "
         "MNI152-to-MNI305 affine moves points near these targets by about 2 mm), below the "
         "region radii."),
+    "fsLR": (
+        "fsLR midthickness coordinates are MNI152 (MNI152NLin6Asym: an average of HCP subjects' "
+        "surfaces in MNINonLinear space); the published MNI152 coordinates are used unchanged."),
 }
 _DEFAULT_COORDINATE_NOTE = (
     "The published MNI152 coordinates are used unchanged in the coordinates of the {space} "
@@ -117,6 +148,9 @@ class TemplateMesh:
         The hemisphere.
     kind : str
         Which surface: ``"pial"``, ``"white_matter"``, ``"midthickness"``, ...
+    coordinate_space : str or None
+        The space of ``coords_mm``: by default :data:`MESH_COORDINATE_SPACES` of ``space``
+        (``"MNI305"`` for fsaverage5, ``"MNI152NLin6Asym"`` for fsLR), None when unknown.
     """
 
     coords_mm: np.ndarray
@@ -124,6 +158,7 @@ class TemplateMesh:
     space: str
     hemisphere: str
     kind: str = "pial"
+    coordinate_space: str | None = None
 
     def __post_init__(self) -> None:
         coords = np.array(self.coords_mm, dtype=np.float64)
@@ -142,6 +177,8 @@ class TemplateMesh:
         object.__setattr__(self, "faces", faces)
         object.__setattr__(self, "hemisphere", _hemisphere(self.hemisphere))
         object.__setattr__(self, "kind", str(self.kind))
+        if self.coordinate_space is None:
+            object.__setattr__(self, "coordinate_space", MESH_COORDINATE_SPACES.get(self.space))
 
     @property
     def n_vertices(self) -> int:
@@ -167,44 +204,125 @@ def _checked_faces(faces: object, n_vertices: int) -> np.ndarray:
     return np.array(array, dtype=np.int64)
 
 
-def load_template_mesh(space: str, hemisphere: str, kind: str = "pial") -> TemplateMesh:
-    """One hemisphere of a template mesh shipped with tmsnet's dependencies.
+def _refuse_unshipped(space: str) -> None:
+    if space in _UNSHIPPED_ICOSAHEDRA:
+        raise SpaceError(
+            f"tmsnet has no {space} mesh (ico{_UNSHIPPED_ICOSAHEDRA[space]}), so it cannot target "
+            f"{space} data. FreeSurfer's icosahedral meshes are said to be nested (the first "
+            f"10242 vertices being fsaverage5's), but tmsnet has no {space} file to verify that "
+            "against and does not rely on it. Resample the BOLD to fsaverage5 (fMRIPrep "
+            f"--output-spaces fsaverage5, or FreeSurfer's mri_surf2surf --srcsubject {space} "
+            "--trgsubject fsaverage5 for each hemisphere), or use fMRIPrep's fsLR CIFTI "
+            "(--cifti-output 91k).")
+    if space not in TEMPLATE_MESH_SPACES:
+        raise SpaceError(
+            f"No template mesh is shipped for space {space!r}; available: "
+            f"{', '.join(TEMPLATE_MESH_SPACES)} (fsaverage5 from nilearn's package data, fsLR "
+            "32k from tmsnet's). For another mesh give its file: load_mesh_file(path, space, "
+            "hemisphere) reads a GIFTI surface.")
 
-    fsaverage5 (10242 vertices per hemisphere) comes from the GIFTI files inside the nilearn
-    package, through ``nilearn.datasets.load_fsaverage("fsaverage5")``. In nilearn 0.14 that
-    path (``fetch_surf_fsaverage`` -> ``_fetch_surf_fsaverage5``) only builds paths into
-    ``nilearn/datasets/data/fsaverage5`` and never downloads; the other fsaverage resolutions
-    are downloaded by nilearn and are therefore not offered here.
+
+def load_template_mesh(space: str, hemisphere: str, kind: str = "pial") -> TemplateMesh:
+    """One hemisphere of a template mesh shipped with tmsnet or its dependencies.
+
+    - ``"fsaverage5"`` (10242 vertices per hemisphere) comes from the GIFTI files inside the
+      nilearn package, through ``nilearn.datasets.load_fsaverage("fsaverage5")``. In nilearn
+      0.14 that path (``fetch_surf_fsaverage`` -> ``_fetch_surf_fsaverage5``) only builds paths
+      into ``nilearn/datasets/data/fsaverage5`` and never downloads. Coordinates: MNI305.
+    - ``"fsLR"`` (32492 vertices per hemisphere, the mesh whose vertices fMRIPrep's and HCP's
+      ``den-91k`` CIFTI files index) is tmsnet's own copy of brainspace 0.3.0's
+      ``conte69_32k`` midthickness (``tmsnet/data/meshes``, BSD-3-Clause; see the README
+      there). Only the midthickness ships: ``kind`` ``"pial"`` and ``"white_matter"`` also
+      return it, and the mesh's ``kind`` then says ``"midthickness"`` (it lies half a cortical
+      thickness, 1-1.5 mm, from either). Coordinates: MNI152 (``MNI152NLin6Asym``).
+    - ``"fsaverage6"`` and ``"fsaverage"`` are refused (module docstring: their nesting over
+      fsaverage5 could not be verified here).
 
     Parameters
     ----------
     space : str
-        Template space; one of :data:`TEMPLATE_MESH_SPACES` (``"fsaverage5"``).
+        Template space; one of :data:`TEMPLATE_MESH_SPACES`.
     hemisphere : {"left", "right"}
         Hemisphere (``"lh"`` and ``"rh"`` are accepted).
     kind : str
-        Surface, one of :data:`MESH_KINDS`; default ``"pial"``.
+        Surface: for fsaverage5 one of :data:`MESH_KINDS`, for fsLR ``"midthickness"``,
+        ``"pial"`` or ``"white_matter"`` (all the midthickness); default ``"pial"``.
 
     Returns
     -------
     TemplateMesh
-        Coordinates in mm (fsaverage: FreeSurfer's MNI305 space).
+        Coordinates in mm, their space in ``coordinate_space``.
 
     Raises
     ------
     SpaceError
-        If ``space`` has no shipped mesh (use :func:`load_mesh_file` with a mesh file).
+        If ``space`` has no shipped mesh (the message says what to do instead).
     InvalidParameterError
-        If ``hemisphere`` or ``kind`` is unknown.
+        If ``hemisphere`` or ``kind`` is unknown for the space.
     """
-    if space not in TEMPLATE_MESH_SPACES:
-        raise SpaceError(
-            f"No template mesh is shipped for space {space!r}; available: "
-            f"{', '.join(TEMPLATE_MESH_SPACES)} (from nilearn's package data). For another "
-            "space (e.g. fsLR 32k) give the mesh file: load_mesh_file(path, space, hemisphere) "
-            "reads a GIFTI surface.")
+    _refuse_unshipped(space)
+    hemisphere = _hemisphere(hemisphere)
+    if space == "fsLR":
+        check_option("kind", kind, _FSLR_KINDS,
+                     extra="fsLR ships only the midthickness; pial and white_matter give it too.")
+        return _fslr_mesh(hemisphere)
     check_option("kind", kind, MESH_KINDS)
-    return _fsaverage5_mesh(_hemisphere(hemisphere), kind)
+    return _fsaverage5_mesh(hemisphere, kind)
+
+
+def load_template_medial_wall(space: str, hemisphere: str) -> np.ndarray:
+    """The medial-wall mask of a shipped template mesh (fsLR only).
+
+    For fsLR it is brainspace's ``conte69_32k_*_mask.csv`` (29271 left and 29287 right cortex
+    vertices), which is more conservative than the medial wall of HCP's 91k grayordinates
+    (29696 and 29716 cortex vertices): a CIFTI file's own vertex lists take precedence.
+
+    Parameters
+    ----------
+    space : str
+        ``"fsLR"``.
+    hemisphere : {"left", "right"}
+        Hemisphere (``"lh"`` and ``"rh"`` are accepted).
+
+    Returns
+    -------
+    ndarray of bool, shape (n_vertices,)
+        True on the medial wall (read-only).
+
+    Raises
+    ------
+    SpaceError
+        If no mask ships for ``space`` (fsaverage5: nilearn ships none; surface BOLD marks its
+        medial wall by constant vertices).
+    """
+    _refuse_unshipped(space)
+    if space != "fsLR":
+        raise SpaceError(
+            f"No medial-wall mask ships for {space}: nilearn's fsaverage5 files have none. "
+            "Surface BOLD marks its medial wall itself (fMRIPrep writes constant 0 there).")
+    return _fslr_arrays(_hemisphere(hemisphere))[2]
+
+
+@lru_cache(maxsize=len(HEMISPHERES))
+def _fslr_arrays(hemisphere: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    name = _FSLR_FILE.format(hemi="L" if hemisphere == "left" else "R")
+    resource = files("tmsnet.data").joinpath("meshes").joinpath(name)
+    try:
+        with resource.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
+            coords, faces, cortex = (np.array(archive[k]) for k in ("coords_mm", "faces", "cortex"))
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputFileNotFoundError(
+            f"The bundled fsLR mesh {name} is missing or damaged ({exc}); reinstall tmsnet, or "
+            "rebuild it with tools/build_bundled_meshes.py.") from exc
+    wall = ~cortex.astype(bool)
+    wall.flags.writeable = False
+    return coords, faces, wall
+
+
+@lru_cache(maxsize=len(HEMISPHERES))
+def _fslr_mesh(hemisphere: str) -> TemplateMesh:
+    coords, faces, _ = _fslr_arrays(hemisphere)
+    return TemplateMesh(coords, faces, "fsLR", hemisphere, "midthickness")
 
 
 @lru_cache(maxsize=len(MESH_KINDS) * len(HEMISPHERES))
@@ -514,6 +632,31 @@ def smoothing_operator(mesh: TemplateMesh, fwhm_mm: float, *,
     return SurfaceSmoother(step, n_iterations, fwhm, math.sqrt(sigma2 / n_iterations), scale)
 
 
+def points_within(points_mm: np.ndarray, centre_mm: Sequence[float],
+                  radius_mm: float) -> np.ndarray:
+    """Points within a Euclidean distance of a centre (a vertex or voxel at ``radius_mm`` is in).
+
+    Parameters
+    ----------
+    points_mm : ndarray, shape (n, 3)
+        Positions, mm.
+    centre_mm : sequence of 3 float
+        x, y, z of the centre, mm, in the points' coordinates.
+    radius_mm : float
+        Radius, mm (0 < radius <= 200).
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+    """
+    centre = np.asarray(centre_mm, dtype=np.float64)
+    if centre.shape != (3,) or not np.all(np.isfinite(centre)):
+        raise InvalidParameterError(f"centre_mm must be finite (x, y, z) in mm, got {centre_mm!r}.")
+    radius = float(check_number(radius_mm, "radius_mm", low=0.0, low_inclusive=False,
+                                high=200.0, units="mm"))
+    return np.sum((np.asarray(points_mm, dtype=np.float64) - centre) ** 2, axis=1) <= radius**2
+
+
 def vertices_within(mesh: TemplateMesh, centre_mm: Sequence[float],
                     radius_mm: float) -> np.ndarray:
     """Vertices within a Euclidean distance of a point.
@@ -523,7 +666,7 @@ def vertices_within(mesh: TemplateMesh, centre_mm: Sequence[float],
     average space), not MNI152 in which the published targeting coordinates are given: the
     offset between the two is a few mm (about 2 mm near the sgACC and DLPFC coordinates by
     FreeSurfer's MNI152-to-MNI305 affine; locally more, Wu et al. 2018, Hum Brain Mapp
-    39:3793), small against the 10-20 mm radii but not zero.
+    39:3793), small against the 10-20 mm radii but not zero. fsLR coordinates are MNI152.
 
     Parameters
     ----------
@@ -538,12 +681,7 @@ def vertices_within(mesh: TemplateMesh, centre_mm: Sequence[float],
     -------
     ndarray of bool, shape (n_vertices,)
     """
-    centre = np.asarray(centre_mm, dtype=np.float64)
-    if centre.shape != (3,) or not np.all(np.isfinite(centre)):
-        raise InvalidParameterError(f"centre_mm must be finite (x, y, z) in mm, got {centre_mm!r}.")
-    radius = float(check_number(radius_mm, "radius_mm", low=0.0, low_inclusive=False,
-                                high=200.0, units="mm"))
-    return np.sum((mesh.coords_mm - centre) ** 2, axis=1) <= radius**2
+    return points_within(mesh.coords_mm, centre_mm, radius_mm)
 
 
 def _spheres_on_mesh(mesh: TemplateMesh, centres: Sequence[Sequence[float]], radius: float,
@@ -561,7 +699,8 @@ def _region_record(mesh: TemplateMesh, mask: np.ndarray, centres: list, radius: 
     note = _COORDINATE_NOTES.get(mesh.space, _DEFAULT_COORDINATE_NOTE.format(space=mesh.space))
     return {"type": "spheres", **extra, "centers_mm": centres, "radius_mm": float(radius),
             "n_vertices": int(mask.sum()), "space": mesh.space, "hemisphere": mesh.hemisphere,
-            "surface": mesh.kind, "distance": SURFACE_DISTANCE, "coordinate_note": note}
+            "surface": mesh.kind, "coordinate_space": mesh.coordinate_space,
+            "distance": SURFACE_DISTANCE, "coordinate_note": note}
 
 
 def surface_seed(mesh: TemplateMesh, seed_region: str = "sgacc", *,

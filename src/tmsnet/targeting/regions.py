@@ -25,6 +25,7 @@ from tmsnet.exceptions import (
     InvalidParameterError,
 )
 from tmsnet.io.images import read_volume
+from tmsnet.io.surface_labels import is_surface_label_file
 from tmsnet.utils.docs import add_doc, fill_doc
 from tmsnet.utils.params import Parameters, param
 
@@ -94,6 +95,10 @@ def sphere_mask(
 
 def _load_roi_image(path: str | Path, reference: nib.Nifti1Image, what: str) -> np.ndarray:
     path = Path(path)
+    if is_surface_label_file(path):
+        raise InvalidParameterError(
+            f"The {what} {path.name} is a surface label file; it applies to surface BOLD "
+            "(.func.gii, .mgz, .dtseries.nii). For volume BOLD give a NIfTI mask on the BOLD grid.")
     img, data = read_volume(path, missing=f"The {what} image {path} does not exist.")
     if data.ndim != 3:
         raise GridMismatchError(f"The {what} image {path.name} must be 3D, got shape {data.shape}.")
@@ -140,6 +145,19 @@ def _seed_coordinates(value: Any) -> tuple[tuple[float, float, float], ...] | No
     return centers
 
 
+def _roi_param(what: str, default: str) -> Any:
+    return param(None, kind="path", allow_none=True,
+                 help=f"{what} image on the BOLD grid, or for surface BOLD a label file "
+                      f"(.label.gii of the left hemisphere with the right one beside it, or "
+                      f".dlabel.nii); {default}")
+
+
+def _label_param(roi_flag: str) -> Any:
+    return param(None, kind="str", allow_none=True,
+                 help=f"label of a {roi_flag} label file to use: its name or integer value; "
+                      "without it, the file's only label other than 0")
+
+
 @dataclass(frozen=True)
 class SeedRegion(Parameters):
     """How the seed ROI is defined (one of: an image, sphere centres, a named seed).
@@ -159,29 +177,58 @@ class SeedRegion(Parameters):
     seed_radius_mm: float | None = param(
         None, flag="--seed-radius", units="mm", low=0, low_inclusive=False, allow_none=True,
         help="seed sphere radius (default: the named seed's, 10 mm)", high=50)
-    seed_roi: Path | None = param(
-        None, kind="path", allow_none=True,
-        help="seed ROI image on the BOLD grid (overrides the spheres)")
+    seed_roi: Path | None = _roi_param("seed ROI", "it overrides the spheres")
+    seed_label: str | None = _label_param("--seed-roi")
 
     def check(self) -> None:
-        """Coordinates are (x, y, z) triples."""
+        """Coordinates are (x, y, z) triples; a label goes with a label file."""
         object.__setattr__(self, "seed_coordinates_mm", _seed_coordinates(self.seed_coordinates_mm))
+        _check_label(self.seed_label, self.seed_roi, "--seed-label", "--seed-roi")
 
 
 @dataclass(frozen=True)
 class SearchRegion(Parameters):
     """The DLPFC search region: the standard spheres (or an image), gray matter only by default."""
 
-    search_roi: Path | None = param(
-        None, kind="path", allow_none=True,
-        help="search region image on the BOLD grid (default: 20 mm spheres at the four "
-             "standard DLPFC targets, gray matter only)")
+    search_roi: Path | None = _roi_param(
+        "search region", "without it, 20 mm spheres at the four standard DLPFC targets, gray "
+        "matter only")
+    search_label: str | None = _label_param("--search-roi")
     search_radius_mm: float = param(
         DEFAULT_SEARCH_RADIUS_MM, flag="--search-radius", units="mm", low=0, low_inclusive=False,
         help="radius of the standard search spheres", high=100)
     gray_matter_only: bool = param(
         True, flag="--no-gray-matter",
         help="restrict the search region to gray matter")
+
+    def check(self) -> None:
+        """A label goes with a label file."""
+        _check_label(self.search_label, self.search_roi, "--search-label", "--search-roi")
+
+
+def _check_label(label: str | None, roi: Path | None, flag: str, roi_flag: str) -> None:
+    if label is not None and not is_surface_label_file(roi):
+        raise InvalidParameterError(
+            f"{flag} picks a label of a surface label file given as {roi_flag} (.label.gii, "
+            f".dlabel.nii), but {roi_flag} is {'not given' if roi is None else Path(roi).name}.")
+
+
+def seed_spheres(region: SeedRegion) -> tuple[str, list[list[float]], float]:
+    """The seed's name, sphere centres (mm) and radius (mm), from custom centres or the name.
+
+    Custom ``seed_coordinates_mm`` win (name ``"custom"``, default radius 10 mm); otherwise the
+    named seed's published coordinates and radius (:data:`SEED_DEFINITIONS`).
+    ``seed_radius_mm`` overrides the radius.
+    """
+    if region.seed_coordinates_mm is not None:
+        centers = [list(c) for c in region.seed_coordinates_mm]
+        default_radius, name = 10.0, "custom"
+    else:
+        names, default_radius = SEED_DEFINITIONS[region.seed_region]
+        centers = [reference_coordinate(n).tolist() for n in names]
+        name = region.seed_region
+    radius = float(region.seed_radius_mm if region.seed_radius_mm is not None else default_radius)
+    return name, centers, radius
 
 
 @fill_doc
@@ -215,15 +262,7 @@ def seed_mask(
         mask = _load_roi_image(region.seed_roi, reference, "seed ROI")
         description = {"type": "image", "path": str(region.seed_roi)}
     else:
-        if region.seed_coordinates_mm is not None:
-            centers = [list(c) for c in region.seed_coordinates_mm]
-            default_radius, name = 10.0, "custom"
-        else:
-            names, default_radius = SEED_DEFINITIONS[region.seed_region]
-            centers = [reference_coordinate(n).tolist() for n in names]
-            name = region.seed_region
-        radius = float(region.seed_radius_mm if region.seed_radius_mm is not None
-                       else default_radius)
+        name, centers, radius = seed_spheres(region)
         mask = sphere_mask(centers, radius, shape=reference.shape, affine=reference.affine)
         description = {"type": "spheres", "name": name, "centers_mm": centers, "radius_mm": radius}
     mask &= brain_mask

@@ -1,29 +1,10 @@
 (function () {
   "use strict";
-  function hasWebGL2() {
-    try { return !!document.createElement("canvas").getContext("webgl2"); } catch (e) { return false; }
-  }
-  function fmt(v) {
-    if (typeof v === "number") { return Number.isInteger(v) ? String(v) : v.toFixed(3); }
-    if (v === null || v === undefined) { return "\u2013"; }
-    return String(v);
-  }
-  function addRow(dl, key, value) {
-    var dt = document.createElement("dt"); dt.textContent = key;
-    var dd = document.createElement("dd"); dd.textContent = value;
-    dl.appendChild(dt); dl.appendChild(dd);
-  }
+  var common = window.tmsnetViewerCommon;
+  var fmt = common.fmt, addRow = common.addRow;
   async function init(root) {
-    var cfg = JSON.parse(document.getElementById(root.dataset.config).textContent);
-    var status = root.querySelector(".viewer-status");
-    if (!window.niivue || !hasWebGL2()) {
-      root.dataset.state = "unsupported";
-      status.textContent = "The interactive viewer needs WebGL2, which this browser does not " +
-        "provide; the static images below show the same data.";
-      return;
-    }
-    var live = root.querySelector(".viewer-live");
-    live.hidden = false;
+    var cfg = common.begin(root);
+    if (!cfg) { return; }
     var canvas = root.querySelector("canvas");
     var nv = new niivue.Niivue({
       backColor: [1, 1, 1, 1], show3Dcrosshair: true, isColorbar: true, logLevel: "error",
@@ -121,21 +102,9 @@
       });
     });
     if (cfg.points.length) { goTo(0); } else { nv.createOnLocationChange(); }
-    root.classList.add("viewer-ready");
-    root.dataset.readyMs = String(Math.round(performance.now()));
-    root.dataset.state = "ready";
-    status.textContent = "Click in the slices (or a Show button) to read values; " +
-      "drag in the 3D view to rotate.";
+    common.ready(root, "Click in the slices (or a Show button) to read values; " +
+      "drag in the 3D view to rotate.");
   }
-  document.querySelectorAll(".tmsnet-viewer").forEach(function (root) {
-    init(root).catch(function (err) {
-      root.dataset.state = "error";
-      root.classList.remove("viewer-ready");
-      var live = root.querySelector(".viewer-live");
-      if (live) { live.hidden = true; }
-      root.querySelector(".viewer-status").textContent =
-        "The interactive viewer could not start (" + err + "); the static images below show the same data.";
-      console.error("tmsnet viewer:", err);
-    });
-  });
+  // Surface viewers (.tmsnet-surface-viewer) are started by surface_viewer.js.
+  common.start(".tmsnet-viewer:not(.tmsnet-surface-viewer)", init);
 })();

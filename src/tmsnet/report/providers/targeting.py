@@ -542,43 +542,98 @@ def _parameters_section(run: TargetingRun, anchor: str) -> ReportSection | None:
     return ReportSection("Methods and parameters", body, anchor)
 
 
-def plot_surface_map(gifti: Path, targets: Sequence[dict[str, Any]], *, space: str) -> Any:
-    """The left hemisphere's sgACC map on the inflated template surface, lateral view.
+_HEMISPHERE_NAMES = {"L": "left", "R": "right"}
 
-    fsaverage5 only (nilearn's packaged mesh and sulcal depth); the targets' vertices are
-    marked. Returns a matplotlib figure.
+
+def _display_meshes(run: TargetingRun) -> dict[str, Any]:
+    """The template surface to show for each hemisphere (empty if tmsnet has none).
+
+    Inflated where the space has one, else the mesh the job used (its cleaning record).
     """
-    from nilearn import plotting
-    from nilearn.datasets import load_fsaverage, load_fsaverage_data
+    from tmsnet.exceptions import InvalidParameterError, SpaceError
+    from tmsnet.surface.mesh import load_template_mesh
 
-    mesh = load_fsaverage(space)
-    values = np.asarray(nib.load(gifti).darrays[0].data, dtype=float)
-    sulc = load_fsaverage_data(mesh=space, mesh_type="inflated", data_type="sulcal")
-    fig = plotting.plot_surf_stat_map(
-        mesh["inflated"].parts["left"], np.nan_to_num(values), hemi="left", view="lateral",
-        bg_map=sulc.data.parts["left"], colorbar=True, cmap="RdBu_r", vmax=0.5, engine="matplotlib",
-        title="r with the sgACC (left hemisphere)")
-    inflated = np.asarray(mesh["inflated"].parts["left"].coordinates)
-    axes = fig.axes[0]
-    for t in targets:
-        if t.get("hemisphere") == "L" and t.get("vertex") is not None:
-            x, y, z = inflated[int(t["vertex"])]
-            # lifted 5 mm towards the lateral viewer so that the surface does not hide it
-            axes.scatter([x - 5.0], [y], [z], s=60, c="k", marker="o", depthshade=False,
-                         zorder=10)
-            axes.text(x - 5.0, y, z + 4.0, str(t.get("method", "")), fontsize=7, zorder=11)
-    return fig
+    used = str(((run.parameters.get("cleaning") or {}).get("surface") or {}).get("mesh", ""))
+    for kind in ("inflated", used.split()[-1] if used.split() else "pial"):
+        try:
+            return {h: load_template_mesh(run.space, name, kind)
+                    for h, name in _HEMISPHERE_NAMES.items()}
+        except (SpaceError, InvalidParameterError):
+            continue
+    return {}
+
+
+def _sulcal_background(space: str, kind: str, hemisphere: str) -> np.ndarray | None:
+    """Minus nilearn's fsaverage5 sulcal depth (sulci dark), None for other spaces."""
+    if space != "fsaverage5":
+        return None
+    from nilearn.datasets import load_fsaverage_data
+
+    kind = "inflated" if kind == "inflated" else "pial"
+    sulc = load_fsaverage_data(mesh=space, mesh_type=kind, data_type="sulcal")
+    return -np.asarray(sulc.data.parts[hemisphere], dtype=float)
+
+
+def _surface_points(run: TargetingRun) -> list[Any]:
+    from tmsnet.report.viewer import ViewerPoint
+
+    points = []
+    for t in run.targets:
+        if t.get("hemisphere") not in _HEMISPHERE_NAMES or t.get("vertex") is None:
+            continue
+        values: dict[str, Any] = {"method": t["method"], "r_at_target": round(float(t["r_at_target"]), 4),
+                                  "space": t["space"]}
+        for key in ("p95_radius_mm", "split_half_distance_mm"):
+            if (t.get("uncertainty") or {}).get(key) is not None:
+                values[key] = round(float(t["uncertainty"][key]), 2)
+        points.append(ViewerPoint(label=f"target ({t['method']})", xyz_mm=tuple(_xyz(t)),
+                                  group=str(t["method"]), values=values,
+                                  hemisphere=str(t["hemisphere"]), vertex=int(t["vertex"])))
+    return points
 
 
 def _surface_section(run: TargetingRun, anchor: str, intro: str) -> ReportSection:
-    body = intro
-    if "L" in run.surface_maps and run.space == "fsaverage5":
-        body += plot_html(plot_surface_map(run.surface_maps["L"], run.targets, space=run.space),
-                          alt="sgACC connectivity on the inflated left hemisphere with the targets",
-                          caption="Pearson r with the sgACC seed on the inflated fsaverage5 surface "
-                                  "(blue: anticorrelated); black dots: the targets' vertices.",
-                          dpi=80)
-    return ReportSection(f"Targeting on the surface: {run.run}", body, anchor)
+    """The sgACC map on the template surface: the interactive viewer, both hemispheres.
+
+    A static lateral view of the left hemisphere stands in for printing and for browsers
+    without WebGL2.
+    """
+    from tmsnet.report.figures import plot_surface_connectivity
+    from tmsnet.report.viewer import ViewerSurface, surface_viewer_html
+
+    title = f"Targeting on the surface: {run.run}"
+    meshes = _display_meshes(run)
+    maps = {h: np.asarray(nib.load(path).darrays[0].data, dtype=float)
+            for h, path in run.surface_maps.items()}
+    if not meshes or any(maps[h].shape != (meshes[h].n_vertices,) for h in maps):
+        note = (f"<p>No {html.escape(run.space)} template mesh with these maps' vertices ships with "
+                "tmsnet: the maps are in the GIFTI files only.</p>")
+        return ReportSection(title, intro + note, anchor)
+    kind = meshes["L"].kind
+    surfaces = [ViewerSurface(h, meshes[h].coords_mm, meshes[h].faces, maps[h],
+                              background=_sulcal_background(run.space, kind, _HEMISPHERE_NAMES[h]))
+                for h in maps]
+    points = _surface_points(run)
+    fallback = ""
+    if "L" in maps:
+        fallback = plot_html(plot_surface_connectivity(
+            meshes["L"].coords_mm, meshes["L"].faces, maps["L"], hemisphere="left",
+            targets=[(p.group, p.vertex) for p in points if p.hemisphere == "L"],
+            background=surfaces[0].background, title="r with the sgACC (left hemisphere)"),
+            alt=f"sgACC connectivity on the {kind} left hemisphere with the targets",
+            caption=f"Pearson r with the sgACC seed on the {kind} {run.space} surface "
+                    "(blue: anticorrelated); black dots: the targets' vertices.", dpi=80)
+    intro += (f"<p>Pearson r with the mean sgACC time series on the {html.escape(kind)} "
+              f"{html.escape(run.space)} template surface, both hemispheres: blue-green = "
+              "anticorrelated, red-yellow = correlated; grey: below the threshold or no data (the "
+              "medial wall). Spheres: the targets at their vertices. Drag to rotate; double-click the "
+              "surface to read r at the nearest vertex.</p>")
+    body, scripts, styles = surface_viewer_html(
+        viewer_id=f"{anchor}-viewer", surfaces=surfaces, points=points, fallback_html=fallback,
+        map_name="connectivity", units="r",
+        caption=f"The {kind} {run.space} template surface; the targets' coordinates in the table "
+                f"are on the surface the job used ({run.space}).")
+    return ReportSection(title, intro + body, anchor, scripts=scripts, styles=styles)
 
 
 def _run_sections(run: TargetingRun, anchor: str) -> list[ReportSection]:
