@@ -265,7 +265,7 @@ def _run_surface_target(args: argparse.Namespace, parameters: TargetingParameter
         print(f"Report: {job.written['report']}")
     if "plan_plan_html" in job.written:
         print(f"Plan: {job.written['plan_plan_html']}")
-    print(f"Outputs: {job.written['connectivity_r_L'].parent}")
+    print(f"Outputs: {job.written['target_' + first['method']].parent}")
     return 0
 
 
@@ -283,17 +283,30 @@ def _add_seedmap_parser(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Clean every scan as 'tmsnet target' does, correlate the mean sgACC time series with "
             "every voxel, average the Fisher z maps and write tanh(mean z) as a NIfTI seedmap "
-            "with a provenance sidecar."
+            "with a provenance sidecar. Surface scans (left-hemisphere files, the right one "
+            "beside each) give a surface seedmap: a GIFTI pair with one sidecar, for "
+            "--seedmap of the surface job."
         ),
 
     )
     build.add_argument("--bold", type=Path, nargs="+", required=True,
-                       help="fMRIPrep *_desc-preproc_bold.nii.gz, one per scan")
+                       help="fMRIPrep *_desc-preproc_bold.nii.gz, one per scan; or the left "
+                            "hemisphere's surface BOLD of each scan (*_hemi-L_*.func.gii, "
+                            "lh.*.mgz, *.lh.mgz; the right one is found beside it)")
     build.add_argument("--confounds", type=Path, nargs="+", required=True,
-                       help="the matching *_desc-confounds_timeseries.tsv, same order")
+                       help="the matching *_desc-confounds_timeseries.tsv, same order (a plain "
+                            "matrix with --confounds-all-columns)")
     build.add_argument("--out", type=Path, required=True,
                        help="output seedmap, e.g. "
-                            "tpl-MNI152NLin2009cAsym_res-02_desc-mycohort_seedmap.nii.gz")
+                            "tpl-MNI152NLin2009cAsym_res-02_desc-mycohort_seedmap.nii.gz; for "
+                            "surface scans its left file, e.g. "
+                            "tpl-fsaverage5_hemi-L_desc-mycohort_seedmap.shape.gii (the hemi-R "
+                            "file and the sidecar are written beside it)")
+    build.add_argument("--space", default=None,
+                       help="template space of the scans if their names have no space- entity "
+                            "(surface: fsaverage5)")
+    build.add_argument("--t-r", type=float, default=None,
+                       help="repetition time in seconds if neither file nor sidecar has it")
     build.add_argument("--description", default=None, help="cohort description for the sidecar")
     add_parameter_arguments(build, BoldCleaningParameters, only=SEEDMAP_CLEANING_FIELDS)
     add_parameter_arguments(build, GroupSeedmapParameters)
@@ -304,7 +317,7 @@ def _add_seedmap_parser(subparsers: argparse._SubParsersAction) -> None:
 
 #: Cleaning options ``tmsnet seedmap build`` offers (the others keep their defaults).
 SEEDMAP_CLEANING_FIELDS = frozenset({"confound_strategy", "global_signal_regression",
-                                     "smoothing_fwhm_mm"})
+                                     "smoothing_fwhm_mm", "confounds_all_columns"})
 
 
 def _run_seedmap_build(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -314,7 +327,8 @@ def _run_seedmap_build(args: argparse.Namespace, parser: argparse.ArgumentParser
         args.bold, args.confounds, out_path=args.out,
         cleaning=parameters_from_args(BoldCleaningParameters, args),
         description=args.description,
-        parameters=parameters_from_args(GroupSeedmapParameters, args), progress=not args.quiet,
+        parameters=parameters_from_args(GroupSeedmapParameters, args),
+        space=args.space, t_r=args.t_r, progress=not args.quiet,
     )
     if args.json:
         print(json.dumps({"seedmap": str(path), "sidecar": sidecar}, default=str))

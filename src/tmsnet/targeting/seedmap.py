@@ -15,11 +15,23 @@ so that ``--method seedmap`` works out of the box on the sample data. It says
 nothing about real brains: for real data build one from a real cohort
 (``tmsnet seedmap build``, :mod:`tmsnet.targeting.group_seedmap`) or give a
 published one (``--seedmap IMAGE``).
+
+Surface seedmaps
+----------------
+On the cortical surface (the surface job, :mod:`tmsnet.targeting.surface_workflow`) the
+group map is a GIFTI pair, one file per hemisphere with one value per mesh vertex
+(``*_hemi-L_*.shape.gii`` and ``*_hemi-R_*.shape.gii``; the left one is given, the right
+one is found beside it by the rules of :func:`tmsnet.io.surface.load_surface_bold`), with
+one JSON sidecar named without the hemisphere (:func:`surface_seedmap_sidecar`).
+:data:`BUNDLED_SURFACE_SEEDMAP` is the bundled volume map projected onto fsaverage5
+(``tools/build_bundled_surface_seedmap.py``: the same simulated sample cohort, so the
+same caveat); ``tmsnet seedmap build`` with surface scans writes such a pair.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +39,16 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from tmsnet.exceptions import InputFileNotFoundError, InvalidImageError, SpaceError
+from tmsnet.exceptions import (
+    InputFileNotFoundError,
+    InvalidImageError,
+    InvalidParameterError,
+    SpaceError,
+)
+from tmsnet.io.atomic import atomic_write_bytes, atomic_write_json
 from tmsnet.io.fmriprep import BrainGrid
 from tmsnet.io.provenance import file_sha256
+from tmsnet.io.surface import HEMISPHERE_LABELS, _right_partner
 from tmsnet.targeting.methods import (
     ClusterOptions,
     Preparation,
@@ -46,14 +65,25 @@ _DATA = Path(__file__).resolve().parents[1] / "data" / "seedmaps"
 #: Group sgACC seedmap of the simulated sample cohort (MNI152NLin2009cAsym, 2 mm).
 BUNDLED_SEEDMAP = _DATA / "tpl-MNI152NLin2009cAsym_res-02_desc-sgaccSampleCohort_seedmap.nii.gz"
 
+#: Group sgACC seedmap of the simulated sample cohort on fsaverage5: the LEFT hemisphere's
+#: GIFTI (the right one and the sidecar lie beside it); see ``Surface seedmaps`` above.
+BUNDLED_SURFACE_SEEDMAP = _DATA / "tpl-fsaverage5_hemi-L_desc-sgaccSampleCohort_seedmap.shape.gii"
+
 #: Rules that turn the seedmap-based connectivity map into a target.
 SEEDMAP_RULES = ("cluster", "peak")
 
+_HEMI_L = re.compile(r"(^|_)hemi-L(?=[_.])")
+_HEMI_MARK = re.compile(r"(^|_)hemi-[LR](?=[_.])|^[lr]h\.|\.[lr]h(?=\.)")
+_GIFTI_STRUCTURE = {"L": "CortexLeft", "R": "CortexRight"}
 
-def seedmap_space(path: str | Path) -> str | None:
-    """Space of a seedmap image: its JSON sidecar's ``Space``, else its ``tpl-``/``space-`` entity."""
+
+def seedmap_space(path: str | Path, sidecar: str | Path | None = None) -> str | None:
+    """Space of a seedmap: its JSON sidecar's ``Space``, else its ``tpl-``/``space-`` entity.
+
+    ``sidecar`` defaults to the JSON beside ``path`` with the same stem (a volume map's).
+    """
     path = Path(path)
-    sidecar = path.with_name(path.name.split(".")[0] + ".json")
+    sidecar = path.with_name(path.name.split(".")[0] + ".json") if sidecar is None else Path(sidecar)
     if sidecar.is_file():
         try:
             space = json.loads(sidecar.read_text()).get("Space")
@@ -108,6 +138,10 @@ def load_seedmap_weights(
     path = BUNDLED_SEEDMAP if seedmap is None else Path(seedmap)
     if not path.is_file():
         raise InputFileNotFoundError(f"Seedmap image not found: {path}. Give an existing 3D NIfTI file.")
+    if path.name.lower().endswith(".gii"):
+        raise SpaceError(
+            f"The seedmap {path.name} is a surface (GIFTI) map but the BOLD is a {space} volume; "
+            "give a volume seedmap (NIfTI) in that space, or run the surface BOLD with it.")
     try:
         img = nib.load(str(path))
     except Exception as error:  # nibabel raises several types
@@ -145,15 +179,221 @@ def load_seedmap_weights(
     return values, info
 
 
+def surface_seedmap_sidecar(left: str | Path) -> Path:
+    """The JSON sidecar of a surface seedmap pair, beside its left file.
+
+    The left file's name without its hemisphere mark (``hemi-L`` entity, leading ``lh.``,
+    ``.lh.``) and without its extensions: ``tpl-fsaverage5_hemi-L_desc-x_seedmap.shape.gii``
+    -> ``tpl-fsaverage5_desc-x_seedmap.json``.
+    """
+    left = Path(left)
+    name = _HEMI_MARK.sub("", left.name, count=1).lstrip("_.")
+    return left.with_name(name.split(".")[0] + ".json")
+
+
+def _gifti_values(path: Path, hemisphere: str) -> np.ndarray:
+    """The one value per vertex of a seedmap GIFTI (one 1D data array), as float64."""
+    try:
+        img = nib.load(str(path))
+    except Exception as error:  # nibabel raises several types
+        raise InvalidImageError(f"Cannot read the surface seedmap {path}: {error}") from error
+    arrays = getattr(img, "darrays", None)
+    if not isinstance(img, nib.gifti.GiftiImage) or arrays is None or len(arrays) != 1:
+        raise InvalidImageError(
+            f"The surface seedmap {path.name} must be a GIFTI with one data array (one value "
+            f"per mesh vertex); it has {len(arrays or [])}. A mesh (*.surf.gii) or a time series "
+            "is not a seedmap.")
+    values = np.asarray(arrays[0].data, dtype=np.float64)
+    if values.ndim == 2 and 1 in values.shape:
+        values = values.ravel()
+    if values.ndim != 1:
+        raise InvalidImageError(
+            f"The surface seedmap {path.name} must hold one value per vertex, got an array of "
+            f"shape {values.shape}.")
+    declared = dict(img.meta).get("AnatomicalStructurePrimary")
+    if declared in _GIFTI_STRUCTURE.values() and declared != _GIFTI_STRUCTURE[hemisphere]:
+        raise InvalidImageError(
+            f"{path.name} says AnatomicalStructurePrimary={declared} but is read as the "
+            f"{hemisphere} hemisphere of the pair; give the left file (hemi-L, lh.).")
+    return values
+
+
+@dataclass(frozen=True)
+class SurfaceSeedmap:
+    """A surface group seedmap as read from its GIFTI pair (:func:`read_surface_seedmap`).
+
+    Attributes
+    ----------
+    values : dict
+        ``{"L": ndarray, "R": ndarray}``: the map (r) on every vertex of each
+        hemisphere's mesh, float64.
+    space : str or None
+        Its surface space (sidecar ``Space``, else the ``tpl-``/``space-`` entity).
+    paths : dict
+        ``left`` and ``right`` GIFTI files.
+    bundled : bool
+        Whether it is :data:`BUNDLED_SURFACE_SEEDMAP`.
+    """
+
+    values: dict[str, np.ndarray]
+    space: str | None
+    paths: dict[str, Path]
+    bundled: bool
+
+    def on_vertices(self, *, space: str, hemisphere: np.ndarray, vertex: np.ndarray,
+                    n_mesh_vertices: dict[str, int]) -> tuple[np.ndarray, dict[str, Any]]:
+        """The map's values on a scan's data vertices (its columns), checked against the scan.
+
+        Parameters
+        ----------
+        space : str
+            The scan's surface space.
+        hemisphere, vertex : ndarray, shape (n,)
+            Hemisphere (``"L"``/``"R"``) and mesh vertex of every data column.
+        n_mesh_vertices : dict
+            Vertices of each hemisphere's mesh of the scan.
+
+        Returns
+        -------
+        weights : ndarray, shape (n,)
+            float64 seedmap values (0 where the map has none).
+        info : dict
+            ``path``, ``path_right``, their ``sha256``/``sha256_right``, ``space``,
+            ``bundled`` and ``n_weighted_vertices`` (non-zero weights on the scan).
+
+        Raises
+        ------
+        SpaceError
+            The map's space or its vertex count per hemisphere is not the scan's.
+        InvalidImageError
+            The map is zero or NaN on every data vertex.
+        """
+        left = self.paths["left"]
+        if self.space is not None and self.space != space:
+            raise SpaceError(
+                f"The surface seedmap {left.name} is on {self.space} but the BOLD is on {space}; "
+                f"give a seedmap on {space} (build one with 'tmsnet seedmap build' from {space} "
+                "scans).")
+        weights = np.zeros(vertex.size, dtype=np.float64)
+        for hemi in HEMISPHERE_LABELS:
+            values = self.values[hemi]
+            if values.size != n_mesh_vertices[hemi]:
+                raise SpaceError(
+                    f"The surface seedmap {self.paths['left' if hemi == 'L' else 'right'].name} "
+                    f"has {values.size} vertices but the {space} BOLD's {hemi} mesh has "
+                    f"{n_mesh_vertices[hemi]}; give a seedmap on the BOLD's mesh.")
+            columns = np.flatnonzero(np.asarray(hemisphere) == hemi)
+            weights[columns] = values[np.asarray(vertex)[columns]]
+        used = np.isfinite(weights) & (weights != 0)
+        if not used.any():
+            raise InvalidImageError(
+                f"The surface seedmap {left.name} is zero or NaN on every vertex of the scan; "
+                "check its space and hemispheres.")
+        info = {"path": str(left), "path_right": str(self.paths["right"]),
+                "sha256": file_sha256(left), "sha256_right": file_sha256(self.paths["right"]),
+                "space": self.space or space, "bundled": self.bundled,
+                "n_weighted_vertices": int(used.sum())}
+        return np.where(used, weights, 0.0), info
+
+
+def read_surface_seedmap(seedmap: str | Path | None) -> SurfaceSeedmap:
+    """Read a surface group seedmap: the left GIFTI given, the right one found beside it.
+
+    Parameters
+    ----------
+    seedmap : path or None
+        The LEFT hemisphere's GIFTI (``*_hemi-L_*.gii``, ``lh.*.gii``); None = the bundled
+        fsaverage5 map (:data:`BUNDLED_SURFACE_SEEDMAP`).
+
+    Returns
+    -------
+    SurfaceSeedmap
+
+    Raises
+    ------
+    InputFileNotFoundError
+        The file or its right partner does not exist.
+    SpaceError
+        A volume (NIfTI) seedmap was given.
+    InvalidImageError
+        Not a GIFTI with one value per vertex.
+    InvalidParameterError
+        The hemisphere cannot be told from the name, or the right file was given.
+    """
+    path = BUNDLED_SURFACE_SEEDMAP if seedmap is None else Path(seedmap)
+    if not path.is_file():
+        raise InputFileNotFoundError(
+            f"Surface seedmap not found: {path}. Give the left hemisphere's GIFTI of an existing "
+            "pair (or omit --seedmap for the bundled fsaverage5 map).")
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        raise SpaceError(
+            f"The seedmap {path.name} is a volume (NIfTI) map but the BOLD is on a surface; give "
+            "a surface seedmap (a GIFTI pair, 'tmsnet seedmap build' with surface scans), or "
+            "omit --seedmap for the bundled fsaverage5 map.")
+    if not name.endswith(".gii"):
+        raise InvalidImageError(
+            f"A surface seedmap is a GIFTI pair (*_hemi-L_*.shape.gii and its hemi-R partner); "
+            f"got {path.name}.")
+    right = _right_partner(path)
+    return SurfaceSeedmap(
+        values={"L": _gifti_values(path, "L"), "R": _gifti_values(right, "R")},
+        space=seedmap_space(path, surface_seedmap_sidecar(path)),
+        paths={"left": path, "right": right}, bundled=seedmap is None)
+
+
+def _seedmap_gifti_bytes(values: np.ndarray, hemisphere: str) -> bytes:
+    meta = nib.gifti.GiftiMetaData({"AnatomicalStructurePrimary": _GIFTI_STRUCTURE[hemisphere]})
+    array = nib.gifti.GiftiDataArray(
+        np.asarray(values, dtype=np.float32), intent="NIFTI_INTENT_CORREL",
+        datatype="NIFTI_TYPE_FLOAT32", encoding="GIFTI_ENCODING_B64GZ",
+        meta=nib.gifti.GiftiMetaData({"Name": "group sgACC seedmap (r)"}))
+    return nib.gifti.GiftiImage(meta=meta, darrays=[array]).to_bytes()
+
+
+def write_surface_seedmap(left: str | Path, values: dict[str, np.ndarray],
+                          sidecar: dict[str, Any]) -> dict[str, Path]:
+    """Write a surface seedmap pair (GIFTI, float32) and its sidecar, each atomically.
+
+    Parameters
+    ----------
+    left : path
+        The left file, named with a ``hemi-L`` entity and ending in ``.gii``
+        (``tpl-<space>_hemi-L_desc-<label>_seedmap.shape.gii``); the right one is the same
+        name with ``hemi-R``, the sidecar :func:`surface_seedmap_sidecar`.
+    values : dict
+        ``{"L": ndarray, "R": ndarray}``, one value per mesh vertex.
+    sidecar : dict
+        The sidecar's content.
+
+    Returns
+    -------
+    dict
+        ``left``, ``right`` and ``sidecar`` paths.
+    """
+    left = Path(left)
+    if not left.name.endswith(".gii") or not _HEMI_L.search(left.name):
+        raise InvalidParameterError(
+            f"Name a surface seedmap's left file with a hemi-L entity and a .gii ending, e.g. "
+            f"tpl-fsaverage5_hemi-L_desc-mycohort_seedmap.shape.gii; got {left.name}.")
+    paths = {"left": left, "right": left.with_name(_HEMI_L.sub(r"\1hemi-R", left.name, count=1)),
+             "sidecar": surface_seedmap_sidecar(left)}
+    left.parent.mkdir(parents=True, exist_ok=True)
+    for hemi, role in (("L", "left"), ("R", "right")):
+        atomic_write_bytes(paths[role], _seedmap_gifti_bytes(values[hemi], hemi))
+    atomic_write_json(paths["sidecar"], sidecar)
+    return paths
+
+
 @dataclass(frozen=True)
 class SeedmapOptions(Parameters):
     """Options of the ``seedmap`` method (its cluster rule reads :class:`ClusterOptions`)."""
 
     seedmap: Path | None = param(
         None, kind="path", allow_none=True,
-        help="seedmap method: group sgACC connectivity image in the BOLD's space (default: the "
-             "bundled map of the simulated sample cohort; build a real one with 'tmsnet seedmap "
-             "build')")
+        help="seedmap method: group sgACC map in the BOLD's space, for surface BOLD the left "
+             "GIFTI of a pair (default: the bundled map of the simulated sample cohort; build "
+             "a real one with 'tmsnet seedmap build')")
     seedmap_rule: str = param("cluster", choices=SEEDMAP_RULES,
                               help="seedmap method: rule applied to the seedmap-based map")
 

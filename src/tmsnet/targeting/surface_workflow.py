@@ -14,16 +14,20 @@ mesh tmsnet has (fsaverage5, from nilearn's package files):
    (:mod:`tmsnet.surface.mesh`, the published centres and radii);
 5. the methods behind the same API (:mod:`tmsnet.targeting.methods`): clusters follow
    the mesh adjacency; the target of a cluster method is the member vertex nearest to
-   the centroid, so it lies on the cortex;
+   the centroid, so it lies on the cortex; the ``seedmap`` method weights the vertices by
+   a surface group seedmap (``--seedmap``: the left GIFTI of a pair, default the bundled
+   fsaverage5 map; :func:`tmsnet.targeting.seedmap.read_surface_seedmap`), read before
+   the cleaning so that a map of another space or mesh is refused early (the bundled map
+   on a scan of another space: skipped with a warning when other methods run);
 6. the block bootstrap, split-half and scan-length advice as for volumes.
 
 Coordinates are the template surface's (fsaverage: MNI305, a few mm from MNI152);
-each target records its hemisphere and vertex. Not yet here: the ``seedmap`` method
-(it needs a surface group seedmap) and user label files as regions.
+each target records its hemisphere and vertex. Not yet here: user label files as regions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tmsnet.exceptions import InvalidParameterError
 from tmsnet.fmri.cleaning import clean_bold
 from tmsnet.io.fmriprep import load_confounds_table
 from tmsnet.io.surface import (
@@ -47,6 +50,7 @@ from tmsnet.surface.mesh import (
 )
 from tmsnet.targeting.methods import SurfaceElements, TargetingContext
 from tmsnet.targeting.results import MethodUncertainty, Target
+from tmsnet.targeting.seedmap import SeedmapOptions, SurfaceSeedmap, read_surface_seedmap
 from tmsnet.targeting.surface_regions import surface_elements, surface_regions
 from tmsnet.targeting.workflow import (
     TargetingParameters,
@@ -128,9 +132,16 @@ def _smoother(bold: SurfaceBold, meshes: dict[str, TemplateMesh], fwhm_mm: float
 
 def load_and_clean_surface(bold: str | Path, confounds: str | Path,
                            parameters: TargetingParameters, *, space: str | None = None,
-                           t_r: float | None = None, mesh_kind: str = "pial") -> SurfaceScan:
-    """Steps 1-3 of the module docstring: the cleaned data on the data's vertices."""
+                           t_r: float | None = None, mesh_kind: str = "pial",
+                           check: Callable[[SurfaceBold], Any] | None = None) -> SurfaceScan:
+    """Steps 1-3 of the module docstring: the cleaned data on the data's vertices.
+
+    ``check(surface_bold)``, when given, runs after loading and before the cleaning (to
+    refuse an input that does not fit the scan before the expensive step).
+    """
     surface_bold = load_surface_bold(bold, space=space, t_r=t_r)
+    if check is not None:
+        check(surface_bold)
     meshes = {h: load_template_mesh(surface_bold.space, _MESH_HEMISPHERE[h], mesh_kind)
               for h in HEMISPHERES}
     table = _confounds(confounds, surface_bold, parameters)
@@ -142,6 +153,39 @@ def load_and_clean_surface(bold: str | Path, confounds: str | Path,
                          "t_r_in_file_s": surface_bold.t_r_file}
     return SurfaceScan(data=cleaned, bold=surface_bold, meshes=meshes, cleaning=record,
                        t_r=float(surface_bold.t_r), run_lengths=[int(cleaned.shape[0])])
+
+
+def _read_seedmap(parameters: TargetingParameters) -> SurfaceSeedmap | None:
+    """The surface group seedmap of the ``seedmap`` method (None when it does not run)."""
+    if "seedmap" not in parameters.methods:
+        return None
+    options = next(o for o in parameters.options_for("seedmap") if isinstance(o, SeedmapOptions))
+    return read_surface_seedmap(options.seedmap)
+
+
+def _seedmap_fitter(seedmap: SurfaceSeedmap | None, parameters: TargetingParameters,
+                    prepared: dict[str, Any]) -> Callable[[SurfaceBold], None]:
+    """The check run on the loaded scan: the seedmap's weights on its vertices, into ``prepared``.
+
+    The bundled map is on fsaverage5 only: on another space, with other methods to run, the
+    seedmap method is skipped (``prepared["skipped"]``, a warning) rather than failing them;
+    a map the user gave must fit.
+    """
+
+    def fit(surface_bold: SurfaceBold) -> None:
+        if seedmap is None:
+            return
+        if seedmap.bundled and seedmap.space != surface_bold.space and len(parameters.methods) > 1:
+            prepared["skipped"] = [
+                f"Method seedmap skipped: the bundled surface seedmap is on {seedmap.space} and "
+                f"this scan on {surface_bold.space}; give a {surface_bold.space} seedmap with "
+                "--seedmap (build one with 'tmsnet seedmap build')."]
+            return
+        prepared["weights"], prepared["record"] = seedmap.on_vertices(
+            space=surface_bold.space, hemisphere=surface_bold.hemisphere,
+            vertex=surface_bold.vertex, n_mesh_vertices=surface_bold.n_mesh_vertices)
+
+    return fit
 
 
 def compute_surface_targets(bold: str | Path, confounds: str | Path,
@@ -159,7 +203,9 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
         fMRIPrep confounds TSV, or a plain matrix with
         ``parameters.cleaning.confounds_all_columns``.
     parameters : TargetingParameters, optional
-        Methods, cleaning, regions and uncertainty, as for volumes.
+        Methods, cleaning, regions and uncertainty, as for volumes. The ``seedmap`` method
+        reads the surface seedmap of its :class:`~tmsnet.targeting.seedmap.SeedmapOptions`
+        (the left GIFTI of a pair; default the bundled fsaverage5 map).
     space : str, optional
         ``fsaverage5`` (the template mesh tmsnet ships through nilearn) when the file name
         has no ``space-`` entity.
@@ -171,27 +217,32 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
     Returns
     -------
     SurfaceTargetingResult
+        ``parameters["seedmap"]`` records the seedmap used (None without the method).
+
+    Raises
+    ------
+    SpaceError
+        The seedmap is a volume, or on another space or mesh than the scan (checked
+        before the cleaning).
     """
     parameters = TargetingParameters() if parameters is None else parameters
-    skipped = []
-    if "seedmap" in parameters.methods:
-        if len(parameters.methods) == 1:
-            raise InvalidParameterError(
-                "The seedmap method needs a surface group seedmap, which tmsnet cannot build or "
-                "read yet: use --method peak, cluster or hierarchical on the surface.")
+    seedmap = _read_seedmap(parameters)
+    prepared: dict[str, Any] = {"skipped": []}
+    scan = load_and_clean_surface(bold, confounds, parameters, space=space, t_r=t_r,
+                                  check=_seedmap_fitter(seedmap, parameters, prepared))
+    if prepared["skipped"]:
         parameters = replace(parameters, methods=tuple(m for m in parameters.methods
                                                        if m != "seedmap"))
-        skipped.append("Method seedmap skipped: it needs a surface group seedmap, which tmsnet "
-                       "cannot build or read yet.")
-    scan = load_and_clean_surface(bold, confounds, parameters, space=space, t_r=t_r)
     seed, search, seed_info, search_info = surface_regions(scan.bold, scan.meshes, parameters)
     n = scan.bold.vertex.size
     context = TargetingContext(data=scan.data, brain_mask=np.ones(n, dtype=bool),
                                affine=np.eye(4), seed_voxels=seed, search_voxels=search,
-                               space=scan.bold.space, surface=surface_elements(scan.bold, scan.meshes))
+                               space=scan.bold.space, seed_weights=prepared.get("weights"),
+                               surface=surface_elements(scan.bold, scan.meshes))
     targets, failed = run_methods(context, parameters)
     uncertainty = estimate_uncertainty(context, scan, targets, parameters)
-    warnings = job_warnings(skipped + dof_warning(scan, uncertainty), targets, failed, uncertainty)
+    warnings = job_warnings(prepared["skipped"] + dof_warning(scan, uncertainty), targets, failed,
+                            uncertainty)
     return SurfaceTargetingResult(
         targets=targets, space=scan.bold.space, elements=context.surface,
         n_mesh_vertices=dict(scan.bold.n_mesh_vertices), seed_info=seed_info,
@@ -199,9 +250,12 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
         parameters={"methods": list(parameters.methods), "failed_methods": failed,
                     "cleaning": scan.cleaning, "effective_dof": scan_effective_dof(scan.cleaning),
                     "uncertainty": parameters.uncertainty.record(scan.t_r),
+                    "seedmap": prepared.get("record"),
                     "coordinate_space_note": (
                         f"Coordinates are positions on the {scan.bold.space} template surface "
                         "(fsaverage: MNI305, a few mm from MNI152).")},
-        inputs={k: Path(v) for k, v in scan.bold.inputs.items()} | {"confounds": Path(confounds)},
+        inputs={k: Path(v) for k, v in scan.bold.inputs.items()} | {"confounds": Path(confounds)}
+        | ({} if "record" not in prepared else {"seedmap": seedmap.paths["left"],
+                                                "seedmap_right": seedmap.paths["right"]}),
         warnings=warnings, uncertainty=uncertainty)
 
