@@ -263,6 +263,9 @@ def test_gifti_search_label_restricts_the_job(fsa5_subject, tmp_path):
                                      search_region=SearchRegion(search_roi=path))
     result = compute_surface_targets(fsa5_subject.bold_left, fsa5_subject.confounds, parameters)
     assert result.search_info["type"] == "label" and result.search_info["n_vertices"]["R"] == 0
+    # both label files are inputs of the run (hashed into its sidecars)
+    labels = {p.name for k, p in result.inputs.items() if k.startswith("search_label_")}
+    assert labels == {"away_hemi-L.label.gii", "away_hemi-R.label.gii"}
     for target in result.targets:
         assert target.details["hemisphere"] == "L" and away[target.details["vertex"]]
         assert np.linalg.norm(target.coordinate_mm - fsa5_subject.target_mm) > 25.0

@@ -112,6 +112,8 @@ def test_lemon_scan_end_to_end(tmp_path, capsys):
         assert target["uncertainty"]["p95_radius_mm"] > 0
         assert target["uncertainty"]["split_half_distance_mm"] is not None
     assert summary["effective_dof"] > 100  # 652 frames of TR 1.4 s, 29 + 1 regressors
+    # the MGH header says 1.0 s: the given 1.4 s is used, and the difference is said, not silent
+    assert any("given (1.4 s) differs from the 1 s stated" in w for w in summary["warnings"])
     # the seed map's expected structure, read back from the written GIFTI maps
     pial = _pial()
     values = {}

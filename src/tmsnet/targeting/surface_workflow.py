@@ -147,12 +147,42 @@ def load_and_clean_surface(bold: str | Path, confounds: str | Path,
     table = _confounds(confounds, surface_bold, parameters)
     smooth = _smoother(surface_bold, meshes, parameters.cleaning.smoothing_fwhm_mm)
     cleaned, record = clean_bold(surface_bold, table, parameters.cleaning, smoother=smooth)
-    record["surface"] = {"mesh": f"{surface_bold.space} {mesh_kind}",
+    record["surface"] = {"mesh": f"{surface_bold.space} {meshes['L'].kind}",
                          "excluded_vertices": surface_bold.excluded,
                          "t_r_source": surface_bold.t_r_source,
                          "t_r_in_file_s": surface_bold.t_r_file}
     return SurfaceScan(data=cleaned, bold=surface_bold, meshes=meshes, cleaning=record,
                        t_r=float(surface_bold.t_r), run_lengths=[int(cleaned.shape[0])])
+
+
+def t_r_warning(bold: SurfaceBold) -> list[str]:
+    """A warning when the TR given differs from the one the file states (the given one is used).
+
+    A surface file's TR field is often a converter's placeholder (the LEMON MGH files say
+    1.0 s for a 1.4 s protocol), so the argument wins; but the difference must not pass
+    silently, since the band-pass and every duration in minutes depend on it.
+    """
+    stated = bold.t_r_file
+    if bold.t_r_source != "argument" or stated is None or abs(stated - bold.t_r) <= 0.01 * stated:
+        return []
+    return [f"The repetition time given ({bold.t_r:g} s) differs from the {stated:g} s stated in "
+            f"{Path(bold.inputs.get('left', next(iter(bold.inputs.values())))).name}; the given "
+            "value was used. Check it: the band-pass and every duration in minutes depend on it."]
+
+
+def _region_inputs(seed_info: dict[str, Any], search_info: dict[str, Any]) -> dict[str, Path]:
+    """The label files the regions came from (recorded as inputs, hashed in the sidecars)."""
+    found = {}
+    for role, info in (("seed", seed_info), ("search", search_info)):
+        for part, path in (info.get("paths") or {}).items():
+            found[f"{role}_label_{part}"] = Path(path)
+    return found
+
+
+def _coordinate_note(scan: SurfaceScan) -> str:
+    space, where = scan.bold.space, scan.meshes["L"].coordinate_space
+    note = f"Coordinates are positions on the {space} template surface ({where}"
+    return note + (", a few mm from MNI152)." if where == "MNI305" else ").")
 
 
 def _read_seedmap(parameters: TargetingParameters) -> SurfaceSeedmap | None:
@@ -241,8 +271,8 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
                                surface=surface_elements(scan.bold, scan.meshes))
     targets, failed = run_methods(context, parameters)
     uncertainty = estimate_uncertainty(context, scan, targets, parameters)
-    warnings = job_warnings(prepared["skipped"] + dof_warning(scan, uncertainty), targets, failed,
-                            uncertainty)
+    warnings = job_warnings(prepared["skipped"] + t_r_warning(scan.bold)
+                            + dof_warning(scan, uncertainty), targets, failed, uncertainty)
     return SurfaceTargetingResult(
         targets=targets, space=scan.bold.space, elements=context.surface,
         n_mesh_vertices=dict(scan.bold.n_mesh_vertices), seed_info=seed_info,
@@ -251,10 +281,9 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
                     "cleaning": scan.cleaning, "effective_dof": scan_effective_dof(scan.cleaning),
                     "uncertainty": parameters.uncertainty.record(scan.t_r),
                     "seedmap": prepared.get("record"),
-                    "coordinate_space_note": (
-                        f"Coordinates are positions on the {scan.bold.space} template surface "
-                        "(fsaverage: MNI305, a few mm from MNI152).")},
+                    "coordinate_space_note": _coordinate_note(scan)},
         inputs={k: Path(v) for k, v in scan.bold.inputs.items()} | {"confounds": Path(confounds)}
+        | _region_inputs(seed_info, search_info)
         | ({} if "record" not in prepared else {"seedmap": seedmap.paths["left"],
                                                 "seedmap_right": seedmap.paths["right"]}),
         warnings=warnings, uncertainty=uncertainty)
