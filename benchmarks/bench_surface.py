@@ -12,6 +12,9 @@ Issue 15, "Must show". In one run and one process, on each input:
     absent;
 (b) a generated subject (``simulate_surface_dataset(root, n_subjects=1, seed=0,
     n_frames=300)``: GIFTI pair, TR 2 s from the files, plain 6-column confounds matrix),
+(c) a generated fsLR-91k CIFTI-2 dtseries (``write_fslr_dtseries`` of
+    ``tests/test_surface_meshes.py``, seed 0, 300 frames, TR 2 s: 58558 cortical vertices of
+    the bundled fsLR masks plus 32724 volume voxels, 91282 grayordinates as fMRIPrep writes),
 
 it measures:
 
@@ -37,8 +40,8 @@ it measures:
 Every time is the median of ``--repeats`` runs, the measurements interleaved (repeat 1 of
 every row, then repeat 2, ...), after one warm-up job that is not counted (imports, mesh
 caches, page cache). Each job time is also given as a ratio to that input's floor, measured
-in the same run: compare ratios across machines, not seconds. fsLR-91k (CIFTI) has no row:
-the job cannot run there yet (no fsLR mesh ships with tmsnet).
+in the same run: compare ratios across machines, not seconds. For CIFTI the floor is the
+one file read into a float32 array with nibabel (``np.asanyarray(img.dataobj, float32)``).
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ LEMON_T_R_S = 1.4
 
 def _read_floor(left: Path, right: Path) -> list[np.ndarray]:
     """Both hemispheres as float32 arrays, nibabel alone (MGH: dataobj; GIFTI: darrays)."""
+    if right is None:  # CIFTI: one file
+        return [np.asanyarray(nib.load(left).dataobj, dtype=np.float32)]
     arrays = []
     for path in (left, right):
         img = nib.load(path)
@@ -98,7 +103,7 @@ def _rss_child(argv: list[str]) -> None:
     from tmsnet.targeting.surface_workflow import compute_surface_targets  # noqa: F401
 
     if mode == "floor":
-        _read_floor(Path(left), Path(right))
+        _read_floor(Path(left), Path(right) if right else None)
     elif mode == "job":
         run_surface_target(left, confounds, _parameters("cluster"), out_dir=out,
                            space=space or None, t_r=float(t_r) if t_r else None)
@@ -120,7 +125,7 @@ def _peak_rss_mib(case: dict, tmp: Path) -> dict[str, float]:
     for mode in ("imports", "floor", "job"):
         out = tmp / f"rss-{mode}"
         argv = [sys.executable, str(Path(__file__).resolve()), "--rss-child", mode,
-                str(case["left"]), str(case["right"]), str(case["confounds"]),
+                str(case["left"]), str(case["right"] or ""), str(case["confounds"]),
                 case["space"] or "", str(case["t_r"] or ""), str(out)]
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
         child = json.loads(done.stdout.strip().splitlines()[-1])
@@ -177,11 +182,11 @@ def _measure(case: dict, tmp: Path, repeats: int) -> dict:
 def _report(label: str, case: dict, figures: dict, peaks: dict[str, float]) -> None:
     bold, median, spread = figures["bold"], figures["median"], figures["spread"]
     floor = median["floor"]
-    size_mb = sum(Path(p).stat().st_size for p in (case["left"], case["right"])) / 1e6
+    size_mb = sum(Path(p).stat().st_size for p in (case["left"], case["right"]) if p) / 1e6
     data_mib = bold.n_frames * sum(bold.n_mesh_vertices.values()) * 4 / 2**20
     excluded = sum(bold.n_excluded.values())
     print(f"\n{label}")
-    print(f"  input: {bold.source_format} pair, {bold.space}, {bold.n_frames} frames, "
+    print(f"  input: {bold.source_format}, {bold.space}, {bold.n_frames} frames, "
           f"TR {bold.t_r:g} s ({bold.t_r_source}), {bold.n_vertices} usable vertices "
           f"({excluded} constant/non-finite left out), {size_mb:.1f} MB on disk, "
           f"{data_mib:.0f} MiB as float32; effective dof {figures['effective_dof']}")
@@ -195,7 +200,7 @@ def _report(label: str, case: dict, figures: dict, peaks: dict[str, float]) -> N
     print("  differences of medians (within the noise when near 0):")
     print(f"  {'  writing the files (no-report job - compute)':<44s} {write:7.3f} s")
     print(f"  {'  HTML report (default job - no-report job)':<44s} {full - no_report:7.3f} s")
-    print(f"  --method all ran: {', '.join(figures['all_methods'])} (seedmap skipped on surfaces)")
+    print(f"  --method all ran: {', '.join(figures['all_methods'])}")
     job_extra, floor_extra = peaks["job"] - peaks["imports"], peaks["floor"] - peaks["imports"]
     print(f"  peak RSS (ru_maxrss, fresh subprocess): imports only {peaks['imports']:.0f} MiB; "
           f"floor read {peaks['floor']:.0f} MiB (+{floor_extra:.0f}); default job "
@@ -206,13 +211,27 @@ def _report(label: str, case: dict, figures: dict, peaks: dict[str, float]) -> N
 
 
 def _generate_child(root: str) -> None:
-    """Subprocess body: ``--generate ROOT`` writes the generated subject, prints its paths."""
+    """Subprocess body: ``--generate ROOT`` writes the generated subjects, prints their paths."""
     from tmsnet.simulate.surface import simulate_surface_dataset
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from test_surface_meshes import write_fslr_dtseries
 
     start = time.perf_counter()
     subject = simulate_surface_dataset(root, n_subjects=1, seed=0, n_frames=300)[0]
+    gifti_s = time.perf_counter() - start
+    folder = Path(root) / "fslr"
+    folder.mkdir(parents=True)
+    cifti = write_fslr_dtseries(folder, seed=0, n_frames=300, n_volume_voxels=FSLR_91K_VOXELS)
     print(json.dumps({"left": str(subject.bold_left), "confounds": str(subject.confounds),
-                      "seconds": time.perf_counter() - start}))
+                      "seconds": gifti_s, "cifti": str(cifti["bold"]),
+                      "cifti_confounds": str(cifti["confounds"]),
+                      "cifti_seconds": time.perf_counter() - start - gifti_s}))
+
+
+#: Volume grayordinates of fMRIPrep's fsLR-91k CIFTI beside the bundled masks' 58558 cortex
+#: vertices: 91282 in all.
+FSLR_91K_VOXELS = 91282 - 58558
 
 
 def _cases(tmp: Path) -> list[tuple[str, dict]]:
@@ -233,6 +252,10 @@ def _cases(tmp: Path) -> list[tuple[str, dict]]:
     cases.append(("(b) generated subject (simulate_surface_dataset seed 0, GIFTI pair)", {
         "left": left, "right": left.with_name(left.name.replace("hemi-L", "hemi-R")),
         "confounds": Path(subject["confounds"]), "space": None, "t_r": None}))
+    print(f"(c) generated fsLR-91k dtseries written in {subject['cifti_seconds']:.1f} s")
+    cases.append(("(c) generated fsLR-91k CIFTI-2 dtseries (91282 grayordinates)", {
+        "left": Path(subject["cifti"]), "right": None,
+        "confounds": Path(subject["cifti_confounds"]), "space": None, "t_r": None}))
     return cases
 
 
@@ -260,8 +283,6 @@ def main() -> None:
         peaks = [_peak_rss_mib(case, tmp) for _, case in cases]
         for (label, case), peak in zip(cases, peaks, strict=True):
             _report(label, case, _measure(case, tmp, args.repeats), peak)
-    print("\nfsLR-91k (CIFTI dtseries): no figure; the surface job does not support it yet "
-          "(no fsLR mesh ships with tmsnet).")
     print("load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(f"whole benchmark: {time.perf_counter() - start:.0f} s")
 

@@ -183,11 +183,13 @@ def _ar1(rng: np.random.Generator, n_frames: int, n: int, phi: float = 0.5) -> n
 
 
 def write_fslr_dtseries(folder: Path, *, seed: int = 0, n_frames: int = 150, t_r: float = 2.0,
-                        snr: float = 0.6) -> dict:
+                        snr: float = 0.6, n_volume_voxels: int | None = None) -> dict:
     """A CIFTI-2 dtseries on fsLR 32k: the sgACC sphere carries s(t); a left-DLPFC vertex (drawn
     from ``seed``) loads ``-snr * s(t)`` with a 6 mm Gaussian taper; AR(1) noise elsewhere;
     the cortex models list the bundled masks' cortex vertices; a volume model holds the
-    voxels of the 2 mm MNI grid within 6 mm of the right accumbens (white noise).
+    voxels of the 2 mm MNI grid within 6 mm of the right accumbens (white noise), or with
+    ``n_volume_voxels`` that many grid voxels nearest (0, -12, 0) (32724 gives fMRIPrep's
+    91282 grayordinates, for benchmarks/bench_surface.py).
 
     Returns the paths (``bold``, ``confounds``) and the truth (``target_vertex``,
     ``target_mm``, ``cortex``, ``volume_mask``, ``data``).
@@ -211,6 +213,10 @@ def write_fslr_dtseries(folder: Path, *, seed: int = 0, n_frames: int = 150, t_r
     ijk = np.indices((91, 109, 91)).reshape(3, -1).T
     volume = np.linalg.norm(ijk @ MNI_2MM[:3, :3].T + MNI_2MM[:3, 3] - ACCUMBENS_RIGHT_MM,
                             axis=1) <= 6.0
+    if n_volume_voxels is not None:
+        depth = np.linalg.norm(ijk @ MNI_2MM[:3, :3].T + MNI_2MM[:3, 3] - (0.0, -12.0, 0.0), axis=1)
+        volume = np.zeros(depth.size, dtype=bool)
+        volume[np.argsort(depth, kind="stable")[:n_volume_voxels]] = True
     blocks.append(rng.standard_normal((n_frames, int(volume.sum()))))
     models = (cifti2.BrainModelAxis.from_mask(cortex["L"], "CortexLeft")
               + cifti2.BrainModelAxis.from_mask(cortex["R"], "CortexRight")
