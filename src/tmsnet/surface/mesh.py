@@ -407,7 +407,13 @@ def mesh_edges(faces: np.ndarray) -> np.ndarray:
     pairs = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     pairs = np.sort(pairs, axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    return np.unique(pairs, axis=0)
+    if pairs.size == 0:
+        return pairs.reshape(0, 2)
+    # one int64 key per edge, ordered as (i, j) lexicographically: a 1-D unique is ~10x faster
+    # than np.unique(axis=0) on fsLR-32k, with the same result
+    base = int(pairs.max()) + 1
+    keys = np.unique(pairs[:, 0] * base + pairs[:, 1])
+    return np.column_stack([keys // base, keys % base])
 
 
 def mesh_adjacency(faces: np.ndarray, n_vertices: int) -> sp.csr_matrix:
