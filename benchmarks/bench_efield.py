@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _timing import load, timed
 from tmsnet.physics.coils import load_coil, read_ccd
 from tmsnet.physics.efield import (
     available_backends,
@@ -47,17 +48,6 @@ def brain_points(n, seed=0):
 def max_rel(fast, ref):
     """Largest per-point relative difference |E_fast - E_ref| / |E_ref|."""
     return float(np.max(np.linalg.norm(fast - ref, axis=1) / np.linalg.norm(ref, axis=1)))
-
-
-def timed(func):
-    """(result, wall seconds, process CPU seconds) of ``func()``."""
-    c0, t0 = time.process_time(), time.perf_counter()
-    out = func()
-    return out, time.perf_counter() - t0, time.process_time() - c0
-
-
-def load():
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def machine_line(coil):

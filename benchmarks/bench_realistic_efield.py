@@ -25,11 +25,11 @@ Usage: .venv/bin/python benchmarks/bench_realistic_efield.py [--voxel-mm 1] [--c
 import argparse
 import os
 import resource
-import time
 from pathlib import Path
 
 import numpy as np
 
+from _timing import load, timed
 from tmsnet.physics.coils import load_coil, read_ccd
 from tmsnet.physics.efield import efield, transform_dipoles
 from tmsnet.physics.head_model import TISSUE_LABELS, Conductivities, ellipsoid_phantom, sphere_phantom
@@ -37,17 +37,6 @@ from tmsnet.physics.volume_conductor import VolumeConductor
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "data" / "coils" / "Magstim_70mm_Fig8.ccd"
 VERTEX = np.diag([1.0, -1.0, -1.0])
-
-
-def timed(func):
-    """(result, wall seconds, process CPU seconds) of ``func()``."""
-    c0, t0 = time.process_time(), time.perf_counter()
-    out = func()
-    return out, time.perf_counter() - t0, time.process_time() - c0
-
-
-def load():
-    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def peak_rss_gb():
