@@ -16,9 +16,12 @@ detects NaN and constant voxels on the fly. The whole 4D array (about 1.1 GB
 in float32 for a 2 mm MNI grid with 300 frames) is never materialised, no
 float64 copy is made, and the peak memory is the in-mask matrix itself (about
 276 MB for 230k voxels x 300 frames). Decompression runs in a reader thread
-(zlib releases the GIL) while the main thread gathers, so loading costs about
+(it releases the GIL) while the main thread gathers, so loading costs about
 as much as decompressing the file -- less than ``nib.load(p).get_fdata(
-dtype=np.float32)``, which also allocates the full 4D array.
+dtype=np.float32)``, which also allocates the full 4D array. ``.gz`` files are
+decompressed with ISA-L (the ``isal`` package, a dependency: 1.7 x the speed of
+Python's zlib reader on a 139 MB 2 mm BOLD, the same bytes) and with nibabel's
+zlib reader when ``isal`` does not import.
 """
 
 from __future__ import annotations
@@ -51,6 +54,15 @@ from tmsnet.exceptions import (
 )
 from tmsnet.spaces import resolve_template_space
 
+try:  # ISA-L's gzip reader (a dependency); zlib through nibabel without it
+    from isal import igzip as _isal_gzip
+    from isal.isal_zlib import error as _isal_error
+
+    _ISAL_ERRORS: tuple[type[BaseException], ...] = (_isal_error,)
+except ImportError:  # pragma: no cover
+    _isal_gzip = None
+    _ISAL_ERRORS = ()
+
 __all__ = [
     "MIN_DURATION_MIN",
     "MIN_FRAMES",
@@ -74,7 +86,7 @@ AFFINE_TOLERANCE_MM = 1e-3
 
 _NIFTI_EXT = re.compile(r"\.nii(\.gz)?$")
 _TIME_UNIT_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
-_READ_ERRORS = (OSError, EOFError, zlib.error, ValueError)
+_READ_ERRORS = (OSError, EOFError, zlib.error, ValueError, *_ISAL_ERRORS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -456,14 +468,25 @@ def _reference_image(bold: nib.spatialimages.SpatialImage) -> nib.Nifti1Image:
 # ---------------------------------------------------------------- streaming reader
 
 
+def _open_image_file(path: str | Path) -> Any:
+    """A binary reader of an image file, decompressing ``.gz`` with ISA-L when installed.
+
+    ``isal.igzip`` (Intel's ISA-L inflate, faster than zlib, same bytes out) when the
+    ``isal`` package imports, else nibabel's own opener (zlib for ``.gz``).
+    """
+    if str(path).endswith(".gz") and _isal_gzip is not None:
+        return _isal_gzip.open(path, "rb")
+    from nibabel.openers import ImageOpener
+
+    return ImageOpener(path)
+
+
 def _frames_from_file(proxy: Any, n_frames: int) -> Iterator[np.ndarray]:
     """Yield frames (flat, Fortran order, stored dtype) read sequentially.
 
     A reader thread decompresses the next frames into a small ring of buffers
     while the consumer gathers the current one.
     """
-    from nibabel.openers import ImageOpener
-
     n_vox = int(np.prod(proxy.shape[:3]))
     dtype = np.dtype(proxy.dtype)
     n_buffers = 4
@@ -477,7 +500,7 @@ def _frames_from_file(proxy: Any, n_frames: int) -> Iterator[np.ndarray]:
 
     def reader() -> None:
         try:
-            with ImageOpener(proxy.file_like) as fh:
+            with _open_image_file(proxy.file_like) as fh:
                 fh.seek(proxy.offset)
                 for _ in range(n_frames):
                     i = free.get()
