@@ -3,7 +3,11 @@
 The realistic head path is exported here (lazily, so that importing a sibling such as
 :mod:`tmsnet.physics.coils` does not load it): :mod:`tmsnet.physics.head_model` builds
 the five-tissue label volume (from fMRIPrep derivatives, or a phantom) and
-:mod:`tmsnet.physics.volume_conductor` solves for the induced field in it.
+:mod:`tmsnet.physics.volume_conductor` solves for the induced field in it;
+:mod:`tmsnet.physics.realistic_placement` searches coil placements in it by reciprocity
+(:mod:`tmsnet.physics.reciprocity_table`, :mod:`tmsnet.physics.realistic_geometry`),
+:mod:`tmsnet.physics.realistic_dose` sets the dose from its field and
+:mod:`tmsnet.physics.realistic_metrics` measures Deng 2013's d½ / S½ on it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,23 @@ _EXPORTS = {
     "primary_field": "volume_conductor",
     "reciprocal_field": "volume_conductor",
     "solve_field": "volume_conductor",
+    "OBJECTIVES": "realistic_placement",
+    "PlacementSearchParameters": "realistic_placement",
+    "RealisticPlacement": "realistic_placement",
+    "patch_measures": "realistic_placement",
+    "search_placement": "realistic_placement",
+    "solve_placement": "realistic_placement",
+    "write_field_map": "realistic_placement",
+    "ReciprocityTable": "reciprocity_table",
+    "compress_kernel": "reciprocity_table",
+    "HeadSurface": "realistic_geometry",
+    "cortical_normals": "realistic_geometry",
+    "scalp_positions": "realistic_geometry",
+    "scalp_projection": "realistic_geometry",
+    "target_patch": "realistic_geometry",
+    "deng_metrics_from_field": "realistic_metrics",
+    "field_magnitude_sampler": "realistic_metrics",
+    "realistic_dose": "realistic_dose",
 }
 
 __all__ = sorted(_EXPORTS)
