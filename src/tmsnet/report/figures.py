@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 
 import matplotlib
 
@@ -43,6 +44,18 @@ _REFERENCE_COLORS = ("#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#99
 _REFERENCE_MARKERS = ("o", "s", "D", "^", "v", "P", "X", "h", "<", ">")
 #: How every nilearn cut display of the report looks: white background, coordinates, no crosshair.
 _CUTS_STYLE: dict[str, bool] = {"black_bg": False, "annotate": True, "draw_cross": False}
+
+
+@lru_cache(maxsize=1)
+def mni152_template_2mm() -> nib.Nifti1Image:
+    """Nilearn's bundled MNI152 template resampled to 2 mm, once per process.
+
+    nilearn ships it at 1 mm and resamples it on every call (about 1 s); the
+    report draws it in several figures and the viewer. Not to be modified.
+    """
+    from nilearn.datasets import load_mni152_template
+
+    return load_mni152_template(resolution=2)
 
 
 def _as_float_image(img: nib.Nifti1Image) -> nib.Nifti1Image:
@@ -163,10 +176,9 @@ def plot_regions(
     matplotlib.figure.Figure
     """
     from nilearn import plotting
-    from nilearn.datasets import load_mni152_template
 
     if background is None:
-        background = load_mni152_template(resolution=2)
+        background = mni152_template_2mm()
     seed = _as_float_image(seed_mask)
     search = _as_float_image(search_mask)
     target = _target(target_mm)

@@ -118,6 +118,55 @@ def make_anchor(text: str) -> str:
     return slug
 
 
+#: Padding (inches) around the drawn content, as matplotlib's ``bbox_inches="tight"``.
+_TIGHT_PAD_INCHES = 0.1
+
+
+def _save_cropped_png(fig: Any, buffer: io.BytesIO, *, dpi: int) -> bool:
+    """Draw ``fig`` once and write the tight crop of that drawing as a PNG.
+
+    ``savefig(bbox_inches="tight")`` draws a figure twice (once to measure the
+    content, once to save it). Here the figure is drawn once on an Agg canvas, the
+    content's bounding box is measured on that drawing and the pixels inside it
+    (padded by :data:`_TIGHT_PAD_INCHES`, in the face colour beyond the figure's
+    edge) are encoded: the same picture (to a pixel of size), half the drawing.
+    Returns False (nothing written) when the content reaches beyond the figure, whose
+    pixels this drawing does not hold; the caller then saves tightly.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgba as matplotlib_colors_rgba
+    from PIL import Image
+
+    if not hasattr(fig, "get_tightbbox"):
+        return False
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    old_dpi = fig.dpi
+    fig.set_dpi(dpi)
+    try:
+        canvas.draw()
+        content = fig.get_tightbbox(canvas.get_renderer())
+        width, height = fig.get_size_inches()
+        if content.x0 < 0 or content.y0 < 0 or content.x1 > width or content.y1 > height:
+            return False
+        box = content.padded(_TIGHT_PAD_INCHES)
+        rgba = np.asarray(canvas.buffer_rgba())
+        n_rows, n_cols = rgba.shape[:2]
+        # inches from the bottom-left -> pixel rows from the top; the padding may reach
+        # past the figure's edge, where savefig shows the face colour
+        left, right = int(round(box.x0 * dpi)), int(round(box.x1 * dpi))
+        top, bottom = n_rows - int(round(box.y1 * dpi)), n_rows - int(round(box.y0 * dpi))
+        face = np.round(np.asarray(matplotlib_colors_rgba(fig.get_facecolor())) * 255)
+        out = np.empty((bottom - top, right - left, 4), dtype=np.uint8)
+        out[...] = face.astype(np.uint8)
+        r0, c0 = max(top, 0), max(left, 0)
+        r1, c1 = min(bottom, n_rows), min(right, n_cols)
+        out[r0 - top:r1 - top, c0 - left:c1 - left] = rgba[r0:r1, c0:c1]
+        Image.fromarray(out, "RGBA").save(buffer, format="png")
+    finally:
+        fig.set_dpi(old_dpi)
+    return True
+
+
 def figure_to_base64_png(fig: Any, *, dpi: int = 100) -> str:
     """Encode a matplotlib figure as a PNG data URI and close it.
 
@@ -137,7 +186,8 @@ def figure_to_base64_png(fig: Any, *, dpi: int = 100) -> str:
     buffer = io.BytesIO()
     facecolor = fig.get_facecolor() if hasattr(fig, "get_facecolor") else "white"
     try:
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor=facecolor)
+        if not _save_cropped_png(fig, buffer, dpi=dpi):
+            fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor=facecolor)
     finally:
         # Close only through pyplot if pyplot is in use; figures built with
         # matplotlib.figure.Figure directly are not tracked by it.

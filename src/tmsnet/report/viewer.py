@@ -259,9 +259,9 @@ def point_label_image(
 
 @lru_cache(maxsize=1)
 def _template() -> nib.Nifti1Image:
-    from nilearn.datasets import load_mni152_template
+    from tmsnet.report.figures import mni152_template_2mm
 
-    img = load_mni152_template(resolution=2)
+    img = mni152_template_2mm()
     data = np.asarray(img.dataobj, dtype=np.float32)
     top = float(np.percentile(data[data > 0], 99.5)) if np.any(data > 0) else 1.0
     scaled = np.clip(data / top * 255.0, 0, 255).astype(np.uint8)

@@ -129,3 +129,70 @@ def fisher_z(r: np.ndarray) -> np.ndarray:
     """
     r = np.asarray(r)
     return np.arctanh(np.clip(r, -_R_CLIP, _R_CLIP)).astype(r.dtype, copy=False)
+
+
+def resampled_correlations(
+    data: np.ndarray,
+    seeds: dict[str, np.ndarray],
+    resamples: list[np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Pearson r of every voxel with each seed, on many frame resamples at once.
+
+    A resample (e.g. a block bootstrap) is a multiset of frames, so the sums that
+    Pearson r needs on it (``sum x``, ``sum x^2``, ``sum x y``, ``sum y``, ``sum y^2``
+    per voxel) are sums over the frames weighted by how often each frame was drawn:
+    with ``C`` the ``(n_resamples, n_frames)`` matrix of draw counts, ``C @ X``,
+    ``C @ X**2`` and ``(C * y) @ X``. All resamples then cost three matrix products
+    instead of one centred copy of the resampled data each. Sums are in float64 on
+    data centred by their whole-scan mean (which leaves r unchanged and keeps the
+    differences of sums well conditioned); the result is the same r as
+    :func:`correlation_with_seed` on ``data[frames]`` and ``seed[frames]`` up to
+    float32 rounding (that function sums in float32).
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_frames, n_voxels)
+        Time series of the voxels.
+    seeds : dict of str to ndarray, shape (n_frames,)
+        Seed time series by name (each resampled with the same frames as the data).
+    resamples : list of ndarray of int
+        Frame indices of each resample (repeats allowed).
+
+    Returns
+    -------
+    dict of str to ndarray, shape (n_resamples, n_voxels)
+        float32 r per seed; 0 for voxels with zero variance in a resample.
+
+    Raises
+    ------
+    InvalidImageError
+        If a seed's length differs from the data or it is constant in a resample.
+    """
+    n_frames = data.shape[0]
+    x = np.asarray(data, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    counts = np.stack([np.bincount(np.asarray(f), minlength=n_frames)
+                       for f in resamples]).astype(np.float64)
+    n = counts.sum(axis=1)
+    sum_x = counts @ x
+    sum_xx = counts @ (x * x)
+    var_x = n[:, None] * sum_xx - sum_x * sum_x  # n^2 x the variance of each voxel
+    usable = var_x > 1e-12 * n[:, None] * sum_xx  # 0 (not rounding noise) where constant
+    norm_x = np.sqrt(np.where(usable, var_x, 1.0))
+    out: dict[str, np.ndarray] = {}
+    for name, seed in seeds.items():
+        y = np.asarray(seed, dtype=np.float64).ravel()
+        if y.shape[0] != n_frames:
+            raise InvalidImageError(
+                f"The seed has {y.shape[0]} frames but the data has {n_frames}.")
+        y = y - y.mean()
+        sum_y, sum_yy = counts @ y, counts @ (y * y)
+        var_y = n * sum_yy - sum_y * sum_y
+        if not np.all(var_y > 1e-12 * n * sum_yy):
+            raise InvalidImageError(
+                "The seed time series is constant after cleaning, so correlation is undefined; "
+                "check that the seed lies in the brain mask and the scan has signal there.")
+        cov = n[:, None] * ((counts * y) @ x) - sum_x * sum_y[:, None]
+        r = np.where(usable, cov / (norm_x * np.sqrt(var_y)[:, None]), 0.0)
+        out[name] = np.clip(r, -1.0, 1.0).astype(np.float32)
+    return out

@@ -47,6 +47,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
+from tmsnet.targeting.connectivity import resampled_correlations, seed_time_series
 from tmsnet.targeting.methods import TargetingContext, get_method, method_arguments
 from tmsnet.targeting.results import MethodUncertainty, Target
 from tmsnet.utils.params import Parameters, param
@@ -74,6 +75,17 @@ MAX_ADVISED_MINUTES = 120.0
 WITHIN_MM = 10.0
 #: Shortest piece (frames) a method is run on.
 MIN_FRAMES_PER_PIECE = 20
+#: Methods that read nothing of a resample but its seed-correlation maps, and the
+#: context cache entries they read: their resamples' maps are computed together from
+#: frame counts (:func:`tmsnet.targeting.connectivity.resampled_correlations`) instead
+#: of one correlation of the resampled data each. False computes every map directly.
+RESAMPLED_MAPS: dict[str, tuple[str, ...]] = {
+    "peak": ("seed_r",), "cluster": ("seed_r",), "seedmap": ("seedmap_r",)}
+#: Use :data:`RESAMPLED_MAPS` (set False to run every resample the direct way).
+FAST_RESAMPLED_MAPS = True
+#: Resamples whose maps are computed in one batch (bounds memory to a few
+#: ``batch x n_voxels`` float64 arrays).
+RESAMPLE_BATCH = 100
 
 
 def _fractions(value: Any) -> tuple[float, ...] | None:
@@ -211,6 +223,28 @@ def _run(method: Callable[..., Target], context: TargetingContext,
         return None
 
 
+def _resampled_maps(context: TargetingContext, method: str,
+                    draws: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The seed-correlation maps ``method`` reads, for each of the resamples ``draws``.
+
+    Keyed as the context caches them (``seed_r``, ``seedmap_r``), each
+    ``(len(draws), n_voxels)``; empty for a method not in :data:`RESAMPLED_MAPS`
+    (it then computes what it needs on each resample itself).
+    """
+    keys = RESAMPLED_MAPS.get(method, ()) if FAST_RESAMPLED_MAPS else ()
+    if not keys:
+        return {}
+    seeds = {}
+    try:
+        if "seed_r" in keys:
+            seeds["seed_r"] = seed_time_series(context.data, context.seed_voxels)
+        if "seedmap_r" in keys:
+            seeds["seedmap_r"] = context.seedmap_time_series()
+    except EmptyRegionError:  # no seed: each resample fails the direct way, as it should
+        return {}
+    return resampled_correlations(context.data, seeds, draws)
+
+
 def _distances(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return np.sqrt(((points - centre) ** 2).sum(axis=1)) if points.size else np.zeros(0)
 
@@ -286,12 +320,18 @@ def bootstrap_cloud(
     reduced = analysis_context(context)
     point = _run(function, reduced, options) if compute_point else None
     rng = np.random.default_rng(random_seed)
+    draws = [block_bootstrap_indices(lengths, block_frames=block_frames, rng=rng)
+             for _ in range(n_resamples)]
     rows = []
     n_failed = 0
+    maps: dict[str, np.ndarray] = {}
     for k in tqdm(range(n_resamples), desc=f"bootstrap {method}", file=sys.stderr,
                   disable=not progress, leave=False):
-        frames = block_bootstrap_indices(lengths, block_frames=block_frames, rng=rng)
-        target = _run(function, reduced.subset(frames=frames), options)
+        if k % RESAMPLE_BATCH == 0:
+            maps = _resampled_maps(reduced, method, draws[k:k + RESAMPLE_BATCH])
+        resample = reduced.subset(frames=draws[k])
+        resample._cache.update({key: r[k % RESAMPLE_BATCH] for key, r in maps.items()})
+        target = _run(function, resample, options)
         if target is None:
             n_failed += 1
             continue
