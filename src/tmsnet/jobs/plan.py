@@ -2,7 +2,8 @@
 
 1. :func:`tmsnet.navigation.plan.compute_plan`: the plan (physics included);
 2. :func:`tmsnet.navigation.outputs.write_plan`: the plan JSON, the field patch
-   and the neuronavigation files, each with a sidecar;
+   (sphere model) or the head labels and |E| map (realistic head) and the
+   neuronavigation files, each with a sidecar;
 3. :func:`tmsnet.report.write_job_report`: the one-page plan
    ``sub-<label>_desc-treatment_plan.html``, drawn by the plan's report
    provider from those files (the same code as the plan's section of the
@@ -58,7 +59,8 @@ def plan(
     written : dict
         Paths by role: ``plan_json``, ``plan_html`` (with ``report``),
         ``brainsight``, ``localite``, ``markers``, ``coordsystem``,
-        ``plan_field``.
+        ``plan_field`` (sphere model), ``head_labels`` and ``efield_map``
+        (``params.head_model == "realistic"``).
     """
     check_label(subject, "--subject")  # before any computing or any folder (issue 14, item 9)
     result = compute_plan(target_mm, space, params, t1w=t1w, xfm=xfm, brain_mask=brain_mask)

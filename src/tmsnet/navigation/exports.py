@@ -131,8 +131,9 @@ def brainsight_text(targets: list[NavigationTarget], *, coordinate_system: str =
     ]
     for t in targets:
         m = t.matrix() @ BRAINSIGHT_FROM_TMSNET
-        values = [m[0, 3], m[1, 3], m[2, 3], *m[:3, 0], *m[:3, 1], *m[:3, 2]]
-        lines.append("\t".join([t.name, *(f"{v:.4f}" for v in values)]))
+        location = (f"{v:.4f}" for v in m[:3, 3])  # 0.1 µm
+        axes = (f"{v:.8f}" for v in (*m[:3, 0], *m[:3, 1], *m[:3, 2]))  # the axes within 1e-8
+        lines.append("\t".join([t.name, *location, *axes]))
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,15 @@
   (:func:`tmsnet.physics.placement.field_patch`), one row per sample
   (``u_mm``, ``v_mm``: mm of arc along the coil's x and y axes; ``e``: V/m per
   A/µs), with the target's position, the sphere radius, the half-maximum area
-  and the coil orientation sweep in the sidecar.
+  and the coil orientation sweep in the sidecar (sphere model only);
+* realistic head only (``head_model="realistic"``): ``_desc-head_dseg.nii.gz``
+  (the five-tissue labels, for QC, :func:`tmsnet.physics.head_model.write_head_model`)
+  and ``_desc-efield_magnitude.nii.gz`` (|E| of the planned coil, V/m per A/µs,
+  on the label grid), each with a sidecar.
+
+Every file states its frame: the plan JSON's ``coil_matrix`` and
+``coordinate_frame``, Brainsight's ``# Coordinate system:`` line, Localite's
+``coordinateSpace`` and NIBS-BIDS's ``*_coordsystem.json``.
 
 The report reads these files (:func:`read_plan_field`); it recomputes nothing.
 The one-page plan HTML is the report's (:func:`tmsnet.jobs.plan.plan` writes
@@ -32,11 +40,14 @@ from tmsnet.navigation.plan import TreatmentPlan
 from tmsnet.physics.placement import FieldPatch
 from tmsnet.utils.docs import add_doc, fill_doc
 
-__all__ = ["PLAN_FIELD_SUFFIX", "PlanField", "plan_page_name", "plan_sidecar", "read_plan_field",
-           "write_plan"]
+__all__ = ["EFIELD_MAP_SUFFIX", "HEAD_LABELS_SUFFIX", "PLAN_FIELD_SUFFIX", "PlanField", "plan_page_name",
+           "plan_sidecar", "read_plan_field", "write_plan"]
 
 #: Suffix (after ``sub-<label>_space-<space>``) of the plan's field patch table.
 PLAN_FIELD_SUFFIX = "_desc-plan_efield.tsv"
+#: Suffixes of the realistic head's label volume and |E| map.
+HEAD_LABELS_SUFFIX = "_desc-head_dseg.nii.gz"
+EFIELD_MAP_SUFFIX = "_desc-efield_magnitude.nii.gz"
 _FIELD_COLUMNS = ("u_mm", "v_mm", "e")
 _PLAN_DESCRIPTION = "TMS treatment plan (scalp point, coil orientation, depth, dose); decision support."
 
@@ -89,6 +100,28 @@ def _write_field(plan: TreatmentPlan, path: Path, sidecar: dict[str, Any]) -> Pa
     return path
 
 
+def _write_realistic(plan: TreatmentPlan, folder: Path, prefix: str,
+                     sidecar: dict[str, Any]) -> dict[str, Path]:
+    """The head labels (QC) and the |E| map of the planned coil, each with a sidecar."""
+    from tmsnet.io.atomic import atomic_write_json
+    from tmsnet.io.provenance import sidecar_path_for
+    from tmsnet.physics.head_model import write_head_model
+    from tmsnet.physics.realistic_placement import write_field_map
+
+    realistic = plan.realistic
+    labels = write_head_model(realistic.head, folder / f"{prefix}{HEAD_LABELS_SUFFIX}",
+                              conductivities=realistic.conductivities)
+    field_map = write_field_map(realistic.placement.solution, folder / f"{prefix}{EFIELD_MAP_SUFFIX}")
+    side = {k: v for k, v in sidecar.items() if k != "Summary"}
+    side.update({"Description": "|E| of the planned coil in the realistic head (direct solve), per unit coil "
+                                "current slope; zero outside the head.",
+                 "Units": "V/m per A/us", "CoilMatrix": plan.coil_matrix.tolist(),
+                 "CoordinateFrame": plan.summary()["coordinate_frame"],
+                 "TargetPatchMeanE": float(realistic.placement.field["magnitude"])})
+    atomic_write_json(sidecar_path_for(field_map), side)
+    return {"head_labels": labels, "efield_map": field_map}
+
+
 add_doc("plan_output", """out_dir : str or Path
     Output folder (created if needed).
 subject : str
@@ -112,8 +145,8 @@ def write_plan(plan: TreatmentPlan, out_dir: str | Path, *, subject: str = "01",
     -------
     written : dict
         Paths by role: ``plan_json``, ``brainsight``, ``localite``,
-        ``markers``, ``coordsystem`` and ``plan_field`` (when the plan has a
-        field patch).
+        ``markers``, ``coordsystem``, ``plan_field`` (when the plan has a
+        field patch), ``head_labels`` and ``efield_map`` (realistic head).
     sidecar : dict
         The plan's provenance sidecar (for the one-page plan's sidecar).
     """
@@ -129,11 +162,14 @@ def write_plan(plan: TreatmentPlan, out_dir: str | Path, *, subject: str = "01",
     written: dict[str, Path] = {}
     plan_json = nibs / bids_name({**entities, "desc": "plan"}, "target", ".json")
     written["plan_json"] = atomic_write_json(plan_json, {**plan.summary(), "Provenance": sidecar})
-    nav = NavigationTarget(name=name, scalp_point_mm=plan.placement.scalp_point_mm,
-                           rotation=plan.placement.rotation, target_mm=plan.target_mm, space=plan.space)
+    matrix = plan.coil_matrix
+    nav = NavigationTarget(name=name, scalp_point_mm=matrix[:3, 3], rotation=matrix[:3, :3],
+                           target_mm=plan.target_mm, space=plan.space)
     written.update(write_navigation_files([nav], nibs, prefix, sidecar=sidecar))
     if plan.field_patch is not None:
         written["plan_field"] = _write_field(plan, nibs / f"{prefix}{PLAN_FIELD_SUFFIX}", sidecar)
+    if plan.realistic is not None:
+        written.update(_write_realistic(plan, nibs, prefix, sidecar))
     return written, sidecar
 
 

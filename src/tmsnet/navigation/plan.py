@@ -19,6 +19,15 @@
    from the motor threshold (:func:`tmsnet.physics.dose.compute_dose`);
 6. protocol fields (iTBS or 10 Hz presets).
 
+With ``head_model="realistic"`` (``--head-model realistic``, which needs the
+T1w), steps 3 and 5 are those of the voxel head built from fMRIPrep's anatomy
+beside the T1w (:func:`tmsnet.navigation.realistic_plan.compute_realistic`):
+the clinical orientation at the plain scalp projection solved directly, or with
+``optimize`` the searched position and orientation with the largest field in
+the target patch, and the E-field-matched dose from the realistic field. The
+spherical model stays the default; its values remain in the plan for
+comparison (``sphere_model``).
+
 The parameters travel in one object, :class:`PlanParameters` (with its
 :class:`~tmsnet.physics.dose.DoseParameters`). The plan is written by
 :func:`tmsnet.navigation.outputs.write_plan` and composed with its report by
@@ -35,6 +44,14 @@ from typing import Any
 import numpy as np
 
 from tmsnet.exceptions import InvalidParameterError, SpaceError
+from tmsnet.navigation.realistic_plan import (
+    FRAME_TEXT,
+    HEAD_MODELS,
+    RealisticParameters,
+    RealisticPlan,
+    compute_realistic,
+    fmriprep_anatomy,
+)
 from tmsnet.physics.coils import Coil, check_coil, coil_param, load_coil
 from tmsnet.physics.dose import DEFAULT_M1_MNI, DoseParameters, compute_dose
 from tmsnet.physics.placement import (
@@ -48,7 +65,8 @@ from tmsnet.physics.placement import (
 from tmsnet.utils.docs import add_doc, fill_doc
 from tmsnet.utils.params import Parameters, param
 
-__all__ = ["DEFAULT_M1_MNI", "DISCLAIMER", "PROTOCOLS", "PlanParameters", "TreatmentPlan", "compute_plan"]
+__all__ = ["DEFAULT_M1_MNI", "DISCLAIMER", "PROTOCOLS", "REALISTIC_DISCLAIMER", "PlanParameters",
+           "TreatmentPlan", "compute_plan"]
 
 #: Protocol presets (intensity in % of the depth-adjusted motor threshold).
 PROTOCOLS: dict[str, dict[str, Any]] = {
@@ -65,13 +83,18 @@ PROTOCOLS: dict[str, dict[str, Any]] = {
 }
 
 _TEMPLATES = ("MNI152NLin2009cAsym", "MNI152NLin6Asym")
-#: What every plan says about itself (in the plan JSON and on its page).
-DISCLAIMER = (
-    "Decision support only. This plan is computed from a spherical head model and template or "
+_DISCLAIMER = (
+    "Decision support only. This plan is computed from {model} and template or "
     "registered coordinates; the treating operator must check the target, the coil position and "
     "orientation on the neuronavigation system, and set the dose from the measured motor threshold "
     "within the local safety rules. tmsnet does not predict treatment response."
 )
+#: What every plan says about itself (in the plan JSON and on its page); the sphere-model plan's.
+DISCLAIMER = _DISCLAIMER.format(model="a spherical head model")
+#: The realistic-head plan's.
+REALISTIC_DISCLAIMER = _DISCLAIMER.format(
+    model="a five-tissue voxel head built from the T1w and its fMRIPrep segmentation (skull and CSF "
+          "as layers of set thickness, not segmented)")
 
 
 @dataclass(frozen=True)
@@ -94,8 +117,17 @@ class PlanParameters(Parameters):
         How the coil angle is chosen (:mod:`tmsnet.physics.placement`): the clinical
         convention (handle 45° from the midline, back and out; default, because the sphere
         model cannot tell orientations apart) or the sweep's maximum of |E|.
+    head_model : {"sphere", "realistic"}
+        The spherical head (default) or the voxel head from fMRIPrep anatomy
+        (needs the T1w; :mod:`tmsnet.navigation.realistic_plan`).
+    optimize : bool
+        Search coil positions and orientations for the largest field in the
+        target patch (realistic head only).
     dose : DoseParameters
         Motor threshold, Stokes slope and motor hotspot.
+    realistic : RealisticParameters
+        Anatomical files, head rule, conductivities and search options of the
+        realistic head.
     """
 
     coil: str = coil_param()
@@ -110,14 +142,29 @@ class PlanParameters(Parameters):
     orientation: str = param(ORIENTATION_RULES[0], choices=ORIENTATION_RULES,
                              help="coil angle: clinical convention (handle 45 deg back and out) or the "
                                   "sweep's maximum |E|")
+    head_model: str = param(HEAD_MODELS[0], choices=HEAD_MODELS,
+                            help="head model of the field: the sphere, or the voxel head built from the "
+                                 "fMRIPrep anatomy beside --t1w")
+    optimize: bool = param(False, help="search coil positions and orientations for the largest field in "
+                                       "the target patch (--head-model realistic)")
     dose: DoseParameters = param(default_factory=DoseParameters, kind="any", cli=False,
                                  help="motor threshold, Stokes slope and motor hotspot")
+    realistic: RealisticParameters = param(default_factory=RealisticParameters, kind="any", cli=False,
+                                           help="files, head rule, conductivities and search of the "
+                                                "realistic head")
 
     def check(self) -> None:
-        """The coil is a name or a path; ``dose`` is a :class:`DoseParameters`."""
+        """The coil is a name or a path; nested options are their objects; ``optimize`` needs the head."""
         object.__setattr__(self, "coil", check_coil(self.coil))
         if not isinstance(self.dose, DoseParameters):
             raise InvalidParameterError(f"dose must be DoseParameters, got {type(self.dose).__name__}.")
+        if not isinstance(self.realistic, RealisticParameters):
+            raise InvalidParameterError(
+                f"realistic must be RealisticParameters, got {type(self.realistic).__name__}.")
+        if self.optimize and self.head_model != "realistic":
+            raise InvalidParameterError(
+                "--optimize searches coil placements in the subject's head: add --head-model realistic "
+                "(and --t1w); the sphere model cannot tell coil orientations apart.")
 
 
 @dataclass
@@ -158,6 +205,11 @@ class TreatmentPlan:
         Input files by role.
     parameters : dict
         Parameters used (provenance form: the hotspot as given and its space).
+    realistic : RealisticPlan or None
+        The realistic-head placement, field and dose (``head_model="realistic"``);
+        then the summary's placement, field, depth and dose are its own.
+    sphere_model : dict
+        With ``realistic``: the sphere model's placement, field, depth and dose, for comparison.
     """
 
     space: str
@@ -178,9 +230,55 @@ class TreatmentPlan:
     warnings: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
+    realistic: RealisticPlan | None = None
+    sphere_model: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def head_model(self) -> str:
+        """``"sphere"`` or ``"realistic"``."""
+        return "sphere" if self.realistic is None else "realistic"
+
+    @property
+    def coil_matrix(self) -> np.ndarray:
+        """The planned 4 x 4 coil matrix (coil axes as columns, scalp point; mm, :attr:`space`)."""
+        if self.realistic is not None:
+            return self.realistic.coil_matrix()
+        m = np.eye(4)
+        m[:3, :3] = self.placement.rotation
+        m[:3, 3] = self.placement.scalp_point_mm
+        return m
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready summary (mm; V/m per A/µs; %MSO)."""
+        s = self._sphere_summary()
+        s["head_model"] = self.head_model
+        if self.realistic is not None:
+            s.update(self._realistic_summary(s))
+        matrix = self.coil_matrix
+        s["coil_matrix"] = matrix.tolist()
+        s["coordinate_frame"] = {"space": self.space, "units": "mm", "axes": "RAS",
+                                 "description": FRAME_TEXT.format(space=self.space)}
+        return s
+
+    def _realistic_summary(self, sphere: dict[str, Any]) -> dict[str, Any]:
+        """The summary keys whose values come from the realistic head (the sphere's in ``sphere_model``)."""
+        r = self.realistic.placement
+        direction = np.asarray(r.field["vector"], dtype=float)
+        rule = "optimized" if self.realistic.optimized else "clinical"
+        return {
+            "sphere_model": self.sphere_model,
+            "scalp_point_mm": r.scalp_point_mm.tolist(),
+            "coil_axes": {"x": r.rotation[:, 0].tolist(), "y": r.rotation[:, 1].tolist(),
+                          "z": r.rotation[:, 2].tolist()},
+            "coil_angle_deg": r.angle_deg, "coil_orientation_rule": rule, "sweep_variation_percent": None,
+            "induced_field_direction": (direction / max(np.linalg.norm(direction), 1e-30)).tolist(),
+            "e_at_target_v_per_m_per_a_per_us": float(r.field["magnitude"]),
+            "focality_cm2": None, "focality_cm3": r.focality_cm3,
+            "scalp_to_target_mm": float(np.linalg.norm(r.scalp_point_mm - self.target_mm)),
+            "realistic": self.realistic.summary(), "disclaimer": REALISTIC_DISCLAIMER,
+        }
+
+    def _sphere_summary(self) -> dict[str, Any]:
         p = self.placement.as_dict()
         return {
             "space": self.space,
@@ -359,18 +457,28 @@ def _plan_dose(params: PlanParameters, coil_model: Coil, m1: np.ndarray, site: _
                           e_target=site.placement.e_at_target, e_m1=m1_placement.e_at_target,
                           stokes_slope=params.dose.stokes_slope,
                           didt_max_a_per_us=coil_model.didt_max_a_per_us)
-    stokes, matched = result.stokes_percent, result.efield_matched_percent
-    dose = {
-        "mt_percent": result.mt_percent,
-        "stokes_slope_percent_per_mm": result.stokes_slope,
-        "stokes_adjusted_mt_percent": stokes,
-        "efield_matched_mt_percent": matched,
-        "e_m1_v_per_m_per_a_per_us": result.e_m1,
-        "e_target_v_per_m_per_a_per_us": result.e_target,
+    dose = _dose_fields(result.as_dict(), m1, site.work_space)
+    return dose, _session(proto, dose, warnings), m1_placement, depth_m1
+
+
+def _dose_fields(result: dict[str, Any], m1: np.ndarray, space: str) -> dict[str, Any]:
+    """The plan's dose dict from :meth:`tmsnet.physics.dose.DoseResult.as_dict` (or the realistic dose)."""
+    return {
+        "mt_percent": result["mt_percent"],
+        "stokes_slope_percent_per_mm": result["stokes_slope"],
+        "stokes_adjusted_mt_percent": result["stokes_percent"],
+        "efield_matched_mt_percent": result["efield_matched_percent"],
+        "e_m1_v_per_m_per_a_per_us": result["e_m1"],
+        "e_target_v_per_m_per_a_per_us": result["e_target"],
         "m1_mm": m1.tolist(),
-        "m1_space": site.work_space,
-        "e_m1_at_threshold_v_per_m": result.e_m1_at_threshold_v_per_m,
+        "m1_space": space,
+        "e_m1_at_threshold_v_per_m": result["e_m1_at_threshold_v_per_m"],
     }
+
+
+def _session(proto: dict[str, Any], dose: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The protocol with the session intensities of a dose (warnings above the stimulator's maximum)."""
+    stokes, matched = dose["stokes_adjusted_mt_percent"], dose["efield_matched_mt_percent"]
     session = proto["intensity_percent_of_mt"] / 100.0
     proto["session_intensity_percent_mso_stokes"] = stokes * session
     proto["session_intensity_percent_mso_efield_matched"] = matched * session
@@ -378,7 +486,7 @@ def _plan_dose(params: PlanParameters, coil_model: Coil, m1: np.ndarray, site: _
         if value > 100:
             warnings.append(f"The {label} session intensity ({value:.0f} %MSO) exceeds the stimulator's "
                             "maximum; the target is too deep for this coil at this protocol.")
-    return dose, proto, m1_placement, depth_m1
+    return proto
 
 
 add_doc("plan_target", """target_mm : sequence of 3 floats
@@ -427,6 +535,9 @@ def compute_plan(
     params = params or PlanParameters()
     target_in = _as_point(target_mm, "--target (target_mm)")
     _check_inputs(space, t1w, xfm)
+    realistic = params.head_model == "realistic"
+    if realistic:
+        brain_mask = _anatomy(t1w, brain_mask, params.realistic)["brain_mask"]
     m1_in = _as_point(params.dose.m1_mm, "--m1 (m1_mm)")
     m1_in_space = "MNI152NLin2009cAsym" if params.dose.m1_is_default else (params.dose.m1_space or space)
     warnings: list[str] = []
@@ -434,8 +545,13 @@ def compute_plan(
     work_space = "T1w" if native else space
     target = _to_work(target_in, space, native=native, xfm=xfm)
     m1 = _to_work(m1_in, m1_in_space, native=native, xfm=xfm)
-    head, mask_img = _head_and_mask(space, t1w, brain_mask, warnings)
     coil_model = load_coil(params.coil)
+    result = None
+    if realistic:  # first: its refusals (a target outside the head) are the plainest
+        result = compute_realistic(target, coil_model, t1w, params.realistic, brain_mask=brain_mask,
+                                   optimize=params.optimize, coil_distance_mm=params.coil_distance_mm,
+                                   m1_mm=m1, dose=params.dose)
+    head, mask_img = _head_and_mask(space, t1w, brain_mask, warnings)
     surface_points = head.sample_points(2.0)
     scalp_point = scalp_mod.project_to_scalp(head, target, method=params.projection)
     placement = optimize_placement(coil_model, target, scalp_point, surface_points,
@@ -449,8 +565,9 @@ def compute_plan(
     warnings += plausibility_warnings(target_in, space, float(np.linalg.norm(scalp_point - target)))
     electrode = _electrode(scalp_point, work_space, xfm)
     site = _Site(head, surface_points, mask_img, work_space, placement, depth_t)
-    dose, proto, m1_placement, depth_m1 = _plan_dose(params, coil_model, m1, site, warnings)
-    return TreatmentPlan(
+    dose, proto, m1_placement, depth_m1 = _plan_dose(params, coil_model, m1, site,
+                                                     [] if realistic else warnings)
+    plan = TreatmentPlan(
         space=work_space, target_mm=target, target_input_mm=target_in, input_space=space,
         placement=placement, m1_placement=m1_placement, depth_target_mm=float(depth_t),
         depth_m1_mm=depth_m1, depth_method=depth_method, electrode=electrode,
@@ -462,5 +579,43 @@ def compute_plan(
                     "stokes_slope": params.dose.stokes_slope, "coil_distance_mm": params.coil_distance_mm,
                     "angle_step_deg": params.angle_step_deg, "m1_input_mm": m1_in.tolist(),
                     "m1_input_space": m1_in_space, "protocol": params.protocol,
-                    "mt_percent": params.dose.mt_percent},
+                    "mt_percent": params.dose.mt_percent,
+                    **({"head_model": "realistic", "optimize": params.optimize,
+                        "realistic": params.realistic.as_dict()} if realistic else {})},
     )
+    if result is not None:
+        _with_realistic(plan, result, params.protocol, m1, xfm)
+    return plan
+
+
+_SPHERE_KEPT = ("scalp_point_mm", "coil_axes", "coil_angle_deg", "coil_orientation_rule",
+                "e_at_target_v_per_m_per_a_per_us", "focality_cm2", "depth_target_mm", "depth_method",
+                "dose")
+
+
+def _anatomy(t1w: Any, brain_mask: Any, realistic: RealisticParameters) -> dict[str, Path]:
+    """The fMRIPrep files of the realistic head, refused early (before any computing) when missing."""
+    if t1w is None:
+        raise InvalidParameterError(
+            "--head-model realistic builds the head from the subject's fMRIPrep anatomy: give --t1w "
+            "(sub-<label>_desc-preproc_T1w.nii.gz; its brain mask and GM/WM/CSF probsegs are found "
+            "beside it, or given with --brain-mask, --gm-probseg, --wm-probseg, --csf-probseg).")
+    return fmriprep_anatomy(t1w, {"brain_mask": brain_mask, "gm_probseg": realistic.gm_probseg,
+                                  "wm_probseg": realistic.wm_probseg, "csf_probseg": realistic.csf_probseg})
+
+
+def _with_realistic(plan: TreatmentPlan, result: RealisticPlan, protocol: str, m1: np.ndarray,
+                    xfm: Any) -> None:
+    """Replace the sphere model's placement, depth and dose of ``plan`` by the realistic head's."""
+    sphere = plan.summary()
+    plan.sphere_model = {k: sphere[k] for k in _SPHERE_KEPT}
+    plan.realistic, plan.field_patch = result, None
+    plan.depth_target_mm = result.placement.scalp_to_cortex_mm
+    plan.depth_method = "head-model grey matter"
+    plan.electrode = _electrode(result.placement.scalp_point_mm, plan.space, xfm)
+    if result.dose:
+        plan.dose = {**_dose_fields(result.dose, m1, plan.space), "head_model": "realistic",
+                     "field_measure": result.dose["field_measure"]}
+        plan.depth_m1_mm = result.m1.scalp_to_cortex_mm
+        plan.protocol = _session(dict(PROTOCOLS[protocol]), plan.dose, plan.warnings)
+    plan.inputs.update({k: v for k, v in result.files.items() if k.endswith("_probseg")})

@@ -16,6 +16,13 @@ The same provider draws the plan's section of the combined subject report and
 the one-page plan (``sub-<label>_desc-treatment_plan.html``: the report with
 this provider only, see :func:`tmsnet.jobs.plan.plan`).
 
+A realistic-head plan (``head_model == "realistic"``) shows instead of the
+sphere patch three orthogonal slices of its |E| map
+(``*_desc-efield_magnitude.nii.gz``) through the target, with the tissue
+boundaries of its head labels (``*_desc-head_dseg.nii.gz``, the QC of the head
+model), the target patch centre, the coil centre and the handle direction; and
+the placement search beside the clinical placement at the scalp projection.
+
 Summary card: the target in each space, the scalp point, depth, protocol and
 dose; QC warnings: the plan's own (no motor threshold, intensity above the
 stimulator's maximum, ...) and a plan made for a point that is not any of the
@@ -30,7 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from tmsnet.navigation.outputs import PLAN_FIELD_SUFFIX, PlanField, plan_page_name, read_plan_field
+from tmsnet.navigation.outputs import (
+    EFIELD_MAP_SUFFIX,
+    HEAD_LABELS_SUFFIX,
+    PLAN_FIELD_SUFFIX,
+    PlanField,
+    plan_page_name,
+    read_plan_field,
+)
 from tmsnet.report.html import ReportSection, details_json, key_value_table, plot_html
 from tmsnet.report.subject import (
     SubjectContext,
@@ -80,7 +94,87 @@ def _plot_patch(patch: Any) -> Any:
 
 #: How the plan page names each orientation rule.
 _ORIENTATION_WORDS = {"clinical": "clinical convention: handle 45° from the midline, back and out",
-                      "max_field": "largest sphere-model field"}
+                      "max_field": "largest sphere-model field",
+                      "optimized": "optimised: largest field in the target patch of the subject's head"}
+_SLICE_NAMES = (("sagittal", 1, 2, "anterior (mm)", "superior (mm)"),
+                ("coronal", 0, 2, "right (mm)", "superior (mm)"),
+                ("axial", 0, 1, "right (mm)", "anterior (mm)"))
+
+
+def _slice(volume: np.ndarray, affine: np.ndarray, axis: int, point_mm: np.ndarray) -> tuple[Any, ...]:
+    """The slice of ``volume`` normal to world ``axis`` through ``point_mm`` (nearest voxel axes).
+
+    Returns the plane (rows: the second in-plane world axis, columns: the first) and its extent (mm).
+    """
+    import nibabel as nib
+
+    ornt = nib.orientations.io_orientation(affine)  # voxel axis of each world axis, with its sign
+    ras = nib.orientations.apply_orientation(volume, ornt)
+    ras_affine = affine @ nib.orientations.inv_ornt_aff(ornt, volume.shape)
+    ijk = np.rint(np.linalg.solve(ras_affine, np.append(point_mm, 1.0))[:3]).astype(int)
+    ijk = np.clip(ijk, 0, np.array(ras.shape) - 1)
+    plane = np.take(ras, ijk[axis], axis=axis)
+    rest = [a for a in range(3) if a != axis]
+    zooms = np.abs(np.diag(ras_affine)[:3])
+    lo = ras_affine[:3, 3]
+    extent = [lo[rest[0]] - zooms[rest[0]] / 2, lo[rest[0]] + zooms[rest[0]] * (ras.shape[rest[0]] - 0.5),
+              lo[rest[1]] - zooms[rest[1]] / 2, lo[rest[1]] + zooms[rest[1]] * (ras.shape[rest[1]] - 0.5)]
+    return plane.T, extent
+
+
+def _plot_field_slices(e_img: Any, labels_img: Any, plan: dict[str, Any]) -> Any:
+    """|E| in three orthogonal slices through the target, tissue boundaries, target and coil."""
+    from matplotlib.figure import Figure
+
+    e = np.asarray(e_img.dataobj, dtype=float)
+    labels = np.asarray(labels_img.dataobj) if labels_img is not None else None
+    target = np.asarray(plan["target_mm"], dtype=float)
+    centre = np.asarray(plan["scalp_point_mm"], dtype=float)
+    handle = np.asarray(plan["coil_axes"]["y"], dtype=float)
+    vmax = float(np.percentile(e[e > 0], 99.5)) if np.any(e > 0) else 1.0
+    fig = Figure(figsize=(9.6, 3.4))
+    for k, (name, a, b, xlab, ylab) in enumerate(_SLICE_NAMES):
+        ax = fig.add_subplot(1, 3, k + 1)
+        axis = 3 - a - b
+        plane, extent = _slice(e, e_img.affine, axis, target)
+        mesh = ax.imshow(plane, origin="lower", extent=extent, cmap="magma", vmin=0, vmax=vmax)
+        if labels is not None:
+            lab, lab_extent = _slice(labels, labels_img.affine, axis, target)
+            for level in (0.5, 3.5):  # the scalp, and the brain (grey and white matter)
+                ax.contour(lab, levels=[level], extent=lab_extent, colors="white", linewidths=0.6)
+        ax.plot(target[a], target[b], "x", color="#2ca02c", markersize=9, mew=2, label="target")
+        ax.plot(centre[a], centre[b], "o", color="#1f77b4", markersize=6, label="coil centre")
+        ax.annotate("", xy=(centre[a] + 20 * handle[a], centre[b] + 20 * handle[b]),
+                    xytext=(centre[a], centre[b]), arrowprops={"arrowstyle": "->", "color": "#1f77b4"})
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlab, fontsize=8)
+        ax.set_ylabel(ylab, fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.axes[0].legend(loc="lower left", fontsize=7)
+    fig.colorbar(mesh, ax=fig.axes, label="|E| (V/m per A/µs)", shrink=0.8)
+    return fig
+
+
+def _realistic_figures(folder: Path, stem: str, plan: dict[str, Any]) -> str:
+    """The |E| slices of a realistic-head plan, read from its map and labels (nothing recomputed)."""
+    import nibabel as nib
+
+    esc = html.escape
+    e_path, labels_path = folder / f"{stem}{EFIELD_MAP_SUFFIX}", folder / f"{stem}{HEAD_LABELS_SUFFIX}"
+    try:
+        e_img = nib.load(str(e_path))
+        labels_img = nib.load(str(labels_path)) if labels_path.is_file() else None
+        fig = _plot_field_slices(e_img, labels_img, plan)
+    except Exception as exc:  # noqa: BLE001 - the figure is optional; the plan table stands alone
+        return f'<p class="note">No field figure: {esc(type(exc).__name__)}: {esc(str(exc))}</p>'
+    field = float(plan["e_at_target_v_per_m_per_a_per_us"])
+    return plot_html(
+        fig, alt="Induced field magnitude in the subject's head in three slices through the target",
+        caption=(f"|E| per A/µs of the planned coil in the subject's head (five-tissue model), slices "
+                 f"through the target; white: the scalp and the brain boundaries of the head model; "
+                 f"green x: target (patch-mean field {field:.3f} V/m per A/µs); blue: coil centre and "
+                 "handle direction (coil y axis), projected on each slice."),
+        width="48rem", dpi=80)
 #: The sweep figure's y axis spans at least this many % either side of the mean, so that a
 #: variation of a fraction of a percent (the sphere model's) is drawn as the flat line it is.
 _SWEEP_MIN_HALF_RANGE_PERCENT = 5.0
@@ -243,7 +337,7 @@ def _plan_table(plan: dict[str, Any], name: str) -> str:
         "Depth method": plan.get("depth_method"),
         "Scalp-to-target distance (mm)": plan.get("scalp_to_target_mm"),
         "Local scalp sphere radius (mm)": sphere.get("radius_mm"),
-        "|E| at target (V/m per A/µs)": plan.get("e_at_target_v_per_m_per_a_per_us"),
+        "Field at the target (V/m per A/µs)": plan.get("e_at_target_v_per_m_per_a_per_us"),
         "Induced field direction": format_xyz(plan["induced_field_direction"], digits=3)
         if plan.get("induced_field_direction") else None,
         "Focality (cm², area above half maximum)": plan.get("focality_cm2"),
@@ -251,7 +345,31 @@ def _plan_table(plan: dict[str, Any], name: str) -> str:
         "Dose": _dose_text(plan),
         "Head surface": plan.get("head_surface"),
     }
+    if plan.get("head_model") == "realistic":
+        rows = {k: v for k, v in {**rows, **_realistic_rows(plan)}.items() if v is not None}
     return key_value_table(rows, caption=f"Treatment plan ({name})")
+
+
+def _realistic_rows(plan: dict[str, Any]) -> dict[str, Any]:
+    """The realistic head's rows of the plan table, in the operator's words."""
+    r, sphere = plan.get("realistic") or {}, plan.get("sphere_model") or {}
+    base = r.get("baseline") or {}
+    frame = plan.get("coordinate_frame") or {}
+    return {
+        "Head model": "subject's head: scalp, skull, CSF, grey and white matter from the T1w and "
+                      "fMRIPrep's segmentation",
+        "Field at the target (V/m per A/µs)": plan.get("e_at_target_v_per_m_per_a_per_us"),
+        "Target patch": f"grey matter within {float(r.get('patch_radius_mm', float('nan'))):.0f} mm of the "
+                        f"target ({r.get('patch_voxels', '?')} voxels)",
+        "Placement": "optimised (searched positions and orientations)" if r.get("optimized")
+                     else "scalp projection, clinical orientation",
+        "Coil placements evaluated": r.get("n_placements"),
+        "Field of the clinical placement at the scalp projection (V/m per A/µs)": base.get("magnitude"),
+        "Gain over the clinical placement (ratio)": r.get("gain"),
+        "Focality (cm³ of grey matter at ≥ half the maximum field)": r.get("focality_cm3"),
+        "Field at the target, sphere model (V/m per A/µs)": sphere.get("e_at_target_v_per_m_per_a_per_us"),
+        "Coordinate frame": frame.get("description"),
+    }
 
 
 def _files_list(context: SubjectContext, path: Path) -> str:
@@ -296,7 +414,9 @@ def _named(fields: dict[str, Any]) -> dict[str, Any]:
 def _plan_section(context: SubjectContext, path: Path, plan: dict[str, Any], index: int) -> ReportSection:
     esc = html.escape
     stem = path.name[: -len(_PLAN_SUFFIX)]
-    body = [_plan_table(plan, path.name), _field_figures(path.parent / f"{stem}{PLAN_FIELD_SUFFIX}"),
+    figures = (_realistic_figures(path.parent, stem, plan) if plan.get("head_model") == "realistic"
+               else _field_figures(path.parent / f"{stem}{PLAN_FIELD_SUFFIX}"))
+    body = [_plan_table(plan, path.name), figures,
             key_value_table(_named({**(plan.get("protocol") or {}), **(plan.get("dose") or {})}),
                             caption="Protocol and dose details"),
             _files_list(context, path)]
