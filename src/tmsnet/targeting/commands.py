@@ -24,10 +24,16 @@ from tmsnet.exceptions import InvalidParameterError
 from tmsnet.fmri.cleaning import BoldCleaningParameters
 from tmsnet.io.surface import is_surface_bold
 from tmsnet.targeting.group_seedmap import GroupSeedmapParameters
-from tmsnet.targeting.methods import available_methods, method_spec, options_classes, resolve_methods
+from tmsnet.targeting.methods import (
+    AUTO_METHOD,
+    available_methods,
+    method_spec,
+    options_classes,
+    resolve_methods,
+)
 from tmsnet.targeting.regions import SearchRegion, SeedRegion
 from tmsnet.targeting.uncertainty import UncertaintyParameters
-from tmsnet.targeting.workflow import TargetingParameters
+from tmsnet.targeting.workflow import DEFAULT_METHOD_ORDER, TargetingParameters
 from tmsnet.utils.params import add_parameter_arguments, parameters_from_args
 
 __all__ = ["add_parsers", "add_targeting_arguments", "targeting_parameters_from_args"]
@@ -36,8 +42,11 @@ __all__ = ["add_parsers", "add_targeting_arguments", "targeting_parameters_from_
 def _methods_help(methods: tuple[str, ...]) -> str:
     described = "; ".join(f"{name}: {method_spec(name).description}" if method_spec(name).description
                           else name for name in methods)
+    order = "; ".join(f"{kind}: {' then '.join(names)}" for kind, names in DEFAULT_METHOD_ORDER.items())
     return (f"targeting method(s): {', '.join(methods)} or all (= {' '.join(methods)}). "
-            f"{described}").replace("%", "%%")
+            f"{described}. Default {AUTO_METHOD}: the job uses the first of these that runs on "
+            f"the scan ({order}) and says which and why (method_choice in the target JSON)"
+            ).replace("%", "%%")
 
 
 def add_targeting_arguments(
@@ -71,7 +80,7 @@ def add_targeting_arguments(
     methods = available_methods()
     groups["method"].add_argument(
         "--method", dest="methods", nargs="+", default=list(TargetingParameters.methods),
-        choices=[*methods, "all"], metavar="METHOD", help=_methods_help(methods))
+        choices=[*methods, "all", AUTO_METHOD], metavar="METHOD", help=_methods_help(methods))
     added = ["methods"]
     for cls in options_classes():
         added += add_parameter_arguments(groups["method"], cls, only=only)
@@ -156,12 +165,20 @@ def _add_target_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_target)
 
 
+def _print_method_choice(summary: dict[str, Any]) -> None:
+    """The default job's sentence on which method it used and why (nothing for explicit ones)."""
+    choice = summary.get("method_choice")
+    if choice:
+        print(f"Method: {choice['method']} (chosen by the job). {choice['reason']}")
+
+
 def _print_targets(summary: dict[str, Any], warnings: list[str], written: dict[str, Any]) -> None:
     for target in summary["targets"]:
         print(
             f"Target ({target['method']}): ({target['x']:.1f}, {target['y']:.1f}, "
             f"{target['z']:.1f}) mm {target['space']}, r = {target['r_at_target']:.3f}"
         )
+    _print_method_choice(summary)
     for target in summary["targets"]:
         u = target.get("uncertainty") or {}
         if u.get("p95_radius_mm") is not None:
@@ -255,6 +272,7 @@ def _run_surface_target(args: argparse.Namespace, parameters: TargetingParameter
               f"on {target['space']} (hemisphere {target['hemisphere']}, vertex {target['vertex']}), "
               f"r = {target['r_at_target']:.3f}"
               + ("" if radius is None else f", 95 % radius {radius:.1f} mm"))
+    _print_method_choice(summary)
     first = summary["targets"][0]
     if first.get("mni152"):
         m = first["mni152"]

@@ -330,6 +330,10 @@ class MethodSpec:
 
 _METHODS: dict[str, MethodSpec] = {}
 
+#: What ``--method`` takes, and the job's default, to let the job pick the method itself
+#: (:func:`tmsnet.targeting.workflow.choose_method`); never the name of a registered method.
+AUTO_METHOD = "auto"
+
 
 def register_method(
     name: str,
@@ -359,8 +363,8 @@ def register_method(
     def decorator(func: TargetingMethod) -> TargetingMethod:
         if name in _METHODS:
             raise ValueError(f"A targeting method named {name!r} is already registered.")
-        if name == "all":
-            raise ValueError("'all' is reserved for --method all.")
+        if name in ("all", AUTO_METHOD):
+            raise ValueError(f"{name!r} is reserved for --method {name}.")
         _METHODS[name] = MethodSpec(name=name, function=func, options=tuple(options),
                                     description=description, rank=rank, prepare=prepare)
         return func
@@ -397,14 +401,22 @@ def get_method(name: str) -> TargetingMethod:
 def resolve_methods(names: Iterable[str]) -> list[str]:
     """Method names with ``all`` expanded (:func:`available_methods`) and repeats dropped.
 
+    ``[AUTO_METHOD]`` (``"auto"``: the job picks the method) is returned as it is.
+
     Raises
     ------
     InvalidParameterError
-        If no method is given.
+        If no method is given, or ``auto`` is given with other names.
     UnknownMethodError
         If a name is not registered.
     """
     names = list(names)
+    if AUTO_METHOD in names:
+        if set(names) != {AUTO_METHOD}:
+            raise InvalidParameterError(
+                f"'{AUTO_METHOD}' lets the job pick one method itself; give it alone, or name the "
+                f"methods to run ({', '.join(available_methods())} or all).")
+        return [AUTO_METHOD]
     expanded = list(available_methods()) if "all" in names else names
     methods = list(dict.fromkeys(expanded))
     if not methods:

@@ -143,10 +143,18 @@ class TargetingResult:
         return self.grid.mask_image(mask)
 
 
+#: Entries of ``Target.details`` the summary lifts to its top level (one copy, not in ``details``).
+_TOP_LEVEL_DETAILS = ("uncertainty", "scan_length_advice", "method_choice")
+
+
 def target_summary(target: Target) -> dict[str, Any]:
-    """The JSON summary of one target (what ``--json`` prints and ``*_target.json`` holds)."""
+    """The JSON summary of one target (what ``--json`` prints and ``*_target.json`` holds).
+
+    A target of the default job (the method chosen by the job) also has ``method_choice``:
+    which method was used and why (:func:`tmsnet.targeting.workflow.choose_method`).
+    """
     x, y, z = (round(float(v), 2) for v in target.coordinate_mm)
-    return {
+    summary = {
         "x": x,
         "y": y,
         "z": z,
@@ -158,10 +166,12 @@ def target_summary(target: Target) -> dict[str, Any]:
         "scan_length_advice": target.details.get("scan_length_advice"),
         "voxel_ijk": list(target.voxel_ijk),
         # one copy of the uncertainty and the advice: at the top level, not again in details
-        "details": {k: v for k, v in target.details.items()
-                    if k not in ("uncertainty", "scan_length_advice")},
+        "details": {k: v for k, v in target.details.items() if k not in _TOP_LEVEL_DETAILS},
         "parameters": target.parameters,
     }
+    if "method_choice" in target.details:  # only when the job chose (explicit: as before)
+        summary["method_choice"] = target.details["method_choice"]
+    return summary
 
 
 def result_summary(result: TargetingResult) -> dict[str, Any]:

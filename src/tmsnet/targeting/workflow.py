@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
+from tmsnet.exceptions import EmptyRegionError, InvalidParameterError, TmsnetError
 from tmsnet.fmri.cleaning import BoldCleaningParameters, clean_bold
 from tmsnet.io.bids import parse_entities
 from tmsnet.io.fmriprep import BoldData, BrainGrid, load_bold, load_confounds_table
 from tmsnet.spaces import PUBLISHED_COORDINATE_NOTE
 from tmsnet.targeting.methods import (
+    AUTO_METHOD,
     TargetingContext,
     available_methods,
     method_arguments,
@@ -50,8 +51,10 @@ from tmsnet.utils.docs import fill_doc
 from tmsnet.utils.params import parameter_specs, parameters_from_mapping
 
 __all__ = [
+    "DEFAULT_METHOD_ORDER",
     "CleanedScan",
     "TargetingParameters",
+    "choose_method",
     "compute_targets",
     "load_and_clean",
     "scan_qc",
@@ -67,6 +70,27 @@ MEAN_FD_WARNING_MM = 0.25
 SHORT_SCAN_WARNING_MIN = 10.0
 #: Old option names still accepted for one release (``--option seed=...``), with a warning.
 DEPRECATED_OPTION_NAMES = {"seed": "seed_region"}
+#: The default job (``methods=("auto",)``, what ``tmsnet target`` does without ``--method``):
+#: per kind of scan, the methods tried in this order; the first that runs on the scan gives
+#: the one target (see :func:`choose_method`). Chosen on planted-truth subjects at several
+#: signal levels (issue 15 item 7; docs/validation.md, "The default method";
+#: ``benchmarks/bench_accuracy.py --default``; tests/test_default_method.py).
+DEFAULT_METHOD_ORDER: dict[str, tuple[str, ...]] = {
+    "volume": ("seedmap", "cluster"),
+    "surface": ("cluster",),
+}
+#: Why the first method of each kind is the default: the sentence recorded in ``method_choice``.
+DEFAULT_METHOD_REASONS: dict[str, str] = {
+    "volume": (
+        "it is the default for volume scans: on planted-truth subjects it matched cluster at high "
+        "signal and beat it at low signal (median error at signal 0.35: 3.7 against 5.9 mm; on "
+        "held-out subjects at SNR 0.3: 9.5 against 24.1 mm), and no bootstrap radius told per "
+        "scan which of the two was right (docs/validation.md)"),
+    "surface": (
+        "it is the default for surface scans: on generated surface subjects it is the validated "
+        "method (median 3.4 mm), where seedmap and hierarchical missed by 12-28 mm at lower "
+        "signal (docs/validation.md)"),
+}
 
 
 def targeting_parameter_classes() -> tuple[type, ...]:
@@ -83,7 +107,10 @@ class TargetingParameters:
     ----------
     methods : tuple of str
         Targeting methods, in report order (``"all"`` expands to
-        :func:`tmsnet.targeting.methods.available_methods`).
+        :func:`tmsnet.targeting.methods.available_methods`). The default
+        ``("auto",)`` lets the job pick one method per scan
+        (:data:`DEFAULT_METHOD_ORDER`, :func:`choose_method`) and record which
+        one and why (``method_choice``).
     cleaning : BoldCleaningParameters
         The fMRI cleaning.
     seed_region : SeedRegion
@@ -97,7 +124,7 @@ class TargetingParameters:
         Bootstrap, split-half and scan-length advice.
     """
 
-    methods: tuple[str, ...] = ("cluster",)
+    methods: tuple[str, ...] = (AUTO_METHOD,)
     cleaning: BoldCleaningParameters = field(default_factory=BoldCleaningParameters)
     seed_region: SeedRegion = field(default_factory=SeedRegion)
     search_region: SearchRegion = field(default_factory=SearchRegion)
@@ -124,6 +151,15 @@ class TargetingParameters:
     def options_for(self, method: str) -> tuple[Any, ...]:
         """The options objects ``method`` takes (its defaults where none was given)."""
         return method_arguments(method, self.method_options)
+
+    @property
+    def chooses_method(self) -> bool:
+        """Whether the job picks the method itself (``methods == ("auto",)``, the default)."""
+        return self.methods == (AUTO_METHOD,)
+
+    def methods_to_prepare(self, kind: str = "volume") -> tuple[str, ...]:
+        """The methods whose inputs a ``kind`` scan loads: the candidates when choosing."""
+        return DEFAULT_METHOD_ORDER[kind] if self.chooses_method else self.methods
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None = None) -> TargetingParameters:
@@ -421,10 +457,24 @@ class _Regions:
     search_info: dict[str, Any]
     records: dict[str, Any]
     inputs: dict[str, Path]
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+def _configured_by_user(parameters: TargetingParameters, name: str) -> bool:
+    """Whether options only ``name`` reads among the default methods differ from their defaults."""
+    others = {cls for kind in DEFAULT_METHOD_ORDER.values() for other in kind if other != name
+              for cls in method_spec(other).options}
+    return any(obj != type(obj)() for obj in parameters.options_for(name) if type(obj) not in others)
 
 
 def _regions_and_context(scan: CleanedScan, parameters: TargetingParameters) -> _Regions:
-    """Seed and search masks, each method's prepared inputs, and the shared context."""
+    """Seed and search masks, each method's prepared inputs, and the shared context.
+
+    When the job chooses the method, a candidate whose inputs cannot be loaded for this scan
+    (the bundled group seedmap is in another space, say) is left out with the reason, unless
+    the user set its own options (``--seedmap``): then the error is raised as for an explicit
+    method.
+    """
     grid = scan.grid
     seed3d, seed_info = seed_mask(grid.reference, grid.mask, parameters.seed_region)
     search3d, search_info = dlpfc_search_mask(grid.reference, grid.mask, parameters.search_region)
@@ -433,10 +483,17 @@ def _regions_and_context(scan: CleanedScan, parameters: TargetingParameters) -> 
                                if method_spec(name).prepare is not None}
     context_fields: dict[str, Any] = {}
     inputs: dict[str, Path] = {}
-    for name in parameters.methods:
+    unavailable: dict[str, str] = {}
+    for name in parameters.methods_to_prepare("volume"):
         spec = method_spec(name)
         if spec.prepare is not None:
-            prepared = spec.prepare(grid, scan.space, *parameters.options_for(name))
+            try:
+                prepared = spec.prepare(grid, scan.space, *parameters.options_for(name))
+            except TmsnetError as error:
+                if not parameters.chooses_method or _configured_by_user(parameters, name):
+                    raise
+                unavailable[name] = str(error)
+                continue
             context_fields.update(prepared.context_fields)
             records[name] = prepared.record
             inputs.update(prepared.inputs)
@@ -445,16 +502,85 @@ def _regions_and_context(scan: CleanedScan, parameters: TargetingParameters) -> 
         seed_voxels=seed3d[grid.mask], search_voxels=search3d[grid.mask], space=scan.space,
         **context_fields,
     )
-    return _Regions(context, seed3d, search3d, seed_info, search_info, records, inputs)
+    return _Regions(context, seed3d, search3d, seed_info, search_info, records, inputs,
+                    unavailable)
+
+
+def choose_method(context: TargetingContext, parameters: TargetingParameters,
+                  unavailable: Mapping[str, str] | None = None) -> Target:
+    """The default job's one target: the first of :data:`DEFAULT_METHOD_ORDER` that runs.
+
+    The order depends on the kind of scan (``context.surface`` set: ``"surface"``, else
+    ``"volume"``). A method is passed over when its inputs could not be loaded for this
+    scan (``unavailable``: name -> why) or when it finds no target (EmptyRegionError), or
+    cannot run on this context (InvalidParameterError: e.g. no group seedmap); the next is
+    tried.
+
+    Parameters
+    ----------
+    context : TargetingContext
+        The scan's cleaned data and regions (volume or surface).
+    parameters : TargetingParameters
+        The job's parameters; the methods' options come from them.
+    unavailable : mapping, optional
+        Methods whose inputs could not be prepared, with the reason.
+
+    Returns
+    -------
+    Target
+        With ``details["method_choice"]``: ``rule`` (``"auto"``), ``scan_kind``,
+        ``order``, ``method`` (the one used), ``passed_over`` (name -> why) and
+        ``reason`` (one sentence saying why this method was used).
+
+    Raises
+    ------
+    EmptyRegionError
+        If none of the methods finds a target.
+    """
+    kind = "volume" if context.surface is None else "surface"
+    order = DEFAULT_METHOD_ORDER[kind]
+    passed_over = {name: why for name, why in (unavailable or {}).items() if name in order}
+    for name in order:
+        if name in passed_over:
+            continue
+        try:
+            target = method_spec(name).function(context, *parameters.options_for(name))
+        except (EmptyRegionError, InvalidParameterError) as error:
+            passed_over[name] = str(error)
+            continue
+        target.details["method_choice"] = {
+            "rule": AUTO_METHOD, "scan_kind": kind, "order": list(order), "method": name,
+            "passed_over": passed_over, "reason": _choice_reason(kind, order, name, passed_over)}
+        return target
+    raise EmptyRegionError("None of the default methods found a target: "
+                           + "; ".join(f"{k}: {v}" for k, v in passed_over.items()))
+
+
+def _choice_reason(kind: str, order: Sequence[str], name: str, passed_over: Mapping[str, str]
+                   ) -> str:
+    """The sentence of ``method_choice``: why ``name`` gave the target of this scan."""
+    if name == order[0]:
+        return f"Method {name} was used because {DEFAULT_METHOD_REASONS[kind]}."
+    skipped = "; ".join(f"{k}: {v}" for k, v in passed_over.items())
+    return (f"Method {name} was used because {order[0]}, the first default method for {kind} "
+            f"scans, could not be used on this scan ({skipped}).")
 
 
 def run_methods(context: TargetingContext, parameters: TargetingParameters,
                 step: Callable[[str], None] = lambda _: None, done: Callable[[], Any] = lambda: None,
+                unavailable: Mapping[str, str] | None = None,
                 ) -> tuple[list[Target], dict[str, str]]:
     """Every method on the same context; with several, one that finds nothing is recorded.
 
-    ``step(label)`` and ``done()`` report progress (a tqdm bar's, or nothing).
+    ``step(label)`` and ``done()`` report progress (a tqdm bar's, or nothing). When the
+    job chooses the method (``parameters.chooses_method``), the one target of
+    :func:`choose_method` (``unavailable``: see there).
     """
+    if parameters.chooses_method:
+        step(f"method {AUTO_METHOD}")
+        target = choose_method(context, parameters, unavailable)
+        done()
+        return [target], {}
     targets: list[Target] = []
     failed: dict[str, str] = {}
     for name in parameters.methods:
@@ -511,7 +637,7 @@ def job_warnings(scan_warnings: list[str], targets: list[Target], failed: dict[s
 def _job_record(scan: CleanedScan, regions: _Regions, parameters: TargetingParameters,
                 targets: list[Target], failed: dict[str, str]) -> dict[str, Any]:
     """Every parameter of the job as recorded in each sidecar."""
-    return {
+    record = {
         "methods": list(parameters.methods),
         "failed_methods": failed,
         "method_options": {target.method: target.parameters for target in targets},
@@ -526,6 +652,9 @@ def _job_record(scan: CleanedScan, regions: _Regions, parameters: TargetingParam
         "excluded_voxels": scan.n_voxels_excluded,
         "n_brain_voxels": int(scan.grid.n_voxels),
     }
+    if parameters.chooses_method:  # explicit methods keep their record as it was
+        record["method_choice"] = targets[0].details.get("method_choice")
+    return record
 
 
 @fill_doc
@@ -585,7 +714,7 @@ def compute_targets(
         regions.context.seed_connectivity()
         bar.update()
         targets, failed = run_methods(regions.context, parameters, bar.set_postfix_str,
-                                       bar.update)
+                                       bar.update, regions.unavailable)
         uncertainty = estimate_uncertainty(regions.context, scan, targets, parameters, bar)
     finally:
         bar.close()
