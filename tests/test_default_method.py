@@ -166,6 +166,17 @@ def test_cli_default_records_and_prints_the_choice(short_subject, tmp_path, caps
     # The report shows the job's parameters, the choice and its reason among them.
     report = open(summary["outputs"]["report"]).read()
     assert "method_choice" in report and "was used because" in report
+    assert "<dt>Method choice</dt><dd>Method seedmap was used because" in report  # visible too
+    # The sgACC map file holds the sgACC map (its sidecar says so), not the seedmap-weighted
+    # one, although seedmap is the only method: checked against a direct computation.
+    sgacc = nib.load(summary["outputs"]["connectivity_r"]).get_fdata()
+    weighted = nib.load(summary["outputs"]["connectivity_r_seedmap"]).get_fdata()
+    direct = compute_targets(short_subject.bold_path, short_subject.confounds_path,
+                             TargetingParameters(methods=("cluster",),
+                                                 uncertainty=UncertaintyParameters(n_bootstrap=0)))
+    np.testing.assert_allclose(sgacc, direct.map_image(direct.targets[0].connectivity_r).get_fdata(),
+                               atol=1e-6)
+    assert not np.allclose(sgacc, weighted)
     # Printed for a user who reads the terminal.
     assert main([*common, "--out", str(tmp_path / "text"), "--no-report"]) == 0
     assert "Method: seedmap (chosen by the job). Method seedmap was used because" in (

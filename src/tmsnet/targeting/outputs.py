@@ -85,7 +85,7 @@ _OutputFile = tuple[str, Path, str, Any, dict[str, Any] | None]
 
 def _map_files(result: TargetingResult, func: Path, space_prefix: str, sidecar) -> list[_OutputFile]:
     seed_label = _seed_label(result)
-    r = result.targets[0].connectivity_r
+    r = result.seed_map  # the sgACC map, also when seedmap is the first (or only) method
     params = result.parameters
     files: list[_OutputFile] = [
         ("connectivity_r", func / f"{space_prefix}_stat-r_desc-{seed_label}_connectivity.nii.gz",

@@ -118,6 +118,9 @@ class TargetingResult:
         Published coordinates with their distance (mm) to the first target.
     uncertainty : dict
         Method name -> :class:`MethodUncertainty` (empty when the bootstrap is off).
+    seed_connectivity_r : ndarray, shape (n_voxels,), optional
+        Pearson r of every brain voxel with the mean seed time series (the sgACC map),
+        whichever methods ran; None falls back to the first target's map.
     """
 
     targets: list[Target]
@@ -133,6 +136,19 @@ class TargetingResult:
     warnings: list[str]
     comparison: pd.DataFrame
     uncertainty: dict[str, MethodUncertainty] = field(default_factory=dict)
+    seed_connectivity_r: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def seed_map(self) -> np.ndarray:
+        """The sgACC (seed) map, whichever methods ran.
+
+        :attr:`seed_connectivity_r`, else the first non-seedmap target's map, else the first
+        target's.
+        """
+        if self.seed_connectivity_r is not None:
+            return self.seed_connectivity_r
+        plain = next((t for t in self.targets if t.method != "seedmap"), self.targets[0])
+        return plain.connectivity_r
 
     def map_image(self, values: np.ndarray) -> nib.Nifti1Image:
         """A 3D float32 image of per-brain-voxel ``values`` (0 outside the brain)."""

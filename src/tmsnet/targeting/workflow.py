@@ -773,4 +773,5 @@ def _assemble_result(scan: CleanedScan, regions: _Regions, parameters: Targeting
                                uncertainty),
         comparison=distances_to_references(targets[0].coordinate_mm),
         uncertainty=uncertainty,
+        seed_connectivity_r=regions.context.seed_connectivity(),
     )

@@ -367,6 +367,9 @@ def _card(run: TargetingRun, out: SubjectSections) -> None:
         advice = t.get("scan_length_advice") or {}
         if advice.get("message"):
             out.summary.append((f"Scan length {t['method']}", str(advice["message"])))
+    choice = run.targets[0].get("method_choice") or {}
+    if choice.get("reason"):
+        out.summary.append(("Method choice", str(choice["reason"])))
     if "global_signal_regression" in run.summary:
         gsr = "on" if run.summary["global_signal_regression"] else "off"
         out.summary.append(("Global signal regression", gsr))
