@@ -63,10 +63,22 @@ def test_cluster_finds_the_planted_surface_target(planted):
     assert cluster <= 0.5 * chance
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 7 finding: the SNT-style rank product picks "
-                   "noise clusters on this generator (median ~22 mm), as on the volume block")
 def test_hierarchical_finds_the_planted_surface_target(planted):
-    assert float(np.median(_errors(planted, "hierarchical"))) <= 8.0
+    """Hierarchical median error <= 8 mm (issue 15) and <= half the fixed guess.
+
+    SNT's published rank product (``hierarchical_selection="rank-product"``) picks large noise
+    clusters on this generator (median ~22 mm, the issue 15 item 7 finding); the default
+    ``"size-core"`` ranks the clusters by size and by their anticorrelated core instead
+    (tmsnet.targeting.hierarchical).
+    """
+    left = _pial()["L"]
+    near = (np.linalg.norm(left[:, None, :] - DLPFC[None], axis=2) <= 20.0).any(axis=1)
+    guess = left[near].mean(axis=0)
+    chance = float(np.median([np.linalg.norm(guess - s.target_mm) for s, _ in planted]))
+    errors = _errors(planted, "hierarchical")
+    print(f"hierarchical {np.round(errors, 1)} mm, fixed guess {chance:.1f} mm")
+    assert float(np.median(errors)) <= 8.0
+    assert float(np.median(errors)) <= 0.5 * chance
 
 
 def test_targets_are_vertices_of_the_left_search_region(planted):
@@ -84,9 +96,9 @@ def test_lemon_scan_end_to_end(tmp_path, capsys):
     """The real LEMON scan (fsaverage5, 652 frames, TR 1.4 s) from the command line.
 
     Seen: cluster (-48.5, 27.7, 31.6) mm (vertex 8671 L), peak (-40.2, 4.2, 38.5), hierarchical
-    (-43.6, 11.4, 46.7); bootstrap 95 % radii 26-35 mm, split-half 6-24 mm; with global signal
-    regression the sgACC map is +0.43 over the posterior cingulate / precuneus and -0.04 over
-    the DLPFC search region.
+    (-45.1, 17.9, 45.6); bootstrap 95 % radii 20-26 mm, split-half 10-24 mm (100 resamples);
+    with global signal regression the sgACC map is +0.43 over the posterior cingulate /
+    precuneus and -0.04 over the DLPFC search region.
     """
     if not LEMON.is_dir():
         pytest.skip(f"real data not present: {LEMON}")
