@@ -58,14 +58,17 @@ def plan_parameters_from_args(args: argparse.Namespace) -> PlanParameters:
                                 realistic=realistic)
 
 
+_EFIELD_DESCRIPTION = (
+    "E-field of a coil: Deng et al. 2013 depth/focality metrics on an 8.5 cm head with a 7.0 cm "
+    "brain, from the analytic sphere kernel (default) or with --head-model realistic from the "
+    "voxel-head solver of the realistic path on the same sphere; optional figure of |E| on the "
+    "brain surface. The field in a subject's head: tmsnet plan --head-model realistic.")
+
+
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``efield`` and ``plan`` subcommands."""
-    p = subparsers.add_parser(
-        "efield",
-        help="coil field metrics on the Deng 2013 sphere (d½, S½, V½)",
-        description=("Sphere-model E-field of a coil: Deng et al. 2013 depth/focality metrics on an "
-                     "8.5 cm head with a 7.0 cm brain; optional figure of |E| on the brain surface."),
-    )
+    p = subparsers.add_parser("efield", help="coil field metrics on the Deng 2013 sphere (d½, S½, V½)",
+                              description=_EFIELD_DESCRIPTION)
     add_parameter_arguments(p, EfieldParameters)
     p.add_argument("--figure", type=Path, default=None, help="write a PNG of |E| on the brain surface")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -100,7 +103,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_efield(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from tmsnet.physics.metrics import coil_metrics
+    from tmsnet.jobs.efield import coil_metrics
 
     result = coil_metrics(parameters_from_args(EfieldParameters, args), figure=args.figure)
     if args.json:
@@ -108,7 +111,8 @@ def _run_efield(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     else:
         print(f"{result['coil']}: d½ = {result['d_half_cm']:.2f} cm, S½ = {result['s_half_cm2']:.1f} cm², "
               f"V½ = {result['v_half_cm3']:.1f} cm³, "
-              f"Emax = {result['e_max_v_per_m_per_a_per_us']:.3f} V/m per A/us")
+              f"Emax = {result['e_max_v_per_m_per_a_per_us']:.3f} V/m per A/us "
+              f"({result['head_model']} head, {result['compute_s']:.1f} s)")
     return 0
 
 

@@ -35,6 +35,7 @@ from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
 from tmsnet.physics.coils import Coil
 from tmsnet.physics.dose import DoseParameters
 from tmsnet.physics.head_model import (
+    HEAD_MODELS,
     TISSUE_LABELS,
     Conductivities,
     HeadModel,
@@ -57,8 +58,6 @@ from tmsnet.utils.params import Parameters, param
 __all__ = ["FMRIPREP_ANATOMY", "HEAD_MODELS", "RealisticParameters", "RealisticPlan", "baseline_placement",
            "compute_realistic", "fmriprep_anatomy"]
 
-#: Head models of the plan: the spherical model (default) and the voxel head from fMRIPrep anatomy.
-HEAD_MODELS = ("sphere", "realistic")
 #: What replaces ``desc-preproc_T1w`` in the T1w's file name for each anatomical file fMRIPrep writes.
 FMRIPREP_ANATOMY: dict[str, str] = {"brain_mask": "desc-brain_mask", "gm_probseg": "label-GM_probseg",
                                     "wm_probseg": "label-WM_probseg", "csf_probseg": "label-CSF_probseg"}

@@ -48,6 +48,7 @@ _EXPORTS = {
     "target_patch": "realistic_geometry",
     "deng_metrics_from_field": "realistic_metrics",
     "field_magnitude_sampler": "realistic_metrics",
+    "realistic_deng_metrics": "realistic_metrics",
     "realistic_dose": "realistic_dose",
 }
 

@@ -52,6 +52,7 @@ from tmsnet.io.images import read_volume
 from tmsnet.utils.params import Parameters, param
 
 __all__ = [
+    "HEAD_MODELS",
     "SPHERE_RADII_MM",
     "TISSUE_LABELS",
     "Conductivities",
@@ -64,6 +65,8 @@ __all__ = [
     "write_head_model",
 ]
 
+#: Head models of ``tmsnet plan`` and ``tmsnet efield``: the spherical model (default) and a voxel head.
+HEAD_MODELS = ("sphere", "realistic")
 #: Label value of each tissue (0 is background, outside the head).
 TISSUE_LABELS: dict[str, int] = {"scalp": 1, "skull": 2, "csf": 3, "gm": 4, "wm": 5}
 #: Long names written into the sidecar's label table.

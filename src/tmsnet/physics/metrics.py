@@ -26,7 +26,6 @@ a coil outside the sphere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,10 +33,10 @@ import numpy as np
 from tmsnet.exceptions import InvalidParameterError
 from tmsnet.physics.coils import Coil, check_coil, coil_param
 from tmsnet.physics.efield import efield, transform_dipoles
+from tmsnet.physics.head_model import HEAD_MODELS
 from tmsnet.utils.params import Parameters, param
 
-__all__ = ["DENG_2013_TABLE", "DengMetrics", "EfieldParameters", "coil_metrics", "deng_metrics",
-           "plot_brain_surface_field"]
+__all__ = ["DENG_2013_TABLE", "DengMetrics", "EfieldParameters", "deng_metrics", "plot_brain_surface_field"]
 
 #: Published d½ (cm) and S½ (cm²) from Deng et al. 2013 (REFERENCES.md section 3).
 DENG_2013_TABLE: dict[str, dict[str, Any]] = {
@@ -268,7 +267,7 @@ def plot_brain_surface_field(metrics: DengMetrics, *, ax: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class EfieldParameters(Parameters):
-    """Options of ``tmsnet efield`` (:func:`coil_metrics`).
+    """Options of ``tmsnet efield`` (:func:`tmsnet.jobs.efield.coil_field_metrics`).
 
     Attributes
     ----------
@@ -278,46 +277,30 @@ class EfieldParameters(Parameters):
         Metric set (Deng et al. 2013 sphere).
     grid_mm : float
         Brain-surface sampling step (mm of arc).
+    head_model : {"sphere", "realistic"}
+        ``"sphere"``: the analytic spherical-head kernel (default);
+        ``"realistic"``: the voxel-head solver of the realistic path
+        (:mod:`tmsnet.physics.volume_conductor`) on the same sphere written
+        as a five-tissue voxel head
+        (:func:`tmsnet.physics.head_model.sphere_phantom`).
+    voxel_mm : float
+        Voxel size of that voxel head (mm); read only with ``"realistic"``.
+        1 mm matches the kernel to a few per cent (d½ -4.6 %, S½ -2.6 %
+        for the Magstim 70 mm coil, docs/benchmarks.md) in about 40 s; 3 mm
+        takes a few seconds; at 2 mm the 3 mm CSF shell falls badly on the
+        grid and d½ is off by a third (measured, docs/benchmarks.md).
     """
 
     coil: str = coil_param()
     metrics: str = param("deng", choices=("deng",), help="metric set")
     grid_mm: float = param(1.0, units="mm", low=0, low_inclusive=False, high=10,
                            help="brain-surface sampling step")
+    head_model: str = param(HEAD_MODELS[0], choices=HEAD_MODELS,
+                            help="'sphere': analytic spherical-head kernel; 'realistic': the voxel-head "
+                                 "solver of --head-model realistic on the same sphere as a voxel head")
+    voxel_mm: float = param(1.0, units="mm", low=0.5, high=4.0,
+                            help="voxel size of the sphere's voxel head (--head-model realistic)")
 
     def check(self) -> None:
         """The coil is a name or a path."""
         object.__setattr__(self, "coil", check_coil(self.coil))
-
-
-def coil_metrics(params: EfieldParameters | None = None, *,
-                 figure: str | Path | None = None) -> dict[str, Any]:
-    """Deng 2013 metrics of a coil, JSON-ready, and optionally the brain-surface figure.
-
-    Parameters
-    ----------
-    params : EfieldParameters, optional
-        Coil, metric set and grid (default: the defaults).
-    figure : path, optional
-        Write a PNG of |E| on the brain surface there (atomically).
-
-    Returns
-    -------
-    dict
-        :meth:`DengMetrics.as_dict` plus ``n_dipoles``, ``units`` and
-        ``figure`` (when written).
-    """
-    from tmsnet.io.atomic import atomic_write_with
-    from tmsnet.physics.coils import load_coil
-
-    params = params or EfieldParameters()
-    coil = load_coil(params.coil)
-    metrics = deng_metrics(coil, grid_mm=params.grid_mm)
-    result = metrics.as_dict()
-    result["n_dipoles"] = coil.n_dipoles
-    result["units"] = {"e_max": "V/m per A/us", "d_half": "cm", "s_half": "cm2", "v_half": "cm3"}
-    if figure is not None:
-        fig = plot_brain_surface_field(metrics)
-        atomic_write_with(figure, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=".tmp.png")
-        result["figure"] = str(figure)
-    return result
