@@ -137,12 +137,18 @@ def cluster_region(data: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
     ndarray of int, shape (n_voxels,)
         Cluster labels starting at 1.
     """
-    n = data.shape[1]
-    if n == 1:
+    return _cluster_rank_scores(_rank_scores(data), threshold)
+
+
+def _cluster_rank_scores(z: np.ndarray, threshold: float) -> np.ndarray:
+    """:func:`cluster_region` on rank scores ``z`` of :func:`_rank_scores` (the same values,
+    computed in place: one n x n float32 array at a time)."""
+    if z.shape[1] == 1:
         return np.ones(1, dtype=int)
-    rho = spearman_matrix(data)
-    distance = 1.0 - np.abs(rho)
-    del rho
+    distance = z.T @ z
+    np.clip(distance, -1.0, 1.0, out=distance)
+    np.abs(distance, out=distance)
+    np.subtract(1.0, distance, out=distance)
     np.fill_diagonal(distance, 0.0)
     condensed = squareform(distance, checks=False)
     del distance
@@ -321,7 +327,8 @@ def hierarchical_target(
     dlpfc, sgacc = _region_data(context)
     d_data = np.asarray(context.data[:, dlpfc], dtype=np.float64)
     s_data = np.asarray(context.data[:, sgacc], dtype=np.float64)
-    d_labels = cluster_region(d_data, threshold=options.hierarchical_threshold)
+    d_ranks = _rank_scores(d_data)
+    d_labels = _cluster_rank_scores(d_ranks, options.hierarchical_threshold)
     s_labels = cluster_region(s_data, threshold=options.hierarchical_threshold)
     d = _cluster_summaries(d_data, d_labels, context.voxel_mm(dlpfc))
     s = _cluster_summaries(s_data, s_labels, context.voxel_mm(sgacc))
@@ -329,7 +336,7 @@ def hierarchical_target(
     s_sizes = s["sizes"].astype(np.float64)
     s_ranks = _rank_scores(s["medians"])
     net = (_rank_scores(d["medians"]).T @ s_ranks).astype(np.float64) @ s_sizes
-    voxel_net = (_rank_scores(d_data).T @ s_ranks).astype(np.float64) @ s_sizes / s_sizes.sum()
+    voxel_net = (d_ranks.T @ s_ranks).astype(np.float64) @ s_sizes / s_sizes.sum()
 
     min_size = _min_cluster_size(context, dlpfc.size, options)
     cand, size_limit_dropped = _eligible(d, net, min_size)
