@@ -19,9 +19,11 @@
    from the motor threshold (:func:`tmsnet.physics.dose.compute_dose`);
 6. protocol fields (iTBS or 10 Hz presets).
 
-With ``head_model="realistic"`` (``--head-model realistic``, which needs the
-T1w), steps 3 and 5 are those of the voxel head built from fMRIPrep's anatomy
-beside the T1w (:func:`tmsnet.navigation.realistic_plan.compute_realistic`):
+With ``head_model="realistic"`` (``--head-model realistic``), steps 3 and 5 are
+those of the voxel head built from fMRIPrep's anatomy beside the T1w, or, for
+an MNI target without a T1w, of the template head
+(:mod:`tmsnet.navigation.template_head`; the plan warns that it is a population
+average) (:func:`tmsnet.navigation.realistic_plan.compute_realistic`):
 the clinical orientation at the plain scalp projection solved directly, or with
 ``optimize`` the searched position and orientation with the largest field in
 the target patch, and the E-field-matched dose from the realistic field. The
@@ -536,7 +538,7 @@ def compute_plan(
     target_in = _as_point(target_mm, "--target (target_mm)")
     _check_inputs(space, t1w, xfm)
     realistic = params.head_model == "realistic"
-    if realistic:
+    if realistic and t1w is not None:
         brain_mask = _anatomy(t1w, brain_mask, params.realistic)["brain_mask"]
     m1_in = _as_point(params.dose.m1_mm, "--m1 (m1_mm)")
     m1_in_space = "MNI152NLin2009cAsym" if params.dose.m1_is_default else (params.dose.m1_space or space)
@@ -585,6 +587,10 @@ def compute_plan(
     )
     if result is not None:
         _with_realistic(plan, result, params.protocol, m1, xfm)
+        if t1w is None:
+            plan.warnings.append(
+                "Realistic head: the template head (nilearn's MNI152 tissues, MNE's fsaverage scalp), a "
+                "population average, not this person's head; give --t1w for the person's own head.")
     return plan
 
 
@@ -594,12 +600,7 @@ _SPHERE_KEPT = ("scalp_point_mm", "coil_axes", "coil_angle_deg", "coil_orientati
 
 
 def _anatomy(t1w: Any, brain_mask: Any, realistic: RealisticParameters) -> dict[str, Path]:
-    """The fMRIPrep files of the realistic head, refused early (before any computing) when missing."""
-    if t1w is None:
-        raise InvalidParameterError(
-            "--head-model realistic builds the head from the subject's fMRIPrep anatomy: give --t1w "
-            "(sub-<label>_desc-preproc_T1w.nii.gz; its brain mask and GM/WM/CSF probsegs are found "
-            "beside it, or given with --brain-mask, --gm-probseg, --wm-probseg, --csf-probseg).")
+    """The fMRIPrep files beside ``t1w``, refused early (before any computing) when missing."""
     return fmriprep_anatomy(t1w, {"brain_mask": brain_mask, "gm_probseg": realistic.gm_probseg,
                                   "wm_probseg": realistic.wm_probseg, "csf_probseg": realistic.csf_probseg})
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
+from tmsnet.navigation.template_head import TEMPLATE_RESOLUTIONS_MM, template_head_model
 from tmsnet.physics.coils import Coil
 from tmsnet.physics.dose import DoseParameters
 from tmsnet.physics.head_model import (
@@ -92,6 +93,9 @@ class RealisticParameters(Parameters):
         S/m per tissue (SimNIBS defaults).
     search : PlacementSearchParameters
         Search grid and objective (its ``coil_distance_mm`` is the plan's).
+    template_voxel_mm : {1, 2}
+        Voxel size of the template head (:mod:`tmsnet.navigation.template_head`),
+        the head of an MNI-space target given without a T1w.
     """
 
     gm_probseg: Path | None = _override("gm_probseg")
@@ -103,6 +107,10 @@ class RealisticParameters(Parameters):
                                            help="tissue conductivities")
     search: PlacementSearchParameters = param(default_factory=PlacementSearchParameters, kind="any",
                                               cli=False, help="placement search grid and objective")
+    template_voxel_mm: int = param(TEMPLATE_RESOLUTIONS_MM[0], choices=TEMPLATE_RESOLUTIONS_MM, units="mm",
+                                   low=1, high=2,
+                                   help="voxel size of the template head, used for an MNI target without "
+                                        "--t1w (1 mm to dose on; 2 mm about 8x faster)")
 
     def check(self) -> None:
         """The nested options are their parameter objects."""
@@ -292,7 +300,19 @@ def _place(conductor: VolumeConductor, coil: Coil, point: np.ndarray, search: Pl
     return baseline_placement(conductor, coil, point, search)
 
 
-def compute_realistic(target_mm: Any, coil: Coil, t1w: str | Path, params: RealisticParameters, *,
+def _head_of(t1w: str | Path | None, params: RealisticParameters,
+             brain_mask: str | Path | None) -> tuple[HeadModel, dict[str, Path]]:
+    """The subject's head from fMRIPrep's anatomy beside ``t1w``, or the template head without one."""
+    if t1w is None:
+        return template_head_model(params.template_voxel_mm, parameters=params.head), {}
+    files = fmriprep_anatomy(t1w, {"brain_mask": brain_mask, "gm_probseg": params.gm_probseg,
+                                   "wm_probseg": params.wm_probseg, "csf_probseg": params.csf_probseg})
+    head = head_model_from_fmriprep(files["t1w"], files["brain_mask"], files["gm_probseg"],
+                                    files["wm_probseg"], files["csf_probseg"], parameters=params.head)
+    return head, files
+
+
+def compute_realistic(target_mm: Any, coil: Coil, t1w: str | Path | None, params: RealisticParameters, *,
                       brain_mask: str | Path | None = None, optimize: bool = False,
                       coil_distance_mm: float = 0.0, m1_mm: Any = None,
                       dose: DoseParameters | None = None) -> RealisticPlan:
@@ -301,11 +321,12 @@ def compute_realistic(target_mm: Any, coil: Coil, t1w: str | Path, params: Reali
     Parameters
     ----------
     target_mm : array, shape (3,)
-        Target (mm, T1w world frame).
+        Target (mm, T1w world frame; MNI152NLin2009cAsym without ``t1w``).
     coil : Coil
         The coil model.
-    t1w : str or Path
-        fMRIPrep's ``desc-preproc_T1w``; the other files are found beside it.
+    t1w : str, Path or None
+        fMRIPrep's ``desc-preproc_T1w``; the other files are found beside it. None:
+        the template head (:func:`tmsnet.navigation.template_head.template_head_model`).
     params : RealisticParameters
         Files, head rule, conductivities and search options.
     brain_mask : str or Path, optional
@@ -330,10 +351,7 @@ def compute_realistic(target_mm: Any, coil: Coil, t1w: str | Path, params: Reali
     InvalidParameterError
         If the target or M1 lies outside the head.
     """
-    files = fmriprep_anatomy(t1w, {"brain_mask": brain_mask, "gm_probseg": params.gm_probseg,
-                                   "wm_probseg": params.wm_probseg, "csf_probseg": params.csf_probseg})
-    head = head_model_from_fmriprep(files["t1w"], files["brain_mask"], files["gm_probseg"],
-                                    files["wm_probseg"], files["csf_probseg"], parameters=params.head)
+    head, files = _head_of(t1w, params, brain_mask)
     target = np.asarray(target_mm, dtype=float)
     _check_target_in_head(head.labels, head.affine, target, "target", str(head.space))
     conductor = VolumeConductor(head.labels, head.affine, params.conductivities)

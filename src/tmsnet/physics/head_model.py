@@ -61,6 +61,7 @@ __all__ = [
     "check_head_labels",
     "ellipsoid_phantom",
     "head_model_from_fmriprep",
+    "layered_labels",
     "sphere_phantom",
     "write_head_model",
 ]
@@ -423,6 +424,40 @@ def _near(mask: np.ndarray, distance_mm: float, zooms: np.ndarray) -> np.ndarray
     return mask | (smooth >= ndtr(-distance_mm / sigma_mm))
 
 
+def layered_labels(head: np.ndarray, brain: np.ndarray, probs: np.ndarray, affine: np.ndarray,
+                   params: HeadModelParameters) -> np.ndarray:
+    """The five-tissue labels of the module docstring's rule from a head mask and a brain mask.
+
+    Parameters
+    ----------
+    head, brain : ndarray of bool, the grid's shape
+        The whole head (the brain included) and the brain.
+    probs : ndarray, shape (3, *grid)
+        CSF, GM and WM probabilities; inside the brain the largest wins (ties: CSF, then GM).
+    affine : ndarray, shape (4, 4)
+        Voxel-to-world affine (mm).
+    params : HeadModelParameters
+        Layer thicknesses and the field-of-view rule.
+
+    Returns
+    -------
+    ndarray of uint8
+        Checked by :func:`check_head_labels`.
+    """
+    zooms = np.linalg.norm(affine[:3, :3], axis=0)
+    labels = np.zeros(brain.shape, dtype=np.uint8)
+    labels[head] = TISSUE_LABELS["scalp"]
+    skull_mm = params.csf_thickness_mm + params.skull_thickness_mm
+    labels[head & _near(brain, skull_mm, zooms)] = TISSUE_LABELS["skull"]
+    if params.csf_thickness_mm > 0:
+        labels[head & _near(brain, params.csf_thickness_mm, zooms)] = TISSUE_LABELS["csf"]
+    if params.min_scalp_thickness_mm > 0:
+        labels[head & ~brain & _near(~head, params.min_scalp_thickness_mm, zooms)] = TISSUE_LABELS["scalp"]
+    tissue = np.array([TISSUE_LABELS["csf"], TISSUE_LABELS["gm"], TISSUE_LABELS["wm"]], dtype=np.uint8)
+    labels[brain] = tissue[np.argmax(probs[:, brain], axis=0)]
+    return check_head_labels(labels, affine, allow_neck_cut=params.allow_neck_cut)
+
+
 def head_model_from_fmriprep(t1w: Any, brain_mask: Any, gm_probseg: Any, wm_probseg: Any, csf_probseg: Any,
                              *, parameters: HeadModelParameters | None = None,
                              space: str | None = "T1w") -> HeadModel:
@@ -462,19 +497,8 @@ def head_model_from_fmriprep(t1w: Any, brain_mask: Any, gm_probseg: Any, wm_prob
     if not brain.any():
         raise InvalidImageError("The brain mask is empty; give fMRIPrep's desc-brain_mask.")
     head = _head_mask(data["t1w"], brain, params.head_threshold, _inferior_face(affine)[0])
-    zooms = np.linalg.norm(affine[:3, :3], axis=0)
-    labels = np.zeros(brain.shape, dtype=np.uint8)
-    labels[head] = TISSUE_LABELS["scalp"]
-    skull_mm = params.csf_thickness_mm + params.skull_thickness_mm
-    labels[head & _near(brain, skull_mm, zooms)] = TISSUE_LABELS["skull"]
-    if params.csf_thickness_mm > 0:
-        labels[head & _near(brain, params.csf_thickness_mm, zooms)] = TISSUE_LABELS["csf"]
-    if params.min_scalp_thickness_mm > 0:
-        labels[head & ~brain & _near(~head, params.min_scalp_thickness_mm, zooms)] = TISSUE_LABELS["scalp"]
     probs = np.stack([data["csf_probseg"], data["gm_probseg"], data["wm_probseg"]])
-    tissue = np.array([TISSUE_LABELS["csf"], TISSUE_LABELS["gm"], TISSUE_LABELS["wm"]], dtype=np.uint8)
-    labels[brain] = tissue[np.argmax(probs[:, brain], axis=0)]
-    labels = check_head_labels(labels, affine, allow_neck_cut=params.allow_neck_cut)
+    labels = layered_labels(head, brain, probs, affine, params)
     return HeadModel(labels, affine, space, "Five-tissue head model from fMRIPrep anatomical derivatives "
                      "(brain tissues from the probsegs, CSF and skull as layers of set thickness outside "
                      "the brain mask, scalp from the T1w head mask).", inputs=paths,

@@ -141,8 +141,10 @@ def cluster_region(data: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
 
 
 def _cluster_rank_scores(z: np.ndarray, threshold: float) -> np.ndarray:
-    """:func:`cluster_region` on rank scores ``z`` of :func:`_rank_scores` (the same values,
-    computed in place: one n x n float32 array at a time)."""
+    """:func:`cluster_region` on the rank scores ``z`` of :func:`_rank_scores`.
+
+    The same values, computed in place: one n x n float32 array at a time.
+    """
     if z.shape[1] == 1:
         return np.ones(1, dtype=int)
     distance = z.T @ z
