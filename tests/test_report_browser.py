@@ -301,3 +301,39 @@ def test_combined_subject_report_opens_offline_with_coordinates_from_the_jobs(br
         print(f"\ncombined report {size / 1e6:.2f} MB; load + viewer {elapsed:.2f} s (wall)")
     finally:
         context.close()
+
+
+def test_realistic_plan_page_shows_the_field_in_the_interactive_viewer(browser, tmp_path):
+    """The plan page of a realistic-head plan (template head, 2 mm): the |E| viewer loads offline
+    and paints the head, and its overlay is the field map the plan wrote, in the brain (grey and
+    white matter of the written labels: the same maximum, nothing outside the brain)."""
+    import base64
+    import gzip
+    import re
+
+    import nibabel as nib
+
+    from tmsnet.jobs.plan import plan
+    from tmsnet.navigation.plan import PlanParameters
+    from tmsnet.navigation.realistic_plan import RealisticParameters
+
+    params = PlanParameters(head_model="realistic", realistic=RealisticParameters(template_voxel_mm=2))
+    _, written = plan((-38.0, 44.0, 26.0), "MNI152NLin2009cAsym", tmp_path, params)
+    html_text = written["plan_html"].read_text(encoding="utf-8")
+    config = json.loads(re.search(r'<script type="application/json" id="plan-1-field-viewer-config">'
+                                  r'(.*?)</script>', html_text, re.S).group(1))
+    overlay = next(layer for layer in config["layers"] if layer["role"] == "map")
+    shown = nib.Nifti1Image.from_bytes(gzip.decompress(base64.b64decode(overlay["data"])))
+    written_map = np.asarray(nib.load(written["efield_map"]).dataobj)
+    brain = np.asarray(nib.load(written["head_labels"]).dataobj) >= 4
+    assert float(np.max(shown.get_fdata())) == pytest.approx(float(written_map[brain].max()), rel=1e-4)
+    assert float(written_map[~brain].max()) > float(written_map[brain].max())  # the skull's, left out
+    context, page, log, _ = open_report(browser, written["plan_html"])
+    try:
+        viewer = page.locator("#plan-1-field .tmsnet-viewer")
+        assert viewer.get_attribute("data-state") == "ready", page.inner_text(".viewer-status")
+        assert log.errors == [] and log.remote == [], (log.errors, log.remote)
+        shot = Image.open(io.BytesIO(page.locator("canvas#plan-1-field-viewer-canvas").screenshot()))
+        assert len(shot.convert("RGB").getcolors(maxcolors=1 << 20)) > 200
+    finally:
+        context.close()

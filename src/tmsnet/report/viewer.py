@@ -110,6 +110,9 @@ class ViewerLayer:
         Layer opacity in [0, 1].
     units : str
         Unit / statistic of the values, shown in the read-out (e.g. ``"r"``).
+    signed : bool
+        A map with negative values too (the cool colour scale and its colour bar); False
+        for a magnitude (e.g. |E|).
     """
 
     name: str
@@ -120,6 +123,7 @@ class ViewerLayer:
     vmax: float | None = None
     opacity: float = 0.8
     units: str = ""
+    signed: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in ("map", "mask"):
@@ -325,7 +329,8 @@ def _map_range(layer: ViewerLayer) -> tuple[float, float]:
 
 def _threshold_slider(name: str, threshold: float, vmax: float) -> str:
     """The markup of a map's threshold slider (``|value|`` below it is hidden)."""
-    return (f'<label class="viewer-slider">Hide |{html.escape(name)}| below '
+    shown = name if name.startswith("|") else f"|{name}|"
+    return (f'<label class="viewer-slider">Hide {html.escape(shown)} below '
             f'<input type="range" class="viewer-threshold" min="0" max="{vmax:.4f}" '
             f'step="{vmax / 100:.5f}" value="{threshold:.4f}" disabled> '
             f'<output class="viewer-threshold-value">{threshold:.2f}</output></label>')
@@ -463,8 +468,8 @@ def _overlay_configs(layers: Sequence[ViewerLayer]
         if layer.kind == "map":
             threshold, vmax = _map_range(layer)
             entry.update(data=encode_nifti(crop_to_nonzero(layer.image), dtype=np.int16), colormap="warm",
-                         colormap_negative="winter", cal_min=threshold, cal_max=vmax,
-                         colorbar=True)
+                         colormap_negative="winter" if layer.signed else "", cal_min=threshold,
+                         cal_max=vmax, colorbar=True)
             if not any(c.startswith('<label class="viewer-slider"') for c in controls):
                 controls.append(_threshold_slider(layer.name, threshold, vmax))
         else:

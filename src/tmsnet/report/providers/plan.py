@@ -45,6 +45,7 @@ from tmsnet.navigation.outputs import (
     plan_page_name,
     read_plan_field,
 )
+from tmsnet.physics.head_model import TISSUE_LABELS
 from tmsnet.report.html import ReportSection, details_json, key_value_table, plot_html
 from tmsnet.report.subject import (
     SubjectContext,
@@ -175,6 +176,71 @@ def _realistic_figures(folder: Path, stem: str, plan: dict[str, Any]) -> str:
                  f"green x: target (patch-mean field {field:.3f} V/m per A/µs); blue: coil centre and "
                  "handle direction (coil y axis), projected on each slice."),
         width="48rem", dpi=80)
+#: Grid of the interactive field viewer (mm): the written 1 mm map is shown at 2 mm.
+_VIEWER_VOXEL_MM = 2.0
+#: |E| below this share of its 99.5th percentile is left out of the viewer's overlay.
+_VIEWER_FLOOR = 0.1
+
+
+def _on_viewer_grid(img: Any, interpolation: str) -> Any:
+    """``img`` on an isotropic grid of :data:`_VIEWER_VOXEL_MM` (unchanged if already as coarse)."""
+    from nilearn.image import resample_img
+
+    if float(np.min(np.linalg.norm(img.affine[:3, :3], axis=0))) >= _VIEWER_VOXEL_MM - 1e-6:
+        return img
+    target = np.diag([_VIEWER_VOXEL_MM] * 3 + [1.0])
+    target[:3, 3] = img.affine[:3, 3]
+    shape = np.ceil(np.array(img.shape[:3]) * np.linalg.norm(img.affine[:3, :3], axis=0)
+                    / _VIEWER_VOXEL_MM).astype(int)
+    return resample_img(img, target_affine=target, target_shape=tuple(shape), interpolation=interpolation,
+                        force_resample=True, copy_header=True)
+
+
+def _on_grid_of(img: Any, reference: Any) -> Any:
+    """``img`` resampled (linearly) onto ``reference``'s grid, unless it is on it already."""
+    from nilearn.image import resample_to_img
+
+    if img.shape[:3] == reference.shape[:3] and np.allclose(img.affine, reference.affine):
+        return img
+    return resample_to_img(img, reference, interpolation="continuous", force_resample=True,
+                           copy_header=True)
+
+
+def _realistic_viewer(folder: Path, stem: str, plan: dict[str, Any], anchor: str) -> ReportSection | None:
+    """The interactive viewer of a realistic plan: |E| over the head's tissues, target and coil centre."""
+    import nibabel as nib
+
+    from tmsnet.report.viewer import ViewerLayer, ViewerPoint, crop_to_nonzero, viewer_section
+
+    e_path, labels_path = folder / f"{stem}{EFIELD_MAP_SUFFIX}", folder / f"{stem}{HEAD_LABELS_SUFFIX}"
+    if not (e_path.is_file() and labels_path.is_file()):
+        return None
+    e_img = _on_viewer_grid(nib.load(str(e_path)), "continuous")
+    labels_img = _on_viewer_grid(nib.load(str(labels_path)), "nearest")
+    labels = np.asarray(labels_img.dataobj)
+    e = np.asarray(_on_grid_of(e_img, labels_img).dataobj, dtype=np.float32)
+    e = np.where(labels >= TISSUE_LABELS["gm"], e, 0.0)  # the field in the brain (GM and WM)
+    vmax = float(np.percentile(e[e > 0], 99.5)) if np.any(e > 0) else 1.0
+    shown = nib.Nifti1Image(np.where(e >= _VIEWER_FLOOR * vmax, e, 0.0).astype(np.float32), labels_img.affine)
+    tissue = nib.Nifti1Image((labels * 50).astype(np.uint8), labels_img.affine)
+    field = float(plan["e_at_target_v_per_m_per_a_per_us"])
+    points = [ViewerPoint("target", tuple(plan["target_mm"]), group="target",
+                          values={"patch-mean field (V/m per A/µs)": round(field, 4)}),
+              ViewerPoint("coil centre (scalp point)", tuple(plan["scalp_point_mm"]), group="coil")]
+    layer = ViewerLayer(name="|E|", image=crop_to_nonzero(shown), kind="map", threshold=0.5 * vmax,
+                        vmax=vmax, opacity=0.85, units="V/m per A/µs", signed=False)
+    intro = ("<p>The induced field |E| (V/m per A/µs of coil current change) of the planned coil in "
+             "the brain (grey and white matter) of the head model, over its tissues (grey levels: "
+             "scalp, skull, CSF, grey and white matter, darkest to brightest); shown where |E| is at "
+             "least half its 99.5th percentile in the brain (the slider changes it). Dots: the target "
+             "and the coil centre on the scalp.</p>")
+    return viewer_section(
+        title=f"Induced field in the head ({plan['space']}, interactive)", anchor=anchor, layers=[layer],
+        points=points, background=tissue, intro_html=intro,
+        fallback_html="<p>The slices of the treatment plan above show the same field.</p>",
+        caption=f"|E| and tissues at {_VIEWER_VOXEL_MM:g} mm (the written map: {e_path.name}).")
+
+
 #: The sweep figure's y axis spans at least this many % either side of the mean, so that a
 #: variation of a fraction of a percent (the sphere model's) is drawn as the flat line it is.
 _SWEEP_MIN_HALF_RANGE_PERCENT = 5.0
@@ -426,6 +492,19 @@ def _plan_section(context: SubjectContext, path: Path, plan: dict[str, Any], ind
     return ReportSection(f"Treatment plan and dose ({plan['space']})", "".join(body), f"plan-{index + 1}")
 
 
+def _plan_viewer(path: Path, plan: dict[str, Any], index: int) -> ReportSection | None:
+    if plan.get("head_model") != "realistic":
+        return None
+    stem = path.name[: -len(_PLAN_SUFFIX)]
+    anchor = f"plan-{index + 1}-field"
+    try:
+        return _realistic_viewer(path.parent, stem, plan, anchor)
+    except Exception as exc:  # noqa: BLE001 - the viewer is optional; the slices and the table stand alone
+        note = f'<p class="note">No interactive field viewer: {html.escape(type(exc).__name__)}: ' \
+               f"{html.escape(str(exc))}</p>"
+        return ReportSection("Induced field in the head (interactive)", note, anchor)
+
+
 @fill_doc
 def plan_provider(context: SubjectContext) -> SubjectSections | None:
     """Sections of the treatment plan(s) of a subject (``*_desc-plan_target.json``).
@@ -444,6 +523,9 @@ def plan_provider(context: SubjectContext) -> SubjectSections | None:
         if warning:
             out.warnings.append(warning)
         out.sections.append(_plan_section(context, path, plan, index))
+        viewer = _plan_viewer(path, plan, index)
+        if viewer is not None:
+            out.sections.append(viewer)
 
     return sections_per_file(files, draw)
 
