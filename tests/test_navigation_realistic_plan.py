@@ -182,3 +182,51 @@ def test_refusals(anatomy, tmp_path, capsys):
     for point, where in (((0.0, 0.0, 92.0), "outside the head"), ((0.0, 0.0, 110.0), "outside the image")):
         with pytest.raises(InvalidParameterError, match=where):
             compute_plan(point, "T1w", params, t1w=t1w)
+
+
+def _patch_mask(anatomy, centre_mm, radius_mm, path):
+    """A ball of ``radius_mm`` at ``centre_mm`` on the anatomy's grid (all tissues), as NIfTI."""
+    img = nib.load(str(anatomy["brain_mask"]))
+    xyz = np.indices(img.shape).reshape(3, -1).T @ img.affine[:3, :3].T + img.affine[:3, 3]
+    ball = (np.linalg.norm(xyz - np.asarray(centre_mm), axis=1) <= radius_mm).reshape(img.shape)
+    nib.save(nib.Nifti1Image(ball.astype(np.uint8), img.affine), str(path))
+    return ball
+
+
+def test_a_connectivity_patch_mask_replaces_the_sphere_around_the_target(anatomy, tmp_path):
+    """``--target-patch MASK``: the patch is the mask's grey matter, not the 5 mm sphere.
+
+    Truths (layered sphere): the clinical placement sits on the scalp radially above the patch's
+    centroid, which is 12 mm (10.4 deg) from --target here (a point-based patch would put it
+    above the target), within the 4 mm grid's spacing of scalp points (~2.7 deg); the reported
+    field is the mean |E| over the mask's grey matter in the written map."""
+    centre = np.array(TARGET) + np.array([0.0, 12.0, 0.0]) * 65.9 / np.linalg.norm(TARGET)
+    ball = _patch_mask(anatomy, centre, 9.0, tmp_path / "patch.nii.gz")
+    s = _run_json(anatomy, tmp_path / "out", "--head-model", "realistic", "--target-patch",
+                  str(tmp_path / "patch.nii.gz"), *COARSE)
+    labels = np.asarray(nib.load(s["outputs"]["head_labels"]).dataobj)
+    patch = ball & (labels == TISSUE_LABELS["gm"])
+    img = nib.load(s["outputs"]["head_labels"])
+    centroid = (np.argwhere(patch) @ img.affine[:3, :3].T + img.affine[:3, 3]).mean(axis=0)
+    point = np.asarray(s["scalp_point_mm"])
+    angle = np.degrees(np.arccos(point @ centroid / np.linalg.norm(point) / np.linalg.norm(centroid)))
+    to_target = np.degrees(np.arccos(point @ np.asarray(TARGET) / np.linalg.norm(point)
+                                     / np.linalg.norm(TARGET)))
+    # 12 mm at r = 66 mm is 10.4 deg; the 4 mm grid's scalp points are ~2.7 deg apart
+    assert angle < 5.0 and to_target > 8.0, (angle, to_target)
+    e = np.asarray(nib.load(s["outputs"]["efield_map"]).dataobj)
+    assert s["e_at_target_v_per_m_per_a_per_us"] == pytest.approx(float(e[patch].mean()), rel=1e-4)
+    assert s["realistic"]["patch_voxels"] == int(patch.sum())
+    assert s["realistic"]["anatomy"]["target_patch"].endswith("patch.nii.gz")
+
+
+def test_a_patch_far_from_the_target_or_off_the_cortex_is_refused(anatomy, tmp_path):
+    from tmsnet.navigation.realistic_plan import RealisticParameters
+
+    _patch_mask(anatomy, (30.0, -20.0, 55.0), 8.0, tmp_path / "far.nii.gz")  # the other hemisphere
+    _patch_mask(anatomy, (0.0, 0.0, 0.0), 20.0, tmp_path / "deep.nii.gz")  # white matter only
+    for name, match in (("far.nii.gz", "from --target"), ("deep.nii.gz", "no grey matter")):
+        params = PlanParameters(head_model="realistic", dose=DoseParameters(m1_mm=M1, m1_space="T1w"),
+                                realistic=RealisticParameters(target_patch=tmp_path / name))
+        with pytest.raises(InvalidParameterError, match=match):
+            compute_plan(TARGET, "T1w", params, t1w=anatomy["t1w"])

@@ -619,4 +619,5 @@ def _with_realistic(plan: TreatmentPlan, result: RealisticPlan, protocol: str, m
                      "field_measure": result.dose["field_measure"]}
         plan.depth_m1_mm = result.m1.scalp_to_cortex_mm
         plan.protocol = _session(dict(PROTOCOLS[protocol]), plan.dose, plan.warnings)
-    plan.inputs.update({k: v for k, v in result.files.items() if k.endswith("_probseg")})
+    plan.inputs.update({k: v for k, v in result.files.items()
+                        if k.endswith("_probseg") or k == "target_patch"})

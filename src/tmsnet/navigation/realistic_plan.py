@@ -93,6 +93,10 @@ class RealisticParameters(Parameters):
         S/m per tissue (SimNIBS defaults).
     search : PlacementSearchParameters
         Search grid and objective (its ``coil_distance_mm`` is the plan's).
+    target_patch : Path or None
+        Mask of the target patch (e.g. the target cluster of ``tmsnet target``), in the plan's
+        working space; its grey-matter voxels on the head grid (nearest neighbour) are the patch.
+        None: the grey matter within ``search.patch_radius_mm`` of the target point.
     template_voxel_mm : {1, 2}
         Voxel size of the template head (:mod:`tmsnet.navigation.template_head`),
         the head of an MNI-space target given without a T1w.
@@ -107,6 +111,11 @@ class RealisticParameters(Parameters):
                                            help="tissue conductivities")
     search: PlacementSearchParameters = param(default_factory=PlacementSearchParameters, kind="any",
                                               cli=False, help="placement search grid and objective")
+    target_patch: Path | None = param(
+        None, kind="path", allow_none=True, flag="--target-patch",
+        help="realistic head: a mask (NIfTI, in the plan's space: T1w with --t1w, else the MNI template) "
+             "of the connectivity-defined patch, e.g. the target cluster; its grey matter replaces the "
+             "sphere of --patch-radius around --target as the patch whose field is maximised and reported")
     template_voxel_mm: int = param(TEMPLATE_RESOLUTIONS_MM[0], choices=TEMPLATE_RESOLUTIONS_MM, units="mm",
                                    low=1, high=2,
                                    help="voxel size of the template head, used for an MNI target without "
@@ -293,8 +302,46 @@ class RealisticPlan:
                                                     "field": self.m1.field}}
 
 
+#: A target patch whose grey matter lies farther than this from --target is refused (mm).
+MAX_PATCH_OFFSET_MM = 30.0
+
+
+def patch_on_head(path: str | Path, head: HeadModel, target_mm: np.ndarray) -> np.ndarray:
+    """The grey-matter voxels of the head that a patch mask covers (nearest neighbour onto its grid).
+
+    Raises
+    ------
+    InputFileNotFoundError
+        If the mask does not exist.
+    InvalidParameterError
+        If the mask covers no grey matter of the head, or its grey matter lies more than
+        :data:`MAX_PATCH_OFFSET_MM` from the target (a mask in another space, most likely).
+    """
+    import nibabel as nib
+    from nilearn.image import resample_to_img
+
+    from tmsnet.io.images import read_volume
+
+    img, _ = read_volume(path, missing=f"The target patch {path} (--target-patch) does not exist.")
+    grid = nib.Nifti1Image(head.labels, head.affine)
+    on_head = resample_to_img(img, grid, interpolation="nearest", force_resample=True, copy_header=True)
+    patch = (np.asarray(on_head.dataobj) > 0) & (head.labels == TISSUE_LABELS["gm"])
+    if not patch.any():
+        raise InvalidParameterError(
+            f"The target patch {path} covers no grey matter of the {head.space} head model: give the "
+            "mask in the plan's space (T1w with --t1w, else the MNI template) and over the cortex.")
+    xyz = np.argwhere(patch) @ head.affine[:3, :3].T + head.affine[:3, 3]
+    offset = float(np.min(np.linalg.norm(xyz - np.asarray(target_mm, dtype=float), axis=1)))
+    if offset > MAX_PATCH_OFFSET_MM:
+        raise InvalidParameterError(
+            f"The target patch {path} lies {offset:.0f} mm from --target (at most {MAX_PATCH_OFFSET_MM:g} "
+            "mm): give the patch around the target, in the same space.")
+    return patch
+
+
 def _place(conductor: VolumeConductor, coil: Coil, point: np.ndarray, search: PlacementSearchParameters,
            optimize: bool) -> RealisticPlacement:
+    """The search's placement, or the clinical baseline, for a point or a patch mask on the head grid."""
     if optimize:
         return search_placement(conductor, coil, point, parameters=search)
     return baseline_placement(conductor, coil, point, search)
@@ -356,7 +403,10 @@ def compute_realistic(target_mm: Any, coil: Coil, t1w: str | Path | None, params
     _check_target_in_head(head.labels, head.affine, target, "target", str(head.space))
     conductor = VolumeConductor(head.labels, head.affine, params.conductivities)
     search = params.search.replace(coil_distance_mm=coil_distance_mm)
-    placement = _place(conductor, coil, target, search, optimize)
+    if params.target_patch is not None:
+        files = {**files, "target_patch": Path(params.target_patch)}
+    where = target if params.target_patch is None else patch_on_head(params.target_patch, head, target)
+    placement = _place(conductor, coil, where, search, optimize)
     plan = RealisticPlan(head, params.conductivities, placement, optimize, files=files,
                          patch_radius_mm=search.patch_radius_mm)
     if dose is not None and dose.mt_percent is not None and m1_mm is not None:
