@@ -59,7 +59,8 @@ from ``benchmarks/bench_hierarchical.py``, docs/validation.md):
 Measured: full simulator at signal 0.3 with the anticorrelated decoy at 0.8 of
 the target's loading (8 subjects, seed 271828), median error 3.1 mm against
 17.0 mm for the rank product; generated fsaverage5 subjects (5, seed 3, signal
-0.5), 3.4 mm against about 22 mm. The clustering, the net correlation and the
+0.5), 3.4 mm against 15.3 mm (about 22 mm with the earlier 51-vertex size limit
+on surfaces). The clustering, the net correlation and the
 eligibility are SNT's in both rules. contarg's ``hierarchical run`` also
 clusters on the correlation of the voxels' correlation profiles (it passes
 ``1 - rho`` to a Spearman "metric"); on the same 8 subjects that gave 7.4 mm
