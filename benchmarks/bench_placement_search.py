@@ -28,9 +28,8 @@ import numpy as np
 
 from _timing import load, timed
 from tmsnet.physics.coils import load_coil, read_ccd
-from tmsnet.physics.efield import transform_dipoles
 from tmsnet.physics.head_model import sphere_phantom
-from tmsnet.physics.metrics import deng_metrics
+from tmsnet.physics.metrics import deng_metrics, dipoles_at_vertex
 from tmsnet.physics.realistic_metrics import deng_metrics_from_field
 from tmsnet.physics.realistic_placement import PlacementSearchParameters, search_placement, solve_placement
 from tmsnet.physics.reciprocity_table import ReciprocityTable, compress_kernel
@@ -98,8 +97,7 @@ def random_spot_checks(args, coil, conductor, result, params):
 
 
 def deng(coil, conductor):
-    pos, mom = transform_dipoles(coil.positions_m, coil.moments, np.diag([1.0, -1.0, -1.0]),
-                                 np.array([0.0, 0.0, 0.085]))
+    pos, mom = dipoles_at_vertex(coil, 85.0)
     solution, wall, _ = timed(lambda: conductor.solve(conductor.primary_field(pos, mom)))
     realistic = deng_metrics_from_field(solution)
     kernel = deng_metrics(coil)

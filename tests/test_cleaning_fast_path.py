@@ -22,7 +22,9 @@ from tmsnet.fmri.cleaning import BoldCleaningParameters, clean_bold, smooth_in_m
 from tmsnet.io import fmriprep
 from tmsnet.io.fmriprep import load_bold, load_confounds_table
 
-needs_numba = pytest.mark.skipif(not cleaning._HAVE_NUMBA, reason="numba not installed/disabled")
+needs_numba = pytest.mark.skipif(
+    not cleaning._HAVE_NUMBA,
+    reason="numba is not importable or TMSNET_DISABLE_NUMBA is set: the compiled smoothing path is off")
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -120,7 +122,7 @@ def test_other_dtypes_take_the_reference_path_with_the_same_result(monkeypatch):
 
 def test_isal_reader_gives_the_same_matrix(monkeypatch, short_subject):
     if fmriprep._isal_gzip is None:
-        pytest.skip("isal not installed")
+        pytest.skip("isal (a dependency: pip install -e .) is not importable: only Python's zlib reader runs")
     fast = load_bold(short_subject.bold_path)
     monkeypatch.setattr(fmriprep, "_isal_gzip", None)
     reference = load_bold(short_subject.bold_path)
@@ -135,7 +137,7 @@ def test_corrupt_gzip_is_a_clear_error_with_either_reader(monkeypatch, tmp_path,
     from tmsnet.exceptions import InvalidImageError
 
     if reader == "isal" and fmriprep._isal_gzip is None:
-        pytest.skip("isal not installed")
+        pytest.skip("isal (a dependency: pip install -e .) is not importable: only Python's zlib reader runs")
     if reader == "zlib":
         monkeypatch.setattr(fmriprep, "_isal_gzip", None)
     data = np.random.default_rng(0).integers(0, 1000, (10, 10, 10, 120)).astype(np.int16)

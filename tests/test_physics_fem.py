@@ -179,7 +179,7 @@ def test_the_sphere_field_does_not_depend_on_skull_or_csf_conductivity(sphere, c
 def test_the_field_scales_with_didt_from_the_newer_ccd_header(sphere):
     path = Path(__file__).parents[1] / DRAKAKI
     if not path.is_file():
-        pytest.skip(f"{path} is absent")
+        pytest.skip(f"{path} is absent (the shared Drakaki 2022 coil models are not on this machine)")
     coil = read_ccd(path)
     assert coil.didt_max_a_per_us is not None and coil.didt_max_a_per_us > 50
     head = sphere["head"]

@@ -38,7 +38,13 @@ from scipy import ndimage
 
 from tmsnet.exceptions import InvalidParameterError
 from tmsnet.navigation.scalp import template_head_surface
-from tmsnet.physics.head_model import HeadModel, HeadModelParameters, layered_labels
+from tmsnet.physics.head_model import (
+    HeadModel,
+    HeadModelParameters,
+    fill_head_cavities,
+    inferior_face,
+    layered_labels,
+)
 
 __all__ = ["TEMPLATE_HEAD_SPACE", "TEMPLATE_RESOLUTIONS_MM", "template_head_model"]
 
@@ -61,8 +67,8 @@ def _widened_grid(affine: np.ndarray, shape: tuple[int, ...], points_mm: np.ndar
     margin = int(np.ceil(_MARGIN_MM / voxel_mm))
     low = np.maximum(0, np.ceil(-ijk.min(axis=0)).astype(int) + margin)
     high = np.maximum(0, np.ceil(ijk.max(axis=0) - (np.array(shape) - 1)).astype(int) + margin)
-    axis = int(np.argmax(np.abs(affine[2, :3])))
-    (low if affine[2, axis] > 0 else high)[axis] = 2 * margin
+    axis, side = inferior_face(affine)
+    (low if side == 0 else high)[axis] = 2 * margin
     new = affine.copy()
     new[:3, 3] = affine[:3, :3] @ (-low) + affine[:3, 3]
     return tuple(int(v) for v in low), tuple(int(v) for v in high), new
@@ -76,11 +82,7 @@ def _voxelised_head(points_mm: np.ndarray, shape: tuple[int, ...], affine: np.nd
     shell = np.zeros(shape, dtype=bool)
     shell[tuple(ijk[inside].T)] = True
     shell = ndimage.binary_dilation(shell, structure=np.ones((3, 3, 3), bool))
-    filled = ndimage.binary_fill_holes(shell)
-    axis = int(np.argmax(np.abs(affine[2, :3])))
-    for k in range(shape[axis]):
-        index = tuple(k if a == axis else slice(None) for a in range(3))
-        filled[index] |= ndimage.binary_fill_holes(shell[index])
+    filled = fill_head_cavities(shell, affine)
     return ndimage.binary_erosion(filled, structure=np.ones((3, 3, 3), bool), border_value=1)
 
 

@@ -60,7 +60,9 @@ __all__ = [
     "HeadModelParameters",
     "check_head_labels",
     "ellipsoid_phantom",
+    "fill_head_cavities",
     "head_model_from_fmriprep",
+    "inferior_face",
     "layered_labels",
     "sphere_phantom",
     "write_head_model",
@@ -299,7 +301,7 @@ def _border_faces(mask: np.ndarray) -> list[tuple[int, int]]:
     return touched
 
 
-def _inferior_face(affine: np.ndarray) -> tuple[int, int]:
+def inferior_face(affine: np.ndarray) -> tuple[int, int]:
     """(axis, side) of the volume face that points most towards world -z (inferior)."""
     z_of_axis = affine[2, :3] / np.linalg.norm(affine[:3, :3], axis=0)
     axis = int(np.argmax(np.abs(z_of_axis)))
@@ -352,7 +354,7 @@ def _check_field_of_view(labels: np.ndarray, affine: np.ndarray, allow_neck_cut:
     names = {0: "first", 1: "last"}
     cranium = _border_faces(labels >= TISSUE_LABELS["skull"])
     head = _border_faces(labels > 0)
-    allowed = {_inferior_face(affine)} if allow_neck_cut else set()
+    allowed = {inferior_face(affine)} if allow_neck_cut else set()
     cut = cranium or [f for f in head if f not in allowed]
     if cut:
         where = ", ".join(f"the {names[s]} slice of array axis {a}" for a, s in cut)
@@ -387,18 +389,28 @@ def _load_same_grid(images: dict[str, Any]) -> tuple[dict[str, np.ndarray], np.n
     return data, np.asarray(reference[1].affine, dtype=float), paths
 
 
-def _head_mask(t1w: np.ndarray, brain: np.ndarray, threshold: float, axial_axis: int) -> np.ndarray:
+def fill_head_cavities(shell: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """``shell`` with what it encloses, in 3-D and in every axial slice.
+
+    The axial slices matter when the field of view cuts the head open at the neck: the 3-D
+    fill then leaves the inside unfilled, each axial slice's outline still closes it.
+    """
+    axial_axis = inferior_face(affine)[0]
+    filled = ndimage.binary_fill_holes(shell)
+    for k in range(shell.shape[axial_axis]):
+        index = tuple(k if a == axial_axis else slice(None) for a in range(3))
+        filled[index] |= ndimage.binary_fill_holes(shell[index])
+    return filled
+
+
+def _head_mask(t1w: np.ndarray, brain: np.ndarray, threshold: float, affine: np.ndarray) -> np.ndarray:
     """T1w above threshold x its 98th percentile, with the brain, holes filled, largest piece."""
     positive = t1w[t1w > 0]
     if positive.size == 0:
         raise InvalidImageError("The T1w image is empty (no positive voxel); give desc-preproc_T1w.")
     bright = (t1w > threshold * np.percentile(positive, 98)) | brain
-    # Holes first (the dark skull separates the scalp from the brain), in 3-D and in every axial
-    # slice (a field of view that cuts the head open leaves 3-D holes unfilled), then the largest piece.
-    head = ndimage.binary_fill_holes(bright)
-    for k in range(bright.shape[axial_axis]):
-        index = tuple(k if a == axial_axis else slice(None) for a in range(3))
-        head[index] |= ndimage.binary_fill_holes(bright[index])
+    # Holes first (the dark skull separates the scalp from the brain), then the largest piece.
+    head = fill_head_cavities(bright, affine)
     pieces, n = ndimage.label(head)
     if n > 1:
         sizes = np.bincount(pieces.ravel())
@@ -496,7 +508,7 @@ def head_model_from_fmriprep(t1w: Any, brain_mask: Any, gm_probseg: Any, wm_prob
     brain = data["brain_mask"] > 0.5
     if not brain.any():
         raise InvalidImageError("The brain mask is empty; give fMRIPrep's desc-brain_mask.")
-    head = _head_mask(data["t1w"], brain, params.head_threshold, _inferior_face(affine)[0])
+    head = _head_mask(data["t1w"], brain, params.head_threshold, affine)
     probs = np.stack([data["csf_probseg"], data["gm_probseg"], data["wm_probseg"]])
     labels = layered_labels(head, brain, probs, affine, params)
     return HeadModel(labels, affine, space, "Five-tissue head model from fMRIPrep anatomical derivatives "

@@ -36,7 +36,8 @@ from tmsnet.physics.efield import efield, transform_dipoles
 from tmsnet.physics.head_model import HEAD_MODELS
 from tmsnet.utils.params import Parameters, param
 
-__all__ = ["DENG_2013_TABLE", "DengMetrics", "EfieldParameters", "deng_metrics", "plot_brain_surface_field"]
+__all__ = ["DENG_2013_TABLE", "DengMetrics", "EfieldParameters", "deng_metrics", "dipoles_at_vertex",
+           "plot_brain_surface_field"]
 
 #: Published d½ (cm) and S½ (cm²) from Deng et al. 2013 (REFERENCES.md section 3).
 DENG_2013_TABLE: dict[str, dict[str, Any]] = {
@@ -149,6 +150,17 @@ def _half_max_radii(field_norm: Any, coil_name: str, lines: np.ndarray, r_brain:
     return 0.5 * (lo + hi)
 
 
+def dipoles_at_vertex(coil: Coil, head_radius_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The coil's dipoles (m, A m²) touching a sphere centred at the origin at its vertex.
+
+    The Deng et al. 2013 placement: the coil centre at (0, 0, ``head_radius_mm``), its +z axis
+    pointing to the centre (head -z), its y axis along head -y.
+    """
+    rotation = np.diag([1.0, -1.0, -1.0])  # coil +z -> head -z (towards the centre)
+    return transform_dipoles(coil.positions_m, coil.moments, rotation,
+                             np.array([0.0, 0.0, head_radius_mm / 1000.0]))
+
+
 def deng_metrics(
     coil: Coil,
     *,
@@ -191,9 +203,7 @@ def deng_metrics(
     if grid_mm <= 0 or depth_tol_mm <= 0 or max_depth_cm <= 0:
         raise InvalidParameterError("grid_mm, depth_tol_mm and max_depth_cm must be > 0.")
     r_brain = brain_radius_cm * 10.0
-    rotation = np.diag([1.0, -1.0, -1.0])  # coil +z -> head -z (towards the centre)
-    pos, mom = transform_dipoles(coil.positions_m, coil.moments, rotation,
-                                 np.array([0.0, 0.0, head_radius_cm / 100.0]))
+    pos, mom = dipoles_at_vertex(coil, head_radius_cm * 10.0)
 
     def field_norm(points_mm: np.ndarray) -> np.ndarray:
         e = efield(points_mm.reshape(-1, 3) * 1e-3, pos, mom, backend=backend)

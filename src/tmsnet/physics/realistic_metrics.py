@@ -27,9 +27,8 @@ import numpy as np
 from scipy import ndimage
 
 from tmsnet.physics.coils import Coil
-from tmsnet.physics.efield import transform_dipoles
 from tmsnet.physics.head_model import SPHERE_RADII_MM, TISSUE_LABELS, sphere_phantom
-from tmsnet.physics.metrics import DengMetrics, _half_max_radii, _surface_scan
+from tmsnet.physics.metrics import DengMetrics, _half_max_radii, _surface_scan, dipoles_at_vertex
 from tmsnet.physics.volume_conductor import FieldSolution, VolumeConductor
 
 __all__ = ["deng_metrics_from_field", "field_magnitude_sampler", "realistic_deng_metrics"]
@@ -140,8 +139,7 @@ def realistic_deng_metrics(coil: Coil, *, voxel_mm: float = 1.0, grid_mm: float 
     """
     head = sphere_phantom(voxel_mm)
     conductor = VolumeConductor(head.labels, head.affine)
-    pos, mom = transform_dipoles(coil.positions_m, coil.moments, np.diag([1.0, -1.0, -1.0]),
-                                 np.array([0.0, 0.0, SPHERE_RADII_MM["scalp"] / 1e3]))
+    pos, mom = dipoles_at_vertex(coil, SPHERE_RADII_MM["scalp"])
     solution = conductor.solve(conductor.primary_field(pos, mom))
     values, grid, surf = _deng_on_field(solution, np.zeros(3), SPHERE_RADII_MM["gm"], grid_mm, 0.05)
     return DengMetrics(coil=coil.name, d_half_cm=values["d_half_cm"], s_half_cm2=values["s_half_cm2"],

@@ -215,13 +215,13 @@ def _realistic_viewer(folder: Path, stem: str, plan: dict[str, Any], anchor: str
     e_path, labels_path = folder / f"{stem}{EFIELD_MAP_SUFFIX}", folder / f"{stem}{HEAD_LABELS_SUFFIX}"
     if not (e_path.is_file() and labels_path.is_file()):
         return None
-    e_img = _on_viewer_grid(nib.load(str(e_path)), "continuous")
     labels_img = _on_viewer_grid(nib.load(str(labels_path)), "nearest")
     labels = np.asarray(labels_img.dataobj)
-    e = np.asarray(_on_grid_of(e_img, labels_img).dataobj, dtype=np.float32)
+    e = np.asarray(_on_grid_of(nib.load(str(e_path)), labels_img).dataobj, dtype=np.float32)
     e = np.where(labels >= TISSUE_LABELS["gm"], e, 0.0)  # the field in the brain (GM and WM)
     vmax = float(np.percentile(e[e > 0], 99.5)) if np.any(e > 0) else 1.0
-    shown = nib.Nifti1Image(np.where(e >= _VIEWER_FLOOR * vmax, e, 0.0).astype(np.float32), labels_img.affine)
+    shown = nib.Nifti1Image(np.where(e >= _VIEWER_FLOOR * vmax, e, 0.0).astype(np.float32),
+                            labels_img.affine)
     tissue = nib.Nifti1Image((labels * 50).astype(np.uint8), labels_img.affine)
     field = float(plan["e_at_target_v_per_m_per_a_per_us"])
     points = [ViewerPoint("target", tuple(plan["target_mm"]), group="target",
