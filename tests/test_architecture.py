@@ -19,12 +19,12 @@ PACKAGE = SRC / "tmsnet"
 #: Layer of each top-level part of the package (low to high): a module may import
 #: only its own layer or lower ones. ``*/commands.py`` and ``cli`` form the top layer.
 LAYERS = {
-    "exceptions": 0, "spaces": 0, "utils": 0, "data": 0, "io": 0,
+    "exceptions": 0, "spaces": 0, "utils": 0, "data": 0, "io": 0, "parallel": 0,
     "fmri": 1,
     "targeting": 2, "networks": 2, "eeg": 2, "physics": 2, "surface": 2,
     "navigation": 3,
     "report": 4,
-    "jobs": 5, "parallel": 5, "bids_app": 5,
+    "jobs": 5, "bids_app": 5,
     "cli": 6,
     "simulate": 5,
 }

@@ -1,11 +1,17 @@
 """tmsnet.parallel: same results on every backend, failures isolated, results as they finish."""
 
+import gc
+import multiprocessing
+import os
 import time
 
 import pytest
 
 from tmsnet.exceptions import InvalidParameterError, SchedulerConnectionError
-from tmsnet.parallel import Backend, choose_backend, map_tasks
+from tmsnet.parallel import Backend, available_workers, choose_backend, forked_backend, map_tasks
+
+#: Set by a test after import: a forked worker sees it, a fresh (forkserver) one does not.
+_STATE = {"value": "as imported"}
 
 
 def _square_or_fail(x):
@@ -34,8 +40,9 @@ def _check(results, seen):
     assert sorted(seen) == list(range(6))  # on_result saw every task once
 
 
-@pytest.mark.parametrize("backend", [Backend(), Backend(kind="processes", n_workers=2)],
-                         ids=["serial", "processes"])
+@pytest.mark.parametrize("backend", [Backend(), Backend(kind="processes", n_workers=2),
+                                     Backend(kind="processes", n_workers=2, start_method="fork")],
+                         ids=["serial", "processes", "forked"])
 def test_local_backends_keep_order_and_isolate_failures(backend):
     seen = []
     results = map_tasks(_square_or_fail, range(6), backend=backend, progress=False,
@@ -43,6 +50,44 @@ def test_local_backends_keep_order_and_isolate_failures(backend):
     _check(results, seen)
     if backend.kind == "serial":
         assert seen == list(range(6))
+
+
+def _state(_):
+    return _STATE["value"]
+
+
+def _kind_of_forked_backend(queue):
+    queue.put(forked_backend(2).kind)
+
+
+def test_forked_workers_inherit_this_process_and_leave_nothing_frozen(monkeypatch):
+    monkeypatch.setitem(_STATE, "value", "set at run time")
+    forked = forked_backend(2)
+    assert (forked.kind, forked.n_workers, forked.start_method) == ("processes", 2, "fork")
+    results = map_tasks(_state, range(3), backend=forked, progress=False)
+    assert [r.value for r in results] == ["set at run time"] * 3
+    fresh = map_tasks(_state, range(2), backend=Backend(kind="processes", n_workers=2), progress=False)
+    assert [r.value for r in fresh] == ["as imported"] * 2
+    assert gc.get_freeze_count() == 0  # frozen for the fork only
+    assert forked_backend(1) == Backend()
+
+
+def test_forked_backend_is_serial_inside_a_daemonic_process():
+    # a Dask worker is daemonic: multiprocessing refuses it children
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_kind_of_forked_backend, args=(queue,), daemon=True)
+    child.start()
+    kind = queue.get(timeout=30)
+    child.join(timeout=30)
+    assert kind == "serial"
+
+
+def test_available_workers():
+    assert available_workers(3) == 3 and available_workers(0) == 1
+    automatic = available_workers()
+    assert 1 <= automatic <= min(8, len(os.sched_getaffinity(0)))
+    assert available_workers(limit=1) == 1
 
 
 def test_dask_scheduler_address_and_client(cluster):

@@ -41,6 +41,27 @@ def test_sphere_volume_matches_closed_form():
     assert np.all(np.linalg.norm(coords[mask], axis=1) <= 20.0)
 
 
+def _spheres_by_brute_force(centers, radius, shape, affine):
+    """Every voxel of the grid against every centre (what sphere_mask computes in boxes)."""
+    ijk = np.moveaxis(np.indices(shape, dtype=float), 0, -1)
+    xyz = ijk @ affine[:3, :3].T + affine[:3, 3]
+    return np.any([np.sum((xyz - c) ** 2, axis=-1) <= radius**2 for c in centers], axis=0)
+
+
+@pytest.mark.parametrize("oblique", [False, True], ids=["MNI 2 mm", "oblique 2.4 mm"])
+def test_sphere_mask_computed_in_boxes_equals_the_whole_grid(mni, oblique):
+    img, _ = mni
+    affine = img.affine.copy()
+    if oblique:  # rotated 20 degrees about z and 2.4 mm voxels: the box must still hold each sphere
+        c, s = np.cos(np.radians(20)), np.sin(np.radians(20))
+        affine[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]]) @ np.diag([2.4, 2.4, 2.4])
+    centers = [*PUBLISHED_DLPFC_CENTRES_MM, (6.3, 16.1, -10.7), (-95.0, 0.0, 0.0), (500.0, 0.0, 0.0)]
+    for radius in (10.0, 20.0):
+        mask = sphere_mask(centers, radius, shape=img.shape, affine=affine)
+        np.testing.assert_array_equal(mask, _spheres_by_brute_force(centers, radius, img.shape, affine))
+        assert mask.sum() > 0
+
+
 def test_default_seed_is_10mm_sphere_at_fox_sgacc(mni):
     img, brain = mni
     mask, info = seed_mask(img, brain)

@@ -14,6 +14,7 @@ from tmsnet.report.subject import (
     register_section_provider,
     section_providers,
     unregister_section_provider,
+    write_job_report,
     write_subject_report,
 )
 
@@ -54,6 +55,25 @@ def test_targeting_provider_fills_the_summary_card(derivatives):
     assert 'id="target-coordinates" data-x="-40.00" data-y="38.00" data-z="28.00"' in page
     assert "Short scan: 3.3 min." in page
     assert 'class="tmsnet-viewer"' in page and "viewer-fallback" in page
+
+
+def _job_report(folder, name, n_jobs):
+    return write_job_report(folder, providers=("targeting",), subject="07", select="sub-07_task-rest",
+                            filename=name, title="t", n_jobs=n_jobs).read_bytes()
+
+
+def test_figures_drawn_in_forked_processes_give_the_same_page(derivatives, monkeypatch):
+    import tmsnet.report.providers.targeting as targeting
+
+    serial = _job_report(derivatives, "serial.html", 1)
+    assert serial.count(b"data:image/png;base64,") >= 3  # the connectivity figure twice + the glass brain
+    assert _job_report(derivatives, "forked.html", 2) == serial
+    # a part that fails in a worker fails the job with its own type, as it would here
+    def refuse(run, anchor):
+        raise InputFileNotFoundError("the references table is missing")
+    monkeypatch.setitem(targeting._SECTIONS, "references", refuse)
+    with pytest.raises(InputFileNotFoundError, match="references table"):
+        _job_report(derivatives, "failed.html", 2)
 
 
 def test_providers_plug_in_by_order_and_failures_are_shown(derivatives, clean_registry):

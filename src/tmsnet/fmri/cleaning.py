@@ -131,6 +131,7 @@ from tmsnet.exceptions import (
     UnknownMethodError,
 )
 from tmsnet.io.fmriprep import MIN_DURATION_MIN, MIN_FRAMES, BoldData, check_scan_length
+from tmsnet.parallel import available_workers
 from tmsnet.utils.check import validate_type
 from tmsnet.utils.params import Parameters, param
 
@@ -429,16 +430,6 @@ def fwhm_to_sigma_voxels(fwhm_mm: float, affine: np.ndarray) -> np.ndarray:
     return float(fwhm_mm) / (math.sqrt(8.0 * math.log(2.0)) * vox)
 
 
-def _n_workers(n_jobs: int | None) -> int:
-    if n_jobs is not None:
-        return max(1, int(n_jobs))
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        available = os.cpu_count() or 1
-    return max(1, min(available, 8))
-
-
 def _smoothing_box(mask: np.ndarray, sigma: np.ndarray) -> tuple[slice, ...]:
     """The mask's bounding box plus the kernel radius on each side, within the grid."""
     radius = np.array([int(GAUSSIAN_TRUNCATE * s + 0.5) for s in sigma])
@@ -698,7 +689,7 @@ def smooth_in_mask(
                 np.take(flat, idx, out=row)
                 row *= inv_weight
 
-    blocks = np.array_split(np.arange(rows.size), min(_n_workers(n_jobs), rows.size))
+    blocks = np.array_split(np.arange(rows.size), min(available_workers(n_jobs), rows.size))
     if len(blocks) == 1:
         work(blocks[0])
     else:

@@ -67,7 +67,8 @@ class TargetJobResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _write_report(out: Path, entities: Mapping[str, str], subtitle: str) -> Path:
+def _write_report(out: Path, entities: Mapping[str, str], subtitle: str,
+                  n_jobs: int | None = 1) -> Path:
     """The targeting report of the run named by ``entities``, drawn from ``out``."""
     from tmsnet.report import write_job_report
 
@@ -76,7 +77,7 @@ def _write_report(out: Path, entities: Mapping[str, str], subtitle: str) -> Path
     return write_job_report(
         out, providers=("targeting",), subject=subject, session=entities.get("ses"),
         select=prefix, filename=f"{prefix}_report.html",
-        title=f"tmsnet targeting report: sub-{subject}", subtitle=subtitle)
+        title=f"tmsnet targeting report: sub-{subject}", subtitle=subtitle, n_jobs=n_jobs)
 
 
 def _write_plan(out: Path, target_mm: Any, space: str, plan: PlanRequest,
@@ -142,7 +143,7 @@ def run_target(
         if report:
             written["report"] = _write_report(
                 stage, result.entities,
-                "Personalized left-DLPFC target anticorrelated with the subgenual cingulate")
+                "Personalized left-DLPFC target anticorrelated with the subgenual cingulate", n_jobs)
         if plan is not None:
             written.update(_write_plan(stage, result.targets[0].coordinate_mm, result.space,
                                        plan, result.entities.get("sub", "01")))

@@ -84,6 +84,7 @@ from tmsnet.exceptions import (
     TmsnetError,
 )
 from tmsnet.io.staging import final_output_dir
+from tmsnet.parallel import available_workers
 from tmsnet.report.html import ReportSection, render_report
 from tmsnet.utils.docs import add_doc, fill_doc
 
@@ -135,12 +136,16 @@ class SubjectContext:
         Only files whose name starts with this (e.g. the run prefix
         ``sub-01_task-rest_run-1``): a job report shows the run just written,
         not every run of the folder. None: every file.
+    n_jobs : int
+        Processes a provider may draw its figures in (:func:`tmsnet.parallel.forked_backend`);
+        1 draws them in this process. The page is the same byte for byte.
     """
 
     derivatives_dir: Path
     subject: str | None
     session: str | None = None
     select: str | None = None
+    n_jobs: int = 1
 
     @property
     def folder(self) -> Path:
@@ -611,6 +616,7 @@ def write_job_report(
     select: str | None = None,
     subtitle: str | None = None,
     sidecar: Mapping[str, Any] | None = None,
+    n_jobs: int | None = 1,
 ) -> Path:
     """Write one job's stand-alone report from what its writer has just written.
 
@@ -642,6 +648,9 @@ def write_job_report(
         job's provenance from :func:`tmsnet.io.provenance.make_sidecar`.
         None: no sidecar is written (a job may have written it already, as the
         targeting writer does with its run summary).
+    n_jobs : int or None
+        Processes the figures may be drawn in (see :class:`SubjectContext`); None: the
+        available CPUs (:func:`tmsnet.parallel.available_workers`). Default 1.
 
     Returns
     -------
@@ -661,7 +670,7 @@ def write_job_report(
     if Path(filename).name != filename or not filename.endswith(".html"):
         raise InvalidParameterError(f"filename must be a plain '<name>.html' file name, got {filename!r}.")
     context = SubjectContext(Path(out_dir), _check_label(subject, "sub"), _check_label(session, "ses"),
-                             select)
+                             select, n_jobs=available_workers(n_jobs))
     report = build_report(context, providers=list(providers), title=title, subtitle=subtitle)
     path = Path(out_dir) / filename
     atomic_write_text(path, report.html)

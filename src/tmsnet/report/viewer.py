@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -54,9 +54,6 @@ from tmsnet.report.html import (
     make_anchor,
 )
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
 __all__ = [
     "NIIVUE_VERSION",
     "ViewerLayer",
@@ -67,7 +64,6 @@ __all__ = [
     "encode_gifti_values",
     "encode_nifti",
     "niivue_source",
-    "plot_viewer_fallback",
     "point_label_image",
     "surface_viewer_html",
     "viewer_html",
@@ -406,7 +402,7 @@ def viewer_html(
         Markers (targets), drawn as spheres of :data:`POINT_RADIUS_MM`.
     fallback_html : str
         Static content shown without JavaScript/WebGL2 and when printing
-        (e.g. :func:`tmsnet.report.html.figure_html` of :func:`plot_viewer_fallback`).
+        (e.g. a :func:`tmsnet.report.html.plot_html` figure of the same map).
     background : Nifti1Image, optional
         Anatomy under the overlays; default nilearn's bundled MNI152 (2 mm).
     caption : str, optional
@@ -568,58 +564,6 @@ def viewer_section(
         background=background, caption=caption,
     )
     return ReportSection(title, intro_html + body, anchor, scripts=scripts, styles=styles)
-
-
-def plot_viewer_fallback(
-    *,
-    stat_map: nib.Nifti1Image | None,
-    masks: Sequence[tuple[nib.Nifti1Image, str]] = (),
-    points: Sequence[ViewerPoint] = (),
-    title: str | None = None,
-) -> Figure:
-    """Static stand-in of a viewer: orthogonal cuts through the first point.
-
-    Parameters
-    ----------
-    stat_map : Nifti1Image or None
-        Signed map (blue negative, red positive); None for anatomy only.
-    masks : sequence of (Nifti1Image, colour)
-        Mask outlines to draw.
-    points : sequence of ViewerPoint
-        Markers (coloured by group as in the viewer).
-    title : str, optional
-        Figure title.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-    from nilearn import plotting
-
-    cut = points[0].xyz_mm if points else (0.0, 0.0, 0.0)
-    fig = plt.figure(figsize=(9, 3.2), facecolor="white")
-    if stat_map is not None:
-        data = np.nan_to_num(np.asarray(stat_map.dataobj, dtype=np.float32))
-        finite = np.abs(data[data != 0])
-        vmax = max(float(np.percentile(finite, 99.5)) if finite.size else 1.0, 1e-3)
-        display = plotting.plot_stat_map(
-            nib.Nifti1Image(data, stat_map.affine), cut_coords=cut, display_mode="ortho",
-            figure=fig, title=title, threshold=0.2 * vmax, cmap="RdBu_r", symmetric_cbar=True,
-            vmax=vmax, black_bg=False, draw_cross=False, colorbar=True, cbar_tick_format="%.2f",
-        )
-    else:
-        display = plotting.plot_anat(cut_coords=cut, display_mode="ortho", figure=fig, title=title,
-                                     black_bg=False, draw_cross=False, dim=-0.3)
-    for img, color in masks:
-        mask = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
-        display.add_contours(mask, levels=[0.5], colors=[color], linewidths=1.4)
-    groups = _groups(points)
-    for point in points:
-        color = GROUP_COLORS[groups.index(point.group) % len(GROUP_COLORS)]
-        display.add_markers([point.xyz_mm], marker_color=color, marker_size=90, marker="o",
-                            edgecolors="black", linewidths=0.8)
-    return fig
 
 
 # --------------------------------------------------------------------------- surface viewer

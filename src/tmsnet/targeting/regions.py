@@ -85,12 +85,35 @@ def sphere_mask(
     -------
     ndarray of bool, shape ``shape[:3]``
     """
-    coords = voxel_coordinates_mm(shape, affine)
-    mask = np.zeros(tuple(shape[:3]), dtype=bool)
+    grid = tuple(int(n) for n in shape[:3])
+    affine = np.asarray(affine, dtype=float)
+    mask = np.zeros(grid, dtype=bool)
     for center in centers_mm:
-        dist2 = np.sum((coords - np.asarray(center, dtype=float)) ** 2, axis=-1)
-        mask |= dist2 <= radius_mm**2
+        center = np.asarray(center, dtype=float)
+        box = _voxel_box(center, radius_mm, affine, grid)
+        if box is None:
+            continue
+        ijk = np.moveaxis(np.indices(tuple(b.stop - b.start for b in box), dtype=np.float64), 0, -1)
+        ijk += [b.start for b in box]
+        dist2 = np.sum((ijk @ affine[:3, :3].T + affine[:3, 3] - center) ** 2, axis=-1)
+        mask[box] |= dist2 <= radius_mm**2
     return mask
+
+
+def _voxel_box(center_mm: np.ndarray, radius_mm: float, affine: np.ndarray,
+               grid: tuple[int, ...]) -> tuple[slice, ...] | None:
+    """The voxel box holding every voxel centre within ``radius_mm`` of ``center_mm`` (None: none).
+
+    The sphere lies in its bounding cube; the cube's corners in voxel space bound the box
+    for any affine (oblique too), so only the box's voxels need their distance.
+    """
+    corners = center_mm + radius_mm * np.array(np.meshgrid(*[[-1.0, 1.0]] * 3)).reshape(3, -1).T
+    ijk = nib.affines.apply_affine(np.linalg.inv(affine), corners)
+    low = np.maximum(np.floor(ijk.min(axis=0)).astype(int) - 1, 0)
+    high = np.minimum(np.ceil(ijk.max(axis=0)).astype(int) + 2, grid)
+    if np.any(high <= low):
+        return None
+    return tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
 
 
 def _load_roi_image(path: str | Path, reference: nib.Nifti1Image, what: str) -> np.ndarray:

@@ -23,7 +23,7 @@ Any missing file just leaves its figure out.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,7 +190,7 @@ def plot_target_cloud(cloud: pd.DataFrame, targets: Sequence[dict[str, Any]], *,
     """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 3.8))
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
     axes = fig.subplots(1, 3)
     pairs = [(1, 2, "y (mm, posterior - anterior)", "z (mm)", "Sagittal"),
              (0, 2, "x (mm, right - left)", "z (mm)", "Coronal"),
@@ -213,7 +213,6 @@ def plot_target_cloud(cloud: pd.DataFrame, targets: Sequence[dict[str, Any]], *,
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(f"Bootstrap targets ({space}); stars: targets on the whole scan")
-    fig.tight_layout()
     return fig
 
 
@@ -235,7 +234,7 @@ def plot_scan_length(curves: pd.DataFrame, advice: dict[str, dict[str, Any]], *,
     """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.5, 3.8))
+    fig = Figure(figsize=(6.5, 3.8), layout="constrained")
     ax = fig.add_subplot(111)
     longest = 0.0
     for name, curve in curves.dropna(subset=["p95_radius_mm"]).groupby("method", sort=False):
@@ -256,7 +255,6 @@ def plot_scan_length(curves: pd.DataFrame, advice: dict[str, dict[str, Any]], *,
     ax.set_title("How the target's spread shrinks with scan length (dashed: a / sqrt(minutes))")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
 
@@ -388,10 +386,12 @@ def _card(run: TargetingRun, out: SubjectSections) -> None:
 
 # --------------------------------------------------------------------------- sections
 
-def _viewer_section(run: TargetingRun, anchor: str, intro: str) -> ReportSection:
-    """The interactive viewer: r map, search region, seed and every method's target."""
-    from tmsnet.report.figures import SEARCH_COLOR, SEED_COLOR
-    from tmsnet.report.viewer import ViewerLayer, ViewerPoint, plot_viewer_fallback, viewer_section
+def _viewer_section(run: TargetingRun, anchor: str, intro: str, fallback: str) -> ReportSection:
+    """The interactive viewer: r map, search region, seed and every method's target.
+
+    ``fallback`` (the connectivity figure) stands in for it when printing or without JavaScript.
+    """
+    from tmsnet.report.viewer import ViewerLayer, ViewerPoint, viewer_section
 
     points = []
     for t in run.targets:
@@ -409,20 +409,8 @@ def _viewer_section(run: TargetingRun, anchor: str, intro: str) -> ReportSection
         points.append(ViewerPoint(label=f"target ({t['method']})", xyz_mm=tuple(_xyz(t)),
                                   group=str(t["method"]), values=values))
     layers = [ViewerLayer(name="connectivity", image=run.r_map, kind="map", opacity=0.9, units="r")]
-    outlines = []
-    for name, img, color, opacity in (("search region", run.search_mask, SEARCH_COLOR, 0.25),
-                                      ("seed", run.seed_mask, SEED_COLOR, 0.6)):
-        if img is not None:
-            layers.append(ViewerLayer(name=name, image=img, kind="mask", color=color, opacity=opacity))
-            outlines.append((img, color))
-    fallback = plot_html(
-        plot_viewer_fallback(stat_map=run.r_map, masks=outlines, points=points),
-        alt="Seed connectivity map with the search region (orange outline), seed (blue outline) "
-            "and targets (dots)",
-        caption="Static view (shown when printing or without JavaScript): connectivity r through "
-                "the first target; orange outline = search region, blue = seed.",
-        dpi=70,
-    )
+    for name, img, color, opacity in _outlined_masks(run):
+        layers.append(ViewerLayer(name=name, image=img, kind="mask", color=color, opacity=opacity))
     intro += ("<p>Seed connectivity (Pearson r with the mean seed time series) on the MNI152 "
               "template: blue-green = anticorrelated, red-yellow = correlated. Orange: search "
               "region; blue: seed; dots: targets. Click a target or its <em>Show</em> button to "
@@ -432,19 +420,36 @@ def _viewer_section(run: TargetingRun, anchor: str, intro: str) -> ReportSection
                           caption=f"Maps in {run.space}; the template is nilearn's MNI152 (2 mm).")
 
 
-def _connectivity_section(run: TargetingRun, anchor: str) -> ReportSection | None:
+def _outlined_masks(run: TargetingRun) -> list[tuple[str, Any, str, float]]:
+    """(name, mask, colour, viewer opacity) of the search region and the seed the run wrote."""
+    from tmsnet.report.figures import SEARCH_COLOR, SEED_COLOR
+
+    return [(name, img, color, opacity)
+            for name, img, color, opacity in (("search region", run.search_mask, SEARCH_COLOR, 0.25),
+                                              ("seed", run.seed_mask, SEED_COLOR, 0.6))
+            if img is not None]
+
+
+def _connectivity_figure(run: TargetingRun) -> str:
+    """The r map through the first target with the region outlines, as a ``<figure>``.
+
+    Drawn once: the connectivity section shows it, and it is the viewer's static stand-in.
+    """
     from tmsnet.report.figures import plot_connectivity_through_target
 
-    if run.r_map is None:
-        return None
     xyz = _xyz(run.targets[0])
     seed = (run.parameters.get("seed") or {}).get("name", "seed")
-    fig = plot_connectivity_through_target(run.r_map, target_mm=xyz,
-                                           title=f"Seed connectivity (r) with {seed}")
-    body = plot_html(fig, alt=f"Seed connectivity map through the target at "
-                     f"{format_xyz(xyz)} mm",
-                     caption="Pearson r of each voxel with the mean seed time series after cleaning.")
-    return ReportSection("Connectivity map and target", body, anchor)
+    fig = plot_connectivity_through_target(
+        run.r_map, target_mm=xyz, title=f"Seed connectivity (r) with {seed}",
+        outlines=[(img, color) for _, img, color, _ in _outlined_masks(run)])
+    return plot_html(fig, alt=f"Seed connectivity map through the target at {format_xyz(xyz)} mm, "
+                     "with the search region (orange outline) and the seed (blue outline)",
+                     caption="Pearson r of each voxel with the mean seed time series after cleaning; "
+                             "orange outline = search region, blue = seed.")
+
+
+def _connectivity_section(anchor: str, figure: str | None) -> ReportSection | None:
+    return ReportSection("Connectivity map and target", figure, anchor) if figure else None
 
 
 def _stability_section(run: TargetingRun, anchor: str) -> ReportSection | None:
@@ -639,23 +644,58 @@ def _surface_section(run: TargetingRun, anchor: str, intro: str) -> ReportSectio
     return ReportSection(title, intro + body, anchor, scripts=scripts, styles=styles)
 
 
-def _run_sections(run: TargetingRun, anchor: str) -> list[ReportSection]:
+#: The sections after the viewer, in page order, by anchor suffix.
+_SECTIONS: dict[str, Callable[[TargetingRun, str], ReportSection | None]] = {
+    "stability": _stability_section, "methods": _comparison_section, "regions": _regions_section,
+    "references": _references_section, "qc": _qc_section, "parameters": _parameters_section,
+}
+#: The parts of a run's page, the slowest to draw first (so that workers finish together).
+_PARTS = ("connectivity", "stability", "references", "regions", "qc", "methods", "parameters")
+
+
+def _build_part(item: tuple[str, TargetingRun, str]) -> Any:
+    """One part of a run's page: the connectivity figure or a section (top level, for map_tasks)."""
+    name, run, anchor = item
+    if name == "connectivity":
+        return _connectivity_figure(run) if run.r_map is not None else None
+    return _SECTIONS[name](run, anchor)
+
+
+def _build_parts(run: TargetingRun, anchor: str, n_jobs: int) -> dict[str, Any]:
+    """Every part of :data:`_PARTS`, drawn in up to ``n_jobs`` forked processes.
+
+    The plotting modules and the template are loaded here first, so that the workers
+    inherit them instead of each importing them (0.9 s) and resampling the template (1 s),
+    and a process that writes many reports does so once. A part that failed in a worker is
+    built again here, so that its exception surfaces with its type.
+    """
+    from tmsnet.parallel import forked_backend, map_tasks
+    from tmsnet.report.figures import mni152_template_2mm
+
+    items = [(name, run, f"{anchor}-{name}") for name in _PARTS]
+    backend = forked_backend(min(n_jobs, len(items)))
+    if backend.kind != "serial":
+        import nilearn.plotting  # noqa: F401 - inherited by the workers
+
+        mni152_template_2mm()
+    results = map_tasks(_build_part, items, backend=backend, progress=False)
+    return {item[0]: result.value if result.ok else _build_part(item)
+            for item, result in zip(items, results, strict=True)}
+
+
+def _run_sections(run: TargetingRun, anchor: str, n_jobs: int = 1) -> list[ReportSection]:
     intro = table_html(_targets_table(run), caption=f"Targets of {run.run}")
-    if run.r_map is not None:
-        first = _viewer_section(run, anchor, intro)
+    parts = _build_parts(run, anchor, n_jobs)
+    connectivity = parts.pop("connectivity")
+    if connectivity is not None:
+        first = _viewer_section(run, anchor, intro, connectivity)
     elif run.surface_maps:
         first = _surface_section(run, anchor, intro)
     else:
         first = ReportSection(f"Targeting: {run.run}", intro, anchor)
-    parts = [first]
-    for suffix, build in (("connectivity", _connectivity_section), ("stability", _stability_section),
-                          ("methods", _comparison_section), ("regions", _regions_section),
-                          ("references", _references_section), ("qc", _qc_section),
-                          ("parameters", _parameters_section)):
-        section = build(run, f"{anchor}-{suffix}")
-        if section is not None:
-            parts.append(section)
-    return parts
+    sections = [first, _connectivity_section(f"{anchor}-connectivity", connectivity)]
+    sections += [parts[name] for name in _SECTIONS]
+    return [section for section in sections if section is not None]
 
 
 @fill_doc
@@ -679,7 +719,7 @@ def targeting_provider(context: SubjectContext) -> SubjectSections | None:
         if out.headline_html is None:
             out.headline_html = _headline(run)
         _card(run, out)
-        out.sections.extend(_run_sections(run, f"targeting-{index}"))
+        out.sections.extend(_run_sections(run, f"targeting-{index}", context.n_jobs))
     return out
 
 
