@@ -5,9 +5,15 @@ participant level three times into fresh output folders and prints wall
 times, speed-up and parallel efficiency (serial time / (workers x parallel
 time)). Also checks that the three targets.tsv files are byte-identical.
 
+With ``--scaling 4,8,16,32`` it instead generates the largest cohort and runs the first 4,
+8, 16 and 32 subjects on one warm Dask LocalCluster, printing the wall time per subject of
+each size (flat means the cluster adds no cost per subject as the cohort grows) and the
+peak memory of each worker.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_cohort.py [--subjects 8] [--frames 150] [--workers 2]
+    .venv/bin/python benchmarks/bench_cohort.py --frames 300 --scaling 4,8,16,32
 """
 
 from __future__ import annotations
@@ -47,7 +53,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2,
                         help="interleaved repeats of the three backends; the minimum is reported")
     parser.add_argument("--keep", type=Path, default=None, help="keep the data in this folder")
+    parser.add_argument("--scaling", type=str, default=None,
+                        help="cohort sizes for the Dask scaling row, e.g. 4,8,16,32")
     args = parser.parse_args()
+    if args.scaling:
+        args.subjects = max(int(n) for n in args.scaling.split(","))
 
     from distributed import Client, LocalCluster
 
@@ -64,6 +74,9 @@ def main() -> None:
           f"{time.perf_counter() - t0:.1f} s ({bids})")
     options = {"methods": ["peak", "cluster"], "n_bootstrap": args.n_bootstrap, "random_seed": 0,
                "scan_length_fractions": None}
+    if args.scaling:
+        _scaling_row(args, bids, root, options)
+        return
     times: dict[str, float] = {}
     for repeat in range(args.repeats):
         for name in ("serial", "processes", "dask"):
@@ -100,6 +113,55 @@ def main() -> None:
         print(f"| {name}{'' if name == 'serial' else f' ({workers} workers)'} | "
               f"{times[name]:.1f} | {speedup:.2f} | {100 * speedup / workers:.0f} % |")
     print(f"\ntargets.tsv identical across backends: {identical}")
+    if args.keep is None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _worker_peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _scaling_row(args: argparse.Namespace, bids: Path, root: Path, options: dict) -> None:
+    """Wall time per subject for growing cohorts on one warm 2-worker LocalCluster."""
+    from distributed import Client, LocalCluster
+
+    labels = sorted(p.name[4:] for p in bids.glob("sub-*") if p.is_dir())
+    sizes = [int(n) for n in args.scaling.split(",")]
+    rows = []
+    with LocalCluster(n_workers=args.workers, processes=True, threads_per_worker=1,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.wait_for_workers(args.workers)
+        client.run(importlib.import_module, "tmsnet.bids_app.participant")
+        # one job on each worker first (compiled kernels loaded, caches warm), not counted
+        run_participants(bids, root / "out_scaling_warmup", client=client, progress=False,
+                         options=options, report=False, participant_labels=labels[:args.workers])
+        for n in sizes:
+            out = root / f"out_scaling_{n}"
+            shutil.rmtree(out, ignore_errors=True)
+            t0 = time.perf_counter()
+            outcomes = run_participants(bids, out, client=client, progress=False, options=options,
+                                        report=False, participant_labels=labels[:n])
+            elapsed = time.perf_counter() - t0
+            if any(o.status != "done" for o in outcomes):
+                raise SystemExit(f"unexpected outcomes: {outcomes}")
+            rows.append((n, elapsed))
+            print(f"{n:3d} subjects: {elapsed:7.1f} s, {elapsed / n:5.2f} s a subject (load average "
+                  f"{os.getloadavg()[0]:.1f})", flush=True)
+        peaks = client.run(_worker_peak_rss_mib)
+    per_subject = [t / n for n, t in rows]
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; Dask LocalCluster, {args.workers} workers x 1 thread; "
+          f"{args.frames} frames a subject, methods peak+cluster, n_bootstrap={args.n_bootstrap}")
+    print("| subjects | wall time (s) | s a subject | / the smallest cohort's |")
+    print("|---|---|---|---|")
+    for (n, t), each in zip(rows, per_subject, strict=True):
+        print(f"| {n} | {t:.1f} | {each:.2f} | {each / per_subject[0]:.2f} |")
+    print(f"spread of the time a subject: {max(per_subject) / min(per_subject) - 1:.1%} "
+          "(goal: flat within 10 %)")
+    print("peak RSS of each worker (MiB): "
+          + ", ".join(f"{v:.0f}" for v in peaks.values()) + " (goal: <= 3 GB)")
     if args.keep is None:
         shutil.rmtree(root, ignore_errors=True)
 

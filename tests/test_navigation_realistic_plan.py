@@ -159,6 +159,19 @@ def test_the_plan_page_names_quantities_and_shows_the_field(optimized):
     assert "five-tissue voxel head" in page  # the realistic plan's disclaimer
 
 
+def test_the_field_slices_are_coloured_to_the_brains_field(anatomy, optimized):
+    from tmsnet.report.providers.plan import _brain_vmax
+
+    e = np.asarray(nib.load(optimized["outputs"]["efield_map"]).dataobj, dtype=float)
+    labels = head_model_from_fmriprep(*anatomy.values()).labels
+    brain = e[(labels >= TISSUE_LABELS["gm"]) & (e > 0)]
+    # the scalp and skull under the coil are stronger (here 1.9 against 1.0 V/m per A/us): on the
+    # head's scale the cortex's strongest field would get about half the colour range
+    assert np.percentile(e[e > 0], 99.5) > 1.5 * np.percentile(brain, 99.5)
+    assert _brain_vmax(e, labels) == pytest.approx(np.percentile(brain, 99.5))
+    assert _brain_vmax(e, None) == pytest.approx(np.percentile(e[e > 0], 99.5))
+
+
 def test_refusals(anatomy, tmp_path, capsys):
     t1w = anatomy["t1w"]
     assert main(["plan", "--target", *map(str, TARGET), "--space", "T1w", "--head-model", "realistic",

@@ -17,6 +17,7 @@ from tmsnet.targeting.seedmap import BUNDLED_SEEDMAP, load_seedmap_weights
 from tmsnet.targeting.uncertainty import (
     UncertaintyParameters,
     block_bootstrap_indices,
+    bootstrap_cloud,
     method_uncertainty,
     scan_length_advice,
 )
@@ -153,6 +154,27 @@ def test_group_seedmap_build_matches_mean_fisher_z(sample_cohort, tmp_path, caps
 
 # The 95 % radius's calibration (coverage and width), split-half against planted halves and
 # the block structure of the resamples: tests/test_targeting_uncertainty_calibration.py.
+
+
+def test_resamples_in_forked_processes_give_the_same_cloud(monkeypatch):
+    import tmsnet.parallel
+
+    block = simulate_targeting_block(seed=3, snr=0.5, n_frames=200)
+    ctx = TargetingContext(**block.context_kwargs())
+    calls = []
+    real = tmsnet.parallel.map_tasks
+    monkeypatch.setattr(tmsnet.parallel, "map_tasks",
+                        lambda *a, **k: calls.append(k["backend"]) or real(*a, **k))
+    serial = bootstrap_cloud(ctx, "hierarchical", n_resamples=8, random_seed=5, n_jobs=1)
+    assert calls == []
+    forked = bootstrap_cloud(ctx, "hierarchical", n_resamples=8, random_seed=5, n_jobs=2)
+    assert [(b.kind, b.start_method) for b in calls] == [("processes", "fork")]
+    np.testing.assert_array_equal(serial[0], forked[0])
+    pd.testing.assert_frame_equal(serial[1], forked[1])
+    assert serial[2] == forked[2] and len(serial[1]) + serial[2] == 8
+    # a method that reads batched seed maps stays in this process: its resamples are cheap
+    bootstrap_cloud(ctx, "cluster", n_resamples=4, n_jobs=2)
+    assert len(calls) == 1
 
 
 def test_shorter_scans_are_less_certain_and_advice_rises_as_snr_falls():

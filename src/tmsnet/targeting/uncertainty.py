@@ -270,6 +270,7 @@ def bootstrap_cloud(
     random_seed: int = 0,
     compute_point: bool = True,
     progress: bool = False,
+    n_jobs: int = 1,
 ) -> tuple[np.ndarray | None, pd.DataFrame, int]:
     """Point estimate and bootstrap cloud of one method's target.
 
@@ -297,6 +298,10 @@ def bootstrap_cloud(
         point estimate already).
     progress : bool
         Show a progress bar on stderr.
+    n_jobs : int
+        Processes forked for the resamples of a method that recomputes everything on each
+        (hierarchical; :func:`tmsnet.parallel.forked_backend`). The methods that read
+        batched seed maps (:data:`RESAMPLED_MAPS`) run here. The cloud is the same.
 
     Returns
     -------
@@ -322,23 +327,76 @@ def bootstrap_cloud(
     rng = np.random.default_rng(random_seed)
     draws = [block_bootstrap_indices(lengths, block_frames=block_frames, rng=rng)
              for _ in range(n_resamples)]
-    rows = []
-    n_failed = 0
+    batched = bool(RESAMPLED_MAPS.get(method)) and FAST_RESAMPLED_MAPS
+    if n_jobs > 1 and not batched:
+        found = _resamples_in_processes(method, reduced, options, draws, n_jobs, progress)
+    else:
+        found = _resamples_here(method, reduced, options, draws, progress)
+    rows = [{"resample": k, "x": f[0], "y": f[1], "z": f[2], "r_at_target": f[3]}
+            for k, f in enumerate(found) if f is not None]
+    cloud = pd.DataFrame(rows, columns=["resample", "x", "y", "z", "r_at_target"])
+    n_failed = n_resamples - len(rows)
+    return (None if point is None else np.asarray(point.coordinate_mm, float)), cloud, n_failed
+
+
+#: (x, y, z, r at target) of one resample's target; None where the method found none.
+_Found = tuple[float, float, float, float] | None
+
+
+def _found(target: Target | None) -> _Found:
+    if target is None:
+        return None
+    x, y, z = (float(v) for v in target.coordinate_mm)
+    return x, y, z, float(target.r_at_target)
+
+
+def _resamples_here(method: str, reduced: TargetingContext, options: tuple[Any, ...],
+                    draws: list[np.ndarray], progress: bool) -> list[_Found]:
+    """Each resample's target in this process, the seed maps batched where the method reads them."""
+    function = get_method(method)
+    found: list[_Found] = []
     maps: dict[str, np.ndarray] = {}
-    for k in tqdm(range(n_resamples), desc=f"bootstrap {method}", file=sys.stderr,
+    for k in tqdm(range(len(draws)), desc=f"bootstrap {method}", file=sys.stderr,
                   disable=not progress, leave=False):
         if k % RESAMPLE_BATCH == 0:
             maps = _resampled_maps(reduced, method, draws[k:k + RESAMPLE_BATCH])
         resample = reduced.subset(frames=draws[k])
         resample._cache.update({key: r[k % RESAMPLE_BATCH] for key, r in maps.items()})
-        target = _run(function, resample, options)
-        if target is None:
-            n_failed += 1
-            continue
-        x, y, z = (float(v) for v in target.coordinate_mm)
-        rows.append({"resample": k, "x": x, "y": y, "z": z, "r_at_target": float(target.r_at_target)})
-    cloud = pd.DataFrame(rows, columns=["resample", "x", "y", "z", "r_at_target"])
-    return (None if point is None else np.asarray(point.coordinate_mm, float)), cloud, n_failed
+        found.append(_found(_run(function, resample, options)))
+    return found
+
+
+def _resample_chunk(item: tuple[str, TargetingContext, tuple[Any, ...], list[np.ndarray]]
+                    ) -> list[_Found]:
+    """:func:`_resamples_here` of some resamples (top level, for :func:`map_tasks`).
+
+    One BLAS thread: the workers share the cores already.
+    """
+    from threadpoolctl import threadpool_limits
+
+    method, reduced, options, draws = item
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _resamples_here(method, reduced, options, draws, progress=False)
+
+
+def _resamples_in_processes(method: str, reduced: TargetingContext, options: tuple[Any, ...],
+                            draws: list[np.ndarray], n_jobs: int, progress: bool) -> list[_Found]:
+    """:func:`_resamples_here` in contiguous chunks on forked processes, in resample order.
+
+    Each chunk carries the reduced context (the seed and search voxels only, a few MB).
+    A chunk whose worker failed is computed here, so that an error surfaces with its type.
+    """
+    from tmsnet.parallel import forked_backend, map_tasks
+
+    backend = forked_backend(min(n_jobs, len(draws)))
+    chunks = [list(c) for c in np.array_split(np.arange(len(draws)), 2 * backend.n_workers) if c.size]
+    items = [(method, reduced, options, [draws[k] for k in chunk]) for chunk in chunks]
+    results = map_tasks(_resample_chunk, items, backend=backend, progress=progress,
+                        desc=f"bootstrap {method}", unit="chunk")
+    found: list[_Found] = []
+    for item, result in zip(items, results, strict=True):
+        found.extend(result.value if result.ok else _resample_chunk(item))
+    return found
 
 
 def cloud_summary(cloud: pd.DataFrame, point_mm: np.ndarray, *, n_resamples: int,
@@ -400,11 +458,13 @@ def scan_length_curve(
     n_resamples: int = 50,
     block_frames: int = 15,
     random_seed: int = 0,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """The bootstrap 95 % radius on shortened copies of the scan.
 
     Each copy keeps the first ``fraction`` of the frames of every run; its
-    point estimate and bootstrap cloud are computed on that copy alone.
+    point estimate and bootstrap cloud are computed on that copy alone
+    (:func:`bootstrap_cloud`, with ``n_jobs``).
 
     Returns
     -------
@@ -426,6 +486,7 @@ def scan_length_curve(
         point, cloud, n_failed = bootstrap_cloud(
             piece, method, options=options, run_lengths=kept, n_resamples=n_resamples,
             block_frames=min(block_frames, max(kept)), random_seed=random_seed + 1000 * (i + 1),
+            n_jobs=n_jobs,
         )
         if point is None or cloud.empty:
             p95 = median = None
@@ -623,6 +684,7 @@ def method_uncertainty(
     effective_dof: float | None = None,
     minutes_for_min_dof: float | None = None,
     progress: bool = False,
+    n_jobs: int = 1,
 ) -> MethodUncertainty:
     """Bootstrap cloud, split-half and scan-length advice of one method's target.
 
@@ -645,6 +707,8 @@ def method_uncertainty(
         See :func:`scan_length_advice`; recorded in the summary as well.
     progress : bool
         Progress bar on stderr.
+    n_jobs : int
+        Processes for the resamples (see :func:`bootstrap_cloud`).
 
     Returns
     -------
@@ -659,6 +723,7 @@ def method_uncertainty(
     _, cloud, n_failed = bootstrap_cloud(
         context, target.method, options=options, run_lengths=run_lengths, n_resamples=n_resamples,
         block_frames=block, random_seed=random_seed, compute_point=False, progress=progress,
+        n_jobs=n_jobs,
     )
     point = np.asarray(target.coordinate_mm, dtype=float)
     if not cloud.empty:
@@ -681,7 +746,7 @@ def method_uncertainty(
             context, target.method, t_r=t_r, options=options, run_lengths=run_lengths,
             fractions=shorter or [1.0],
             n_resamples=parameters.scan_length_resamples or max(10, n_resamples // 2),
-            block_frames=block, random_seed=random_seed,
+            block_frames=block, random_seed=random_seed, n_jobs=n_jobs,
         ) if shorter else None
         # The full scan's row is the main bootstrap (no second bootstrap of all frames).
         full = pd.DataFrame([{"fraction": 1.0, "n_frames": int(context.data.shape[0]),

@@ -27,6 +27,7 @@ from tmsnet.exceptions import EmptyRegionError, InvalidParameterError, TmsnetErr
 from tmsnet.fmri.cleaning import BoldCleaningParameters, clean_bold
 from tmsnet.io.bids import parse_entities
 from tmsnet.io.fmriprep import BoldData, BrainGrid, load_bold, load_confounds_table
+from tmsnet.parallel import available_workers
 from tmsnet.spaces import PUBLISHED_COORDINATE_NOTE
 from tmsnet.targeting.methods import (
     AUTO_METHOD,
@@ -715,19 +716,21 @@ def compute_targets(
         bar.update()
         targets, failed = run_methods(regions.context, parameters, bar.set_postfix_str,
                                        bar.update, regions.unavailable)
-        uncertainty = estimate_uncertainty(regions.context, scan, targets, parameters, bar)
+        uncertainty = estimate_uncertainty(regions.context, scan, targets, parameters, bar,
+                                           n_jobs=available_workers(n_jobs))
     finally:
         bar.close()
     return _assemble_result(scan, regions, parameters, targets, failed, uncertainty)
 
 
 def estimate_uncertainty(context: TargetingContext, scan: Any, targets: list[Target],
-                         parameters: TargetingParameters, bar: Any = None,
+                         parameters: TargetingParameters, bar: Any = None, n_jobs: int = 1,
                          ) -> dict[str, MethodUncertainty]:
     """Each target's bootstrap, split-half and scan-length advice (none when n_bootstrap is 0).
 
     ``scan`` needs ``t_r``, ``run_lengths`` and ``cleaning`` (a volume's
-    :class:`CleanedScan` or a surface scan); ``bar`` is an optional tqdm bar.
+    :class:`CleanedScan` or a surface scan); ``bar`` is an optional tqdm bar; ``n_jobs``
+    processes may share the resamples (:func:`~tmsnet.targeting.uncertainty.bootstrap_cloud`).
     """
     uncertainty: dict[str, MethodUncertainty] = {}
     for target in targets if parameters.uncertainty.n_bootstrap else []:
@@ -737,7 +740,7 @@ def estimate_uncertainty(context: TargetingContext, scan: Any, targets: list[Tar
             context, target, t_r=scan.t_r, options=parameters.options_for(target.method),
             run_lengths=scan.run_lengths, parameters=parameters.uncertainty,
             effective_dof=scan_effective_dof(scan.cleaning),
-            minutes_for_min_dof=minutes_for_effective_dof(scan.cleaning),
+            minutes_for_min_dof=minutes_for_effective_dof(scan.cleaning), n_jobs=n_jobs,
         )
         target.details["uncertainty"] = uncertainty[target.method].summary
         target.details["scan_length_advice"] = uncertainty[target.method].advice

@@ -34,9 +34,10 @@ docdict: dict[str, str] = {
     "n_jobs": """n_jobs : int
     Worker processes (1 = serial, in this process). Results do not depend on it.""",
     "n_jobs_smoothing": """n_jobs : int, optional
-    Threads for the smoothing and forked processes for the report's figures
-    (default: available CPUs, at most 8); set 1 when several subjects run in
-    parallel processes. Results do not depend on it.""",
+    Threads for the smoothing, and processes forked for the bootstrap of the
+    hierarchical method and for the report's figures (default: available CPUs,
+    at most 8); set 1 when several subjects run in parallel processes. Results
+    do not depend on it.""",
     "targeting_parameters": """parameters : TargetingParameters, optional
     Methods, cleaning, seed and search regions, method options and
     uncertainty (:class:`tmsnet.targeting.workflow.TargetingParameters`;

@@ -132,7 +132,7 @@ def _plot_field_slices(e_img: Any, labels_img: Any, plan: dict[str, Any]) -> Any
     target = np.asarray(plan["target_mm"], dtype=float)
     centre = np.asarray(plan["scalp_point_mm"], dtype=float)
     handle = np.asarray(plan["coil_axes"]["y"], dtype=float)
-    vmax = float(np.percentile(e[e > 0], 99.5)) if np.any(e > 0) else 1.0
+    vmax = _brain_vmax(e, labels if labels is not None and labels.shape == e.shape else None)
     fig = Figure(figsize=(9.6, 3.4))
     for k, (name, a, b, xlab, ylab) in enumerate(_SLICE_NAMES):
         ax = fig.add_subplot(1, 3, k + 1)
@@ -152,8 +152,21 @@ def _plot_field_slices(e_img: Any, labels_img: Any, plan: dict[str, Any]) -> Any
         ax.set_ylabel(ylab, fontsize=8)
         ax.tick_params(labelsize=7)
     fig.axes[0].legend(loc="lower left", fontsize=7)
-    fig.colorbar(mesh, ax=fig.axes, label="|E| (V/m per A/µs)", shrink=0.8)
+    fig.colorbar(mesh, ax=fig.axes, label="|E| (V/m per A/µs)", shrink=0.8, extend="max")
     return fig
+
+
+def _brain_vmax(e: np.ndarray, labels: np.ndarray | None) -> float:
+    """Colour limit of |E|: its 99.5th percentile in the brain (GM and WM; the whole head without labels).
+
+    The scalp and skull under the coil carry the head's strongest field; scaled to them the
+    cortex, where the dose is read, would be drawn in the dimmest colours. Above the limit
+    the colour saturates (the colour bar's arrow).
+    """
+    inside = e > 0
+    if labels is not None and np.any(inside & (labels >= TISSUE_LABELS["gm"])):
+        inside &= labels >= TISSUE_LABELS["gm"]
+    return float(np.percentile(e[inside], 99.5)) if np.any(inside) else 1.0
 
 
 def _realistic_figures(folder: Path, stem: str, plan: dict[str, Any]) -> str:
@@ -172,7 +185,9 @@ def _realistic_figures(folder: Path, stem: str, plan: dict[str, Any]) -> str:
     return plot_html(
         fig, alt="Induced field magnitude in the subject's head in three slices through the target",
         caption=(f"|E| per A/µs of the planned coil in the subject's head (five-tissue model), slices "
-                 f"through the target; white: the scalp and the brain boundaries of the head model; "
+                 f"through the target; colours up to the 99.5th percentile of |E| in the brain (the "
+                 f"stronger field of the scalp and skull under the coil saturates); white: the scalp "
+                 f"and the brain boundaries of the head model; "
                  f"green x: target (patch-mean field {field:.3f} V/m per A/µs); blue: coil centre and "
                  "handle direction (coil y axis), projected on each slice."),
         width="48rem", dpi=80)
@@ -219,7 +234,7 @@ def _realistic_viewer(folder: Path, stem: str, plan: dict[str, Any], anchor: str
     labels = np.asarray(labels_img.dataobj)
     e = np.asarray(_on_grid_of(nib.load(str(e_path)), labels_img).dataobj, dtype=np.float32)
     e = np.where(labels >= TISSUE_LABELS["gm"], e, 0.0)  # the field in the brain (GM and WM)
-    vmax = float(np.percentile(e[e > 0], 99.5)) if np.any(e > 0) else 1.0
+    vmax = _brain_vmax(e, None)
     shown = nib.Nifti1Image(np.where(e >= _VIEWER_FLOOR * vmax, e, 0.0).astype(np.float32),
                             labels_img.affine)
     tissue = nib.Nifti1Image((labels * 50).astype(np.uint8), labels_img.affine)
