@@ -180,6 +180,7 @@ def run_surface_target(
     t_r: float | None = None,
     plan: PlanRequest | None = None,
     report: bool = True,
+    n_jobs: int | None = None,
 ) -> SurfaceTargetJobResult:
     """The targeting job on surface BOLD: compute, then write (staged: all or nothing).
 
@@ -189,7 +190,8 @@ def run_surface_target(
     with the interactive surface viewer (both hemispheres of the template surface, inflated
     where tmsnet has it, with the map and the targets; NiiVue, inlined) and a static view for
     printing; with ``plan``, the treatment plan of the first target at its MNI152 coordinate
-    (fsaverage spaces only).
+    (fsaverage spaces only). ``n_jobs``: processes forked for the hierarchical bootstrap and
+    the report's figures (default: available CPUs, at most 8; results do not depend on it).
     """
     from tmsnet.exceptions import SpaceError
     from tmsnet.targeting.surface_outputs import (
@@ -201,7 +203,8 @@ def run_surface_target(
     from tmsnet.targeting.surface_workflow import compute_surface_targets
 
     ensure_output_dir(out_dir)
-    result = compute_surface_targets(bold, confounds, parameters, space=space, t_r=t_r)
+    result = compute_surface_targets(bold, confounds, parameters, space=space, t_r=t_r,
+                                     n_jobs=n_jobs)
     mni152 = surface_target_mni152(result.targets[0], result)
     if plan is not None and mni152 is None:
         raise SpaceError(f"A plan needs the target in MNI152; {result.space} coordinates have no "
@@ -212,7 +215,7 @@ def run_surface_target(
         if report:
             written["report"] = _write_report(
                 staging.path, entities,
-                f"Personalized left-DLPFC target on the {result.space} surface")
+                f"Personalized left-DLPFC target on the {result.space} surface", n_jobs)
         if plan is not None:
             written.update(_write_plan(staging.path, mni152, MNI152_OF_MNI305, plan,
                                        entities.get("sub", "01")))

@@ -43,6 +43,7 @@ from tmsnet.io.surface import (
     load_confounds_matrix,
     load_surface_bold,
 )
+from tmsnet.parallel import available_workers
 from tmsnet.surface.mesh import (
     TemplateMesh,
     load_template_mesh,
@@ -221,7 +222,8 @@ def _seedmap_fitter(seedmap: SurfaceSeedmap | None, parameters: TargetingParamet
 def compute_surface_targets(bold: str | Path, confounds: str | Path,
                             parameters: TargetingParameters | None = None, *,
                             space: str | None = None, t_r: float | None = None,
-                            progress: bool = False) -> SurfaceTargetingResult:
+                            progress: bool = False, n_jobs: int | None = None,
+                            ) -> SurfaceTargetingResult:
     """Targets of one surface scan (see the module docstring for the steps).
 
     Parameters
@@ -243,6 +245,10 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
         Repetition time (s); overrides the files.
     progress : bool
         Accepted for symmetry with the volume job (no progress bar yet).
+    n_jobs : int, optional
+        Processes forked for the bootstrap of the hierarchical method (default: available
+        CPUs, at most 8); set 1 when several subjects run in parallel processes. Results do
+        not depend on it.
 
     Returns
     -------
@@ -270,7 +276,8 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
                                space=scan.bold.space, seed_weights=prepared.get("weights"),
                                surface=surface_elements(scan.bold, scan.meshes))
     targets, failed = run_methods(context, parameters)
-    uncertainty = estimate_uncertainty(context, scan, targets, parameters)
+    uncertainty = estimate_uncertainty(context, scan, targets, parameters,
+                                       n_jobs=available_workers(n_jobs))
     warnings = job_warnings(prepared["skipped"] + t_r_warning(scan.bold)
                             + dof_warning(scan, uncertainty), targets, failed, uncertainty)
     return SurfaceTargetingResult(
