@@ -8,7 +8,14 @@ import time
 import pytest
 
 from tmsnet.exceptions import InvalidParameterError, SchedulerConnectionError
-from tmsnet.parallel import Backend, available_workers, choose_backend, forked_backend, map_tasks
+from tmsnet.parallel import (
+    Backend,
+    available_workers,
+    choose_backend,
+    forked_backend,
+    map_tasks,
+    map_values,
+)
 
 #: Set by a test after import: a forked worker sees it, a fresh (forkserver) one does not.
 _STATE = {"value": "as imported"}
@@ -70,6 +77,19 @@ def test_forked_workers_inherit_this_process_and_leave_nothing_frozen(monkeypatc
     assert [r.value for r in fresh] == ["as imported"] * 2
     assert gc.get_freeze_count() == 0  # frozen for the fork only
     assert forked_backend(1) == Backend()
+
+
+def _refuse_three(x):
+    if x == 3:
+        raise InvalidParameterError("three is refused")
+    return x * x
+
+
+@pytest.mark.parametrize("backend", [Backend(), forked_backend(2)], ids=["serial", "forked"])
+def test_map_values_returns_values_or_raises_the_tasks_own_error(backend):
+    assert map_values(_refuse_three, [2, 1, 4], backend=backend) == [4, 1, 16]
+    with pytest.raises(InvalidParameterError, match="three is refused"):  # its type, from a worker
+        map_values(_refuse_three, [1, 3, 2], backend=backend)
 
 
 def test_forked_backend_is_serial_inside_a_daemonic_process():

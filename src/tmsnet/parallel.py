@@ -47,7 +47,8 @@ from tqdm.auto import tqdm
 
 from tmsnet.exceptions import InvalidParameterError, SchedulerConnectionError
 
-__all__ = ["Backend", "TaskResult", "available_workers", "choose_backend", "forked_backend", "map_tasks"]
+__all__ = ["Backend", "TaskResult", "available_workers", "choose_backend", "forked_backend", "map_tasks",
+           "map_values"]
 
 BackendKind = Literal["serial", "processes", "dask"]
 
@@ -102,6 +103,9 @@ class TaskResult:
         Formatted traceback when not ``ok``.
     seconds : float
         Wall time from submission to completion (s).
+    exception : BaseException or None
+        The exception itself when not ``ok`` (from a worker process: its pickled copy,
+        of the same type).
     """
 
     index: int
@@ -110,6 +114,7 @@ class TaskResult:
     error: str | None = None
     traceback: str | None = field(default=None, repr=False)
     seconds: float = 0.0
+    exception: BaseException | None = field(default=None, repr=False)
 
 
 def choose_backend(*, jobs: int = 1, dask_scheduler: str | None = None) -> Backend:
@@ -196,6 +201,7 @@ def _failure(index: int, exc: BaseException, started: float) -> TaskResult:
     return TaskResult(
         index=index, ok=False, error=f"{type(exc).__name__}: {exc}",
         traceback="".join(traceback.format_exception(exc)), seconds=time.perf_counter() - started,
+        exception=exc,
     )
 
 
@@ -316,6 +322,33 @@ def map_tasks(
     finally:
         bar.close()
     return [r for r in results if r is not None]
+
+
+def map_values(function: Callable[[Any], Any], items: Sequence[Any], *, backend: Backend | None = None,
+               progress: bool = False, desc: str = "tmsnet", unit: str = "task") -> list[Any]:
+    """:func:`map_tasks` for work that must all succeed: the values, in input order.
+
+    Parameters
+    ----------
+    function, items, backend, progress, desc, unit
+        As for :func:`map_tasks` (no progress bar by default).
+
+    Returns
+    -------
+    list
+        ``function(item)`` of every item.
+
+    Raises
+    ------
+    Exception
+        The first failed task's own exception (in input order), its type kept across
+        processes, so that a tmsnet error surfaces as if the work had run here.
+    """
+    results = map_tasks(function, items, backend=backend, progress=progress, desc=desc, unit=unit)
+    for result in results:
+        if not result.ok:
+            raise result.exception if result.exception is not None else RuntimeError(result.error)
+    return [result.value for result in results]
 
 
 def _run_processes(function: Callable[[Any], Any], items: list[Any], backend: Backend,

@@ -26,6 +26,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from tmsnet.io.images import crop_to_nonzero  # noqa: E402
+
 __all__ = [
     "plot_connectivity_through_target",
     "plot_motion_qc",
@@ -115,7 +117,7 @@ def plot_connectivity_through_target(
         vmax = float(np.percentile(finite, 99.5)) if finite.size else 1.0
         vmax = max(vmax, 0.1)
     target = _target(target_mm)
-    img = _cropped_around(nib.Nifti1Image(np.nan_to_num(data, nan=0.0), img.affine), [target])
+    img = crop_to_nonzero(nib.Nifti1Image(np.nan_to_num(data, nan=0.0), img.affine), keep_mm=[target])
     fig = plt.figure(figsize=(10, 3.6), facecolor="white")
     display = plotting.plot_stat_map(
         img,
@@ -132,8 +134,8 @@ def plot_connectivity_through_target(
         cbar_tick_format="%.2f",
     )
     for mask, color in outlines:
-        display.add_contours(_cropped_around(mask, [target]), levels=[0.5], colors=[color],
-                             linewidths=1.4)
+        outline = crop_to_nonzero(_as_float_image(mask), keep_mm=[target])  # see plot_regions
+        display.add_contours(outline, levels=[0.5], colors=[color], linewidths=1.4)
     display.add_markers(
         [target], marker_color=TARGET_COLOR, marker_size=140, marker="*",
         edgecolors="black", linewidths=0.8,
@@ -142,27 +144,6 @@ def plot_connectivity_through_target(
              "green star = target; blue = anticorrelated with the seed, red = correlated "
              "(colour bar: Pearson r)", ha="center", va="bottom", fontsize=9)
     return fig
-
-
-def _cropped_around(img: nib.Nifti1Image, points_mm: Sequence[Sequence[float]]) -> nib.Nifti1Image:
-    """The box of ``img`` holding its non-zero voxels and ``points_mm``, padded by one voxel.
-
-    nilearn's contour and overlay drawing works on the whole volume at every call
-    (a unique-value test, thresholding, bounds); a mask's box is a hundredth of the
-    volume, and its contours are the same lines. The cut points must lie inside the
-    box: nilearn cuts at the voxel index of a point, and an index left of a small box
-    wraps round to its far side (a contour drawn on a cut that misses the mask).
-    """
-    data = np.asarray(img.dataobj, dtype=np.float32)
-    inside = np.argwhere(np.nan_to_num(data) != 0)
-    points = np.asarray(points_mm, dtype=float).reshape(-1, 3)
-    ijk = nib.affines.apply_affine(np.linalg.inv(img.affine), points)
-    corners = np.vstack([inside, np.floor(ijk), np.ceil(ijk)]) if inside.size else np.floor(ijk)
-    low = np.clip(corners.min(axis=0).astype(int) - 1, 0, None)
-    high = np.minimum(corners.max(axis=0).astype(int) + 2, data.shape[:3])
-    box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
-    affine = img.affine @ nib.affines.from_matvec(np.eye(3), low)
-    return nib.Nifti1Image(data[box], affine)
 
 
 def _center_of_mass_mm(img: nib.Nifti1Image) -> tuple[float, float, float]:
@@ -208,8 +189,9 @@ def plot_regions(
         background = mni152_template_2mm()
     target = _target(target_mm)
     seed_xyz = _center_of_mass_mm(seed_mask)
-    seed = _cropped_around(seed_mask, [seed_xyz, target])
-    search = _cropped_around(search_mask, [seed_xyz, target])
+    # cropped around the cuts (nilearn works on the whole volume at every contour)
+    seed = crop_to_nonzero(_as_float_image(seed_mask), keep_mm=[seed_xyz, target])
+    search = crop_to_nonzero(_as_float_image(search_mask), keep_mm=[seed_xyz, target])
 
     fig = plt.figure(figsize=(10, 6.4), facecolor="white")
     rows = (

@@ -46,6 +46,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from tmsnet.io.images import crop_to_nonzero
 from tmsnet.report.html import (
     ReportSection,
     asset,
@@ -265,46 +266,8 @@ def _template() -> nib.Nifti1Image:
     data = np.asarray(img.dataobj, dtype=np.float32)
     top = float(np.percentile(data[data > 0], 99.5)) if np.any(data > 0) else 1.0
     scaled = np.clip(data / top * 255.0, 0, 255).astype(np.uint8)
-    # Crop to the head (plus a 2-voxel margin): every voxel costs time in the browser.
-    ijk = np.argwhere(scaled > 0)
-    lo = np.maximum(ijk.min(axis=0) - 2, 0)
-    hi = np.minimum(ijk.max(axis=0) + 3, scaled.shape)
-    affine = img.affine.copy()
-    affine[:3, 3] = img.affine[:3, :3] @ lo + img.affine[:3, 3]
-    return nib.Nifti1Image(scaled[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]], affine)
-
-
-def crop_to_nonzero(img: nib.Nifti1Image, *, margin: int = 1) -> nib.Nifti1Image:
-    """The smallest box of ``img`` holding its non-zero voxels (plus ``margin`` voxels).
-
-    Zero voxels of an overlay are transparent, so cropping changes nothing on
-    screen but saves bytes and browser time. The affine is shifted so every
-    voxel keeps its mm position.
-
-    Parameters
-    ----------
-    img : Nifti1Image
-        3D image.
-    margin : int
-        Voxels kept around the box.
-
-    Returns
-    -------
-    Nifti1Image
-        Cropped image (a single voxel if ``img`` is all zero).
-    """
-    data = np.asarray(img.dataobj)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    ijk = np.argwhere(np.nan_to_num(data) != 0)
-    if ijk.size == 0:
-        lo, hi = np.zeros(3, dtype=int), np.ones(3, dtype=int)
-    else:
-        lo = np.maximum(ijk.min(axis=0) - margin, 0)
-        hi = np.minimum(ijk.max(axis=0) + 1 + margin, data.shape[:3])
-    affine = img.affine.copy()
-    affine[:3, 3] = img.affine[:3, :3] @ lo + img.affine[:3, 3]
-    return nib.Nifti1Image(np.ascontiguousarray(data[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]), affine)
+    # Cropped to the head (plus a 2-voxel margin): every voxel costs time in the browser.
+    return crop_to_nonzero(nib.Nifti1Image(scaled, img.affine), margin=2)
 
 
 def _value_range(values: np.ndarray, threshold: float | None,

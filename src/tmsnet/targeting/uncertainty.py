@@ -368,7 +368,7 @@ def _resamples_here(method: str, reduced: TargetingContext, options: tuple[Any, 
 
 def _resample_chunk(item: tuple[str, TargetingContext, tuple[Any, ...], list[np.ndarray]]
                     ) -> list[_Found]:
-    """:func:`_resamples_here` of some resamples (top level, for :func:`map_tasks`).
+    """:func:`_resamples_here` of some resamples (top level, for :func:`map_values`).
 
     One BLAS thread: the workers share the cores already.
     """
@@ -384,19 +384,16 @@ def _resamples_in_processes(method: str, reduced: TargetingContext, options: tup
     """:func:`_resamples_here` in contiguous chunks on forked processes, in resample order.
 
     Each chunk carries the reduced context (the seed and search voxels only, a few MB).
-    A chunk whose worker failed is computed here, so that an error surfaces with its type.
+    A chunk that fails raises its own exception here (:func:`tmsnet.parallel.map_values`).
     """
-    from tmsnet.parallel import forked_backend, map_tasks
+    from tmsnet.parallel import forked_backend, map_values
 
     backend = forked_backend(min(n_jobs, len(draws)))
-    chunks = [list(c) for c in np.array_split(np.arange(len(draws)), 2 * backend.n_workers) if c.size]
+    chunks = [c for c in np.array_split(np.arange(len(draws)), 2 * backend.n_workers) if c.size]
     items = [(method, reduced, options, [draws[k] for k in chunk]) for chunk in chunks]
-    results = map_tasks(_resample_chunk, items, backend=backend, progress=progress,
+    values = map_values(_resample_chunk, items, backend=backend, progress=progress,
                         desc=f"bootstrap {method}", unit="chunk")
-    found: list[_Found] = []
-    for item, result in zip(items, results, strict=True):
-        found.extend(result.value if result.ok else _resample_chunk(item))
-    return found
+    return [found for chunk in values for found in chunk]
 
 
 def cloud_summary(cloud: pd.DataFrame, point_mm: np.ndarray, *, n_resamples: int,

@@ -654,7 +654,7 @@ _PARTS = ("connectivity", "stability", "references", "regions", "qc", "methods",
 
 
 def _build_part(item: tuple[str, TargetingRun, str]) -> Any:
-    """One part of a run's page: the connectivity figure or a section (top level, for map_tasks)."""
+    """One part of a run's page: the connectivity figure or a section (top level, for map_values)."""
     name, run, anchor = item
     if name == "connectivity":
         return _connectivity_figure(run) if run.r_map is not None else None
@@ -666,10 +666,10 @@ def _build_parts(run: TargetingRun, anchor: str, n_jobs: int) -> dict[str, Any]:
 
     The plotting modules and the template are loaded here first, so that the workers
     inherit them instead of each importing them (0.9 s) and resampling the template (1 s),
-    and a process that writes many reports does so once. A part that failed in a worker is
-    built again here, so that its exception surfaces with its type.
+    and a process that writes many reports does so once. A part that fails raises its own
+    exception here (:func:`tmsnet.parallel.map_values`).
     """
-    from tmsnet.parallel import forked_backend, map_tasks
+    from tmsnet.parallel import forked_backend, map_values
     from tmsnet.report.figures import mni152_template_2mm
 
     items = [(name, run, f"{anchor}-{name}") for name in _PARTS]
@@ -678,9 +678,7 @@ def _build_parts(run: TargetingRun, anchor: str, n_jobs: int) -> dict[str, Any]:
         import nilearn.plotting  # noqa: F401 - inherited by the workers
 
         mni152_template_2mm()
-    results = map_tasks(_build_part, items, backend=backend, progress=False)
-    return {item[0]: result.value if result.ok else _build_part(item)
-            for item, result in zip(items, results, strict=True)}
+    return dict(zip(_PARTS, map_values(_build_part, items, backend=backend), strict=True))
 
 
 def _run_sections(run: TargetingRun, anchor: str, n_jobs: int = 1) -> list[ReportSection]:
