@@ -1,0 +1,116 @@
+"""The compiled steps of the hierarchical method against scipy on the same input.
+
+The reference in each test is the plain array code that the kernels replaced
+(``scipy.stats.rankdata``, the float32 ``clip``/``abs``/``1 - x`` passes,
+``squareform``, ``linkage``, ``fcluster``), written out here. Equality is bitwise:
+the bootstrap clouds of a job must not move.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import squareform
+from scipy.stats import rankdata
+
+from tmsnet.targeting.clustering_kernels import average_ranks, condensed_distances
+from tmsnet.targeting.hierarchical import _cluster_rank_scores, _rank_scores, _upper_gram
+
+
+def _reference_rank_scores(data: np.ndarray) -> np.ndarray:
+    ranks = rankdata(data, axis=0).astype(np.float64)
+    ranks -= ranks.mean(axis=0)
+    norm = np.sqrt((ranks**2).sum(axis=0))
+    norm[norm == 0] = np.inf
+    return (ranks / norm).astype(np.float32)
+
+
+def _reference_condensed(rho: np.ndarray) -> np.ndarray:
+    distance = rho.astype(np.float32, copy=True)
+    np.clip(distance, -1.0, 1.0, out=distance)
+    np.abs(distance, out=distance)
+    np.subtract(1.0, distance, out=distance)
+    np.fill_diagonal(distance, 0.0)
+    return squareform(distance, checks=False).astype(np.float64)
+
+
+def _reference_labels(z: np.ndarray, threshold: float) -> np.ndarray:
+    tree = linkage(_reference_condensed(z.T @ z), method="average")
+    return fcluster(tree, t=threshold, criterion="distance")
+
+
+def _planted(rng: np.random.Generator, n_frames: int = 120, groups: int = 6,
+             per_group: int = 40, noise: float = 1.0) -> np.ndarray:
+    """Columns in ``groups`` groups that share a signal, plus noise."""
+    shared = rng.standard_normal((n_frames, groups))
+    data = np.repeat(shared, per_group, axis=1) + noise * rng.standard_normal(
+        (n_frames, groups * per_group))
+    return data[:, rng.permutation(data.shape[1])]
+
+
+def test_average_ranks_equal_rankdata_with_ties_and_repeated_frames():
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((90, 50))
+    data[:, 3] = 0.0  # a constant column: one run of ties
+    data[:, 7] = rng.integers(0, 4, 90)  # few distinct values: long runs of ties
+    resampled = data[rng.integers(0, 90, 90)]  # a bootstrap draw repeats frames
+    for values in (data, resampled, resampled[:17]):
+        assert np.array_equal(average_ranks(values), rankdata(values, axis=0))
+    # the ties are real: giving each run its first rank (a plausible bug) would differ
+    assert not np.array_equal(rankdata(resampled, axis=0, method="min"), average_ranks(resampled))
+
+
+def test_centred_ranks_equal_bitwise_over_many_frames():
+    """Numpy's mean over axis 0 depends on the layout (pairwise above 128 rows)."""
+    values = np.random.default_rng(4).standard_normal((300, 40))
+    ours, reference = average_ranks(values), rankdata(values, axis=0).astype(np.float64)
+    ours -= ours.mean(axis=0)
+    reference -= reference.mean(axis=0)
+    assert np.array_equal(ours, reference)
+
+
+def test_condensed_distances_equal_the_array_code_bitwise():
+    rng = np.random.default_rng(1)
+    rho = rng.uniform(-1.0, 1.0, (60, 60)).astype(np.float32)
+    rho = (rho + rho.T) / 2
+    rho[0, 1] = rho[1, 0] = np.float32(1.0000001)  # rounding beyond 1 is clipped
+    rho[2, 5] = rho[5, 2] = np.float32(-1.0000002)
+    got = condensed_distances(rho)
+    assert got.dtype == np.float64
+    assert np.array_equal(got, _reference_condensed(rho))
+    assert got[0] == 0.0  # the clipped pair is at distance 0, not -1e-7
+
+
+def test_only_the_upper_triangle_is_read():
+    rng = np.random.default_rng(2)
+    rho = rng.uniform(-1.0, 1.0, (30, 30)).astype(np.float32)
+    upper = np.triu(rho, 1) + np.triu(rho, 1).T
+    garbage = upper.copy()
+    garbage[np.tril_indices(30, -1)] = 7.0
+    assert np.array_equal(condensed_distances(garbage), condensed_distances(upper))
+
+
+def test_upper_gram_is_the_product_above_the_diagonal():
+    rng = np.random.default_rng(3)
+    z = _reference_rank_scores(rng.standard_normal((75, 80)))
+    gram = _upper_gram(z)
+    upper = np.triu_indices(80, 1)
+    np.testing.assert_allclose(gram[upper], (z.T @ z)[upper], rtol=0, atol=2e-6)
+    assert gram.flags.c_contiguous
+
+
+@pytest.mark.parametrize("noise", [0.6, 1.2, 2.5])
+def test_clusters_equal_scipy_on_resampled_planted_data(noise):
+    """The job's clustering path against the plain one, on bootstrap draws and a short piece."""
+    rng = np.random.default_rng(int(noise * 10))
+    data = _planted(rng, noise=noise)
+    draws = [np.arange(120), rng.integers(0, 120, 120), np.sort(rng.integers(0, 60, 60))]
+    n_clusters = []
+    for frames in draws:
+        z = _rank_scores(data[frames])
+        assert np.array_equal(z, _reference_rank_scores(data[frames]))
+        labels = _cluster_rank_scores(z, 0.5)
+        assert np.array_equal(labels, _reference_labels(z, 0.5))
+        n_clusters.append(labels.max())
+    assert min(n_clusters) >= 2  # the comparison is between real partitions, not one cluster
