@@ -105,7 +105,6 @@ of a second matrix product, and no longer exact.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -133,6 +132,7 @@ from tmsnet.exceptions import (
 from tmsnet.io.fmriprep import MIN_DURATION_MIN, MIN_FRAMES, BoldData, check_scan_length
 from tmsnet.parallel import available_workers
 from tmsnet.utils.check import validate_type
+from tmsnet.utils.compiled import numba_allowed
 from tmsnet.utils.params import Parameters, param
 
 __all__ = [
@@ -182,7 +182,7 @@ _COMPONENTS: dict[str, dict[str, str | None]] = {
 }
 _VOXEL_BLOCK = 16384
 #: Whether smoothing runs the compiled passes (``TMSNET_DISABLE_NUMBA=1``: scipy's).
-_HAVE_NUMBA = numba is not None and os.environ.get("TMSNET_DISABLE_NUMBA", "") == ""
+_HAVE_NUMBA = numba is not None and numba_allowed()
 _EPS = np.finfo(np.float64).eps
 
 

@@ -45,13 +45,13 @@ the reference the fast kernels are tested and benchmarked against.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from tmsnet.exceptions import InvalidParameterError
+from tmsnet.utils.compiled import numba_allowed
 
 __all__ = [
     "MU0_OVER_4PI",
@@ -147,7 +147,7 @@ try:  # pragma: no cover - exercised whenever numba is installed
             kp = 0 if shared else k
             _numba_points_block(points[kp], dip[k], scale, out[k], start, stop)
 
-    _HAVE_NUMBA = os.environ.get("TMSNET_DISABLE_NUMBA", "") == ""
+    _HAVE_NUMBA = numba_allowed()
 except ImportError:  # pragma: no cover - numba missing
     numba = None
     _HAVE_NUMBA = False

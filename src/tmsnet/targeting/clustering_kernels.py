@@ -28,9 +28,9 @@ sums between clusters that are not neighbours read the matrix at random.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from tmsnet.utils.compiled import numba_allowed
 
 try:  # numba is a dependency; without it (or with TMSNET_DISABLE_NUMBA=1) the array code runs
     import numba
@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover
     numba = None
 
 #: Whether the compiled passes run (else scipy's rankdata and the plain array code: equal values).
-HAVE_NUMBA = numba is not None and os.environ.get("TMSNET_DISABLE_NUMBA", "") == ""
+HAVE_NUMBA = numba is not None and numba_allowed()
 
 
 def _njit(function):
