@@ -23,9 +23,9 @@ IO_AND_CONTROL = {
     "-h", "--help", "--version", "--demo", "--json", "--quiet", "--no-report", "--force", "--option",
     # inputs and outputs (files, folders, the space they are in, what to select from them)
     "--bold", "--confounds", "--mask", "--space", "--t-r", "--out", "--t1w", "--xfm", "--brain-mask",
-    "--timeseries", "--participants", "--connectomes", "--connectome", "--lengths", "--events",
-    "--networks", "--mat-key", "--mat-key-lengths", "--description", "--prefix", "--figure", "--subject",
-    "--target", "--target-coords", "--target-region", "--session", "--providers",
+    "--surface-mesh", "--timeseries", "--participants", "--connectomes", "--connectome", "--lengths",
+    "--events", "--networks", "--mat-key", "--mat-key-lengths", "--description", "--prefix", "--figure",
+    "--subject", "--target", "--target-coords", "--target-region", "--session", "--providers",
     # which jobs run (each one's parameters come from its own fields)
     "--method", "--plan",
     # BIDS-App selection and execution (which files, how many workers / BLAS threads)

@@ -3,9 +3,9 @@
 - fsLR 32k: tmsnet's bundled copy against the shared originals (brainspace 0.3.0), its
   topology, its coordinate space, and a generated fsLR-91k CIFTI dtseries through the whole
   surface job with a planted target;
-- fsaverage6 / fsaverage: the nesting over fsaverage5 could not be verified offline, so they
-  are refused with advice; what could be verified (fsaverage5 is nested by index inside
-  itself) is checked here.
+- fsaverage6 / fsaverage: no mesh ships and their nesting over fsaverage5 could not be verified
+  offline, so without a given mesh (tests/test_surface_given_meshes.py) they are refused with
+  advice; what could be verified (fsaverage5 is nested by index inside itself) is checked here.
 """
 
 from __future__ import annotations
@@ -162,7 +162,8 @@ def test_fsaverage6_data_are_refused_by_the_job_with_what_to_do(tmp_path):
     for space in ("fsaverage6", "fsaverage"):
         with pytest.raises(SpaceError, match="mri_surf2surf") as info:
             load_template_mesh(space, "left")
-        assert "fsaverage5" in str(info.value) and "--cifti-output" in str(info.value)
+        assert all(hint in str(info.value) for hint in ("fsaverage5", "--cifti-output",
+                                                         "--surface-mesh", f"subjects/{space}/surf"))
     bold = _gifti_pair(tmp_path, "fsaverage6", 40962)
     np.savetxt(tmp_path / "confounds.txt", np.random.default_rng(1).standard_normal((60, 3)))
     parameters = TargetingParameters(cleaning=BoldCleaningParameters(confounds_all_columns=True),

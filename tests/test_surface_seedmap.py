@@ -356,11 +356,11 @@ def test_lemon_scan_with_the_seedmap_method(tmp_path, capsys):
     u = target["uncertainty"]
     assert 0 < u["p95_radius_mm"] < 60 and u["split_half_distance_mm"] is not None
     record = json.loads(Path(summary["outputs"]["target_seedmap"]).read_text())
-    used = record["Parameters"]["seedmap"]
+    used = record["Provenance"]["Parameters"]["seedmap"]
     assert used["bundled"] and used["space"] == "fsaverage5"
     assert 40 <= used["n_weighted_vertices"] <= 100
-    assert record["Sources"]["seedmap"]["sha256"] == used["sha256"]
-    assert record["Sources"]["seedmap_right"]["sha256"] == used["sha256_right"]
+    assert record["Provenance"]["Sources"]["seedmap"]["sha256"] == used["sha256"]
+    assert record["Provenance"]["Sources"]["seedmap_right"]["sha256"] == used["sha256_right"]
     pial = _mesh("pial")
     r = np.concatenate([nib.load(summary["outputs"][f"connectivity_r_seedmapweighted_{h}"])
                         .darrays[0].data for h in ("L", "R")])

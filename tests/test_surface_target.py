@@ -162,7 +162,7 @@ def test_surface_job_with_fmriprep_confounds_tsv(short_subject, tmp_path, capsys
     summary = json.loads(capsys.readouterr().out)
     assert summary["method"] == "cluster" and summary["space"] == "fsaverage5"
     cleaning = json.loads(Path(summary["outputs"]["target_cluster"]).read_text())
-    assert cleaning["Parameters"]["cleaning"]["confound_strategy"] == "simple"
+    assert cleaning["Provenance"]["Parameters"]["cleaning"]["confound_strategy"] == "simple"
     assert (out / "dataset_description.json").is_file()
     report = Path(summary["outputs"]["report"]).read_text()
     assert "Targeting on the surface" in report

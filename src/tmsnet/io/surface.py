@@ -96,7 +96,7 @@ from tmsnet.spaces import space_from_filename
 
 __all__ = ["HEMISPHERE_LABELS", "SURFACE_SPACES", "SURFACE_SUFFIXES", "CiftiVolumePart",
            "SurfaceBold", "cifti_cortex_models", "is_surface_bold", "load_cifti_volume_part",
-           "load_confounds_matrix", "load_surface_bold"]
+           "load_confounds_matrix", "load_surface_bold", "right_hemisphere_file"]
 
 #: Mesh vertices per hemisphere of each surface space tmsnet reads (fsLR: the 32k mesh of
 #: fMRIPrep's ``den-91k`` CIFTI and ``den-32k`` GIFTI outputs).
@@ -255,7 +255,7 @@ def _surface_space(path: Path, space: str | None) -> str:
     return str(chosen)
 
 
-def _right_partner(left: Path) -> Path:
+def right_hemisphere_file(left: Path) -> Path:
     """The right-hemisphere file named after the left one (module docstring, rules in order)."""
     name = left.name
     if _HEMI_L_ENTITY.search(name):
@@ -615,7 +615,7 @@ def load_surface_bold(
         parts, n_subcortical = _open_cifti(left_path)
         inputs = {"cifti": left_path}
     else:
-        right_path = _right_partner(left_path)
+        right_path = right_hemisphere_file(left_path)
         opener = _open_gifti if source_format == "gifti" else _open_mgh
         parts = [opener(left_path, "L"), opener(right_path, "R")]
         inputs = {"left": left_path, "right": right_path}

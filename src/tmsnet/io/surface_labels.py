@@ -42,8 +42,8 @@ from tmsnet.io.surface import (
     HEMISPHERE_LABELS,
     _cifti_axes,
     _load,
-    _right_partner,
     cifti_cortex_models,
+    right_hemisphere_file,
 )
 
 __all__ = ["LABEL_SUFFIXES", "SurfaceLabels", "check_label_mesh", "is_surface_label_file",
@@ -184,7 +184,7 @@ def load_surface_labels(path: str | Path) -> SurfaceLabels:
             f"{left.name} is not a surface label file: give a GIFTI label file (.label.gii, the "
             "left hemisphere, with the right one beside it) or a CIFTI dense label file "
             "(.dlabel.nii).")
-    right = _right_partner(left)
+    right = right_hemisphere_file(left)
     parts = {"L": _gifti_hemisphere(left, "L"), "R": _gifti_hemisphere(right, "R")}
     return SurfaceLabels(keys={h: parts[h][0] for h in parts},
                          tables={h: parts[h][1] for h in parts},

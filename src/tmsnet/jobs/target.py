@@ -178,6 +178,7 @@ def run_surface_target(
     out_dir: str | Path,
     space: str | None = None,
     t_r: float | None = None,
+    mesh: str | Path | None = None,
     plan: PlanRequest | None = None,
     report: bool = True,
     n_jobs: int | None = None,
@@ -190,7 +191,9 @@ def run_surface_target(
     with the interactive surface viewer (both hemispheres of the template surface, inflated
     where tmsnet has it, with the map and the targets; NiiVue, inlined) and a static view for
     printing; with ``plan``, the treatment plan of the first target at its MNI152 coordinate
-    (fsaverage spaces only). ``n_jobs``: processes forked for the hierarchical bootstrap and
+    (fsaverage spaces only). ``mesh``: the left file of the template surface pair the data are
+    on, needed for fsaverage6 and fsaverage (tmsnet ships only fsaverage5 and fsLR 32k); the
+    report's viewer shows it. ``n_jobs``: processes forked for the hierarchical bootstrap and
     the report's figures (default: available CPUs, at most 8; results do not depend on it).
     """
     from tmsnet.exceptions import SpaceError
@@ -204,7 +207,7 @@ def run_surface_target(
 
     ensure_output_dir(out_dir)
     result = compute_surface_targets(bold, confounds, parameters, space=space, t_r=t_r,
-                                     n_jobs=n_jobs)
+                                     mesh=mesh, n_jobs=n_jobs)
     mni152 = surface_target_mni152(result.targets[0], result)
     if plan is not None and mni152 is None:
         raise SpaceError(f"A plan needs the target in MNI152; {result.space} coordinates have no "

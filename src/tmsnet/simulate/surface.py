@@ -21,6 +21,15 @@ Per subject (one layout per subject, drawn from ``seed``):
 Files: ``sub-XX_task-rest_hemi-{L,R}_space-fsaverage5_bold.func.gii`` (TimeStep in ms) and
 ``sub-XX_task-rest_desc-confounds_timeseries.txt`` (a plain matrix: 6 motion-like
 regressors, no header), plus the truth.
+
+With ``subdivide=True`` the subjects live on a finer, ico6-like mesh instead: every triangle
+of the fsaverage5 pial surface split in four at its edge midpoints (40962 vertices per
+hemisphere, the first 10242 being fsaverage5's own, as FreeSurfer's icosahedra are said to be
+nested). It stands in for fsaverage6, whose real surface is not available offline: the mesh is
+written as ``tpl-fsaverage6_hemi-{L,R}_pial.surf.gii`` under ``root``, the BOLD as
+``space-fsaverage6``, and the same data on the first 10242 vertices of each hemisphere as the
+``space-fsaverage5`` pair beside it (the same person on both meshes); the planted target is
+drawn among those shared vertices.
 """
 
 from __future__ import annotations
@@ -48,15 +57,39 @@ class SurfaceSubject:
     target_mm: np.ndarray
     target_vertex: int
     decoy_mm: np.ndarray
+    mesh_left: Path | None = None
+    bold_left_fsaverage5: Path | None = None
 
 
-def _pial() -> tuple[np.ndarray, np.ndarray]:
+def _pial() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from nilearn.datasets import load_fsaverage
 
     mesh = load_fsaverage("fsaverage5")["pial"]
-    left = np.asarray(mesh.parts["left"].coordinates, float)
-    right = np.asarray(mesh.parts["right"].coordinates, float)
-    return left, right
+    return {h: (np.asarray(mesh.parts[h].coordinates, float), np.asarray(mesh.parts[h].faces))
+            for h in ("left", "right")}
+
+
+def _subdivided(coords: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each triangle split in four at its edge midpoints; the old vertices keep their indices."""
+    pairs = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    edges, which = np.unique(pairs, axis=0, return_inverse=True)
+    middle = len(coords) + which.reshape(3, -1).T          # midpoint of (0,1), (1,2), (2,0)
+    a, b, c = faces.T
+    ab, bc, ca = middle.T
+    new_faces = np.concatenate([np.column_stack(f) for f in
+                                ((a, ab, ca), (ab, b, bc), (ca, bc, c), (ab, bc, ca))])
+    return np.vstack([coords, coords[edges].mean(axis=1)]), new_faces
+
+
+def _write_mesh(path: Path, coords: np.ndarray, faces: np.ndarray, structure: str) -> None:
+    meta = nib.gifti.GiftiMetaData({"AnatomicalStructurePrimary": structure,
+                                    "AnatomicalStructureSecondary": "Pial"})
+    img = nib.gifti.GiftiImage(darrays=[
+        nib.gifti.GiftiDataArray(coords.astype(np.float32), intent="NIFTI_INTENT_POINTSET",
+                                 datatype="NIFTI_TYPE_FLOAT32", meta=meta),
+        nib.gifti.GiftiDataArray(faces.astype(np.int32), intent="NIFTI_INTENT_TRIANGLE",
+                                 datatype="NIFTI_TYPE_INT32")])
+    nib.save(img, str(path))
 
 
 def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float = 0.5) -> np.ndarray:
@@ -73,6 +106,7 @@ def _taper(xyz: np.ndarray, centre: np.ndarray) -> np.ndarray:
 
 
 def _layout(rng: np.random.Generator, left: np.ndarray) -> tuple[int, int]:
+    """Target and decoy among the vertices of ``left`` (the shared ones on a subdivided mesh)."""
     near = np.zeros(len(left), dtype=bool)
     for centre in DLPFC_CENTRES_MM:
         near |= np.linalg.norm(left - np.asarray(centre), axis=1) <= SEARCH_RADIUS_MM
@@ -101,11 +135,20 @@ def _write_gifti(path: Path, data: np.ndarray, t_r: float, structure: str) -> No
 
 
 def simulate_surface_dataset(root: str | Path, *, n_subjects: int = 5, seed: int = 0,
-                             snr: float = 0.5, n_frames: int = 300,
-                             t_r: float = 2.0) -> list[SurfaceSubject]:
+                             snr: float = 0.5, n_frames: int = 300, t_r: float = 2.0,
+                             subdivide: bool = False) -> list[SurfaceSubject]:
     """Write ``n_subjects`` generated surface subjects under ``root`` (see the module docstring)."""
     root = Path(root)
-    left, right = _pial()
+    meshes = _pial()
+    n_coarse = len(meshes["left"][0])
+    if subdivide:
+        meshes = {h: _subdivided(*mesh) for h, mesh in meshes.items()}
+        root.mkdir(parents=True, exist_ok=True)
+        for h, structure in (("left", "CortexLeft"), ("right", "CortexRight")):
+            _write_mesh(root / f"tpl-fsaverage6_hemi-{h[0].upper()}_pial.surf.gii", *meshes[h],
+                        structure)
+    left, right = meshes["left"][0], meshes["right"][0]
+    space = "fsaverage6" if subdivide else "fsaverage5"
     xyz = np.vstack([left, right])
     n_left = len(left)
     wall = np.abs(xyz[:, 0]) < 4.0
@@ -113,7 +156,7 @@ def simulate_surface_dataset(root: str | Path, *, n_subjects: int = 5, seed: int
     subjects = []
     for index in range(n_subjects):
         rng = np.random.default_rng([seed, index])
-        target, decoy = _layout(rng, left)
+        target, decoy = _layout(rng, left[:n_coarse])
         source = _ar1(rng, (n_frames,))
         source = (source - source.mean()) / source.std()
         loading = np.zeros(len(xyz))
@@ -127,15 +170,21 @@ def simulate_surface_dataset(root: str | Path, *, n_subjects: int = 5, seed: int
         func = root / f"sub-{label}" / "func"
         func.mkdir(parents=True, exist_ok=True)
         stem = f"sub-{label}_task-rest"
-        for hemi, part, structure in (("L", slice(0, n_left), "CortexLeft"),
-                                      ("R", slice(n_left, None), "CortexRight")):
-            _write_gifti(func / f"{stem}_hemi-{hemi}_space-fsaverage5_bold.func.gii",
+        parts = (("L", slice(0, n_left), "CortexLeft"), ("R", slice(n_left, None), "CortexRight"))
+        for hemi, part, structure in parts:
+            _write_gifti(func / f"{stem}_hemi-{hemi}_space-{space}_bold.func.gii",
                          data[:, part], t_r, structure)
+            if subdivide:  # the same person on the shared (fsaverage5) vertices
+                _write_gifti(func / f"{stem}_hemi-{hemi}_space-fsaverage5_bold.func.gii",
+                             data[:, part][:, :n_coarse], t_r, structure)
         confounds = func / f"{stem}_desc-confounds_timeseries.txt"
         np.savetxt(confounds, 0.1 * np.cumsum(rng.standard_normal((n_frames, 6)), axis=0),
                    fmt="%.6f")
         subjects.append(SurfaceSubject(
-            subject=label, bold_left=func / f"{stem}_hemi-L_space-fsaverage5_bold.func.gii",
+            subject=label, bold_left=func / f"{stem}_hemi-L_space-{space}_bold.func.gii",
             confounds=confounds, target_mm=left[target].copy(), target_vertex=target,
-            decoy_mm=left[decoy].copy()))
+            decoy_mm=left[decoy].copy(),
+            mesh_left=root / "tpl-fsaverage6_hemi-L_pial.surf.gii" if subdivide else None,
+            bold_left_fsaverage5=(func / f"{stem}_hemi-L_space-fsaverage5_bold.func.gii"
+                                  if subdivide else None)))
     return subjects

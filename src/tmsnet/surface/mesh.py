@@ -22,14 +22,17 @@ the published targeting coordinates are MNI152; the two differ by a few mm (see
 is a Euclidean ball around the published centre, intersected with the mesh: no geodesic
 distance is computed anywhere in this module.
 
-fsaverage6 and fsaverage (ico6, ico7) are not offered. FreeSurfer's icosahedral meshes are
-said to be nested (the first 10242 vertices of fsaverage6 and fsaverage being fsaverage5's, at
-the same positions), which would let their data be targeted on the fsaverage5 subset. The
-nesting holds inside fsaverage5 itself: on nilearn's fsaverage5 sphere the first
-``10 * 4**k + 2`` vertices are ico-``k`` for k = 0..4 (every later vertex lies within 0.01
-degrees of the normalised midpoint of two adjacent earlier ones; tests/test_surface_meshes.py),
-but no fsaverage6 or fsaverage file is available offline to check the claim itself, so tmsnet
-does not rely on it and refuses those spaces with a message saying how to resample.
+fsaverage6 and fsaverage (ico6, ico7) do not ship: give their surface files
+(:func:`load_mesh_pair`; on the command line ``--surface-mesh``), FreeSurfer's own
+``subjects/fsaverage6/surf/lh.pial`` or TemplateFlow's GIFTI. FreeSurfer's icosahedral meshes
+are said to be nested (the first 10242 vertices of fsaverage6 and fsaverage being
+fsaverage5's, at the same positions), which would let their data be targeted on the fsaverage5
+subset without a file. The nesting holds inside fsaverage5 itself: on nilearn's fsaverage5
+sphere the first ``10 * 4**k + 2`` vertices are ico-``k`` for k = 0..4 (every later vertex
+lies within 0.01 degrees of the normalised midpoint of two adjacent earlier ones;
+tests/test_surface_meshes.py), but no fsaverage6 or fsaverage file is available offline to
+check the claim itself, so tmsnet does not rely on it: without the mesh file those spaces are
+refused with a message saying what to give.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ __all__ = [
     "TemplateMesh",
     "connected_clusters",
     "load_mesh_file",
+    "load_mesh_pair",
     "load_template_medial_wall",
     "load_template_mesh",
     "points_within",
@@ -88,7 +92,8 @@ MESH_KINDS: tuple[str, ...] = ("pial", "white_matter", "inflated", "sphere", "fl
 TEMPLATE_MESH_KINDS: dict[str, tuple[str, ...]] = {"fsaverage5": MESH_KINDS,
                                                    "fsLR": ("midthickness",)}
 #: The space of each template mesh's coordinates (mm).
-MESH_COORDINATE_SPACES: dict[str, str] = {"fsaverage5": "MNI305", "fsLR": "MNI152NLin6Asym"}
+MESH_COORDINATE_SPACES: dict[str, str] = {"fsaverage5": "MNI305", "fsaverage6": "MNI305",
+                                          "fsaverage": "MNI305", "fsLR": "MNI152NLin6Asym"}
 #: Kinds that ask for an anatomical (folded) surface; on fsLR all three give the midthickness.
 _FSLR_KINDS: tuple[str, ...] = ("midthickness", "pial", "white_matter")
 #: Icosahedral fsaverage meshes tmsnet reads data on but has no mesh for (order of the ico).
@@ -106,12 +111,13 @@ _FWHM_PER_SIGMA = math.sqrt(8.0 * math.log(2.0))
 #: every eigenvalue of the step matrix lies in [0, 1] (Gershgorin), so no pattern oscillates.
 _MAX_NEIGHBOUR_WEIGHT = 0.5
 
-_COORDINATE_NOTES = {
-    "fsaverage5": (
+_FSAVERAGE_NOTE = (
         "fsaverage surface coordinates are FreeSurfer's MNI305 space; the published coordinates "
         "are MNI152 and are used unchanged. The two spaces differ by a few mm (FreeSurfer's "
         "MNI152-to-MNI305 affine moves points near these targets by about 2 mm), below the "
-        "region radii."),
+        "region radii.")
+_COORDINATE_NOTES = {
+    "fsaverage5": _FSAVERAGE_NOTE, "fsaverage6": _FSAVERAGE_NOTE, "fsaverage": _FSAVERAGE_NOTE,
     "fsLR": (
         "fsLR midthickness coordinates are MNI152 (MNI152NLin6Asym: an average of HCP subjects' "
         "surfaces in MNINonLinear space); the published MNI152 coordinates are used unchanged."),
@@ -207,13 +213,11 @@ def _checked_faces(faces: object, n_vertices: int) -> np.ndarray:
 def _refuse_unshipped(space: str) -> None:
     if space in _UNSHIPPED_ICOSAHEDRA:
         raise SpaceError(
-            f"tmsnet has no {space} mesh (ico{_UNSHIPPED_ICOSAHEDRA[space]}), so it cannot target "
-            f"{space} data. FreeSurfer's icosahedral meshes are said to be nested (the first "
-            f"10242 vertices being fsaverage5's), but tmsnet has no {space} file to verify that "
-            "against and does not rely on it. Resample the BOLD to fsaverage5 (fMRIPrep "
-            f"--output-spaces fsaverage5, or FreeSurfer's mri_surf2surf --srcsubject {space} "
-            "--trgsubject fsaverage5 for each hemisphere), or use fMRIPrep's fsLR CIFTI "
-            "(--cifti-output 91k).")
+            f"tmsnet ships no {space} mesh (ico{_UNSHIPPED_ICOSAHEDRA[space]}): give its "
+            f"template surface with --surface-mesh (FreeSurfer's subjects/{space}/surf/lh.pial; "
+            "the right one, rh.pial, is found beside it), or resample the BOLD to fsaverage5 "
+            f"(fMRIPrep --output-spaces fsaverage5, or mri_surf2surf --srcsubject {space} "
+            "--trgsubject fsaverage5), or use fMRIPrep's fsLR CIFTI (--cifti-output 91k).")
     if space not in TEMPLATE_MESH_SPACES:
         raise SpaceError(
             f"No template mesh is shipped for space {space!r}; available: "
@@ -235,8 +239,8 @@ def load_template_mesh(space: str, hemisphere: str, kind: str = "pial") -> Templ
       there). Only the midthickness ships: ``kind`` ``"pial"`` and ``"white_matter"`` also
       return it, and the mesh's ``kind`` then says ``"midthickness"`` (it lies half a cortical
       thickness, 1-1.5 mm, from either). Coordinates: MNI152 (``MNI152NLin6Asym``).
-    - ``"fsaverage6"`` and ``"fsaverage"`` are refused (module docstring: their nesting over
-      fsaverage5 could not be verified here).
+    - ``"fsaverage6"`` and ``"fsaverage"`` are refused: give their files to
+      :func:`load_mesh_pair` (module docstring).
 
     Parameters
     ----------
@@ -336,20 +340,28 @@ def _fsaverage5_mesh(hemisphere: str, kind: str) -> TemplateMesh:
 
 def load_mesh_file(path: str | Path, space: str, hemisphere: str, *,
                    kind: str | None = None) -> TemplateMesh:
-    """Read a GIFTI surface (``*.surf.gii``) with nibabel.
+    """Read one hemisphere's surface: GIFTI (``*.surf.gii``) or FreeSurfer (``lh.pial``).
+
+    A file whose name ends in ``.gii`` is read as GIFTI; any other as a FreeSurfer surface
+    (``nibabel.freesurfer.read_geometry``: ``$FREESURFER_HOME/subjects/fsaverage6/surf/lh.pial``
+    and the like, whose coordinates are the subject's surface RAS, MNI305 for fsaverage).
 
     Parameters
     ----------
     path : str or Path
-        A GIFTI file with one pointset (vertex coordinates, mm) and one triangle array.
+        A GIFTI file with one pointset (vertex coordinates, mm) and one triangle array, or a
+        FreeSurfer surface file.
     space : str
-        Name of the mesh's space (e.g. ``"fsLR32k"``); recorded, not checked.
+        Name of the mesh's space (e.g. ``"fsaverage6"``); recorded, not checked. It sets the
+        mesh's ``coordinate_space`` (:data:`MESH_COORDINATE_SPACES`; MNI305 for the fsaverage
+        family).
     hemisphere : {"left", "right"}
         Hemisphere. When the file's ``AnatomicalStructurePrimary`` metadata names a
         hemisphere (``CortexLeft``, ``CortexRight``) it must agree.
     kind : str, optional
         Which surface; by default the file's ``AnatomicalStructureSecondary`` metadata in
-        lower case (``"midthickness"``, ``"pial"``), else ``"unknown"``.
+        lower case (``"midthickness"``, ``"pial"``), for a FreeSurfer file the part of its name
+        after ``lh.``/``rh.`` (``"pial"``, ``"white"``), else ``"unknown"``.
 
     Returns
     -------
@@ -360,13 +372,29 @@ def load_mesh_file(path: str | Path, space: str, hemisphere: str, *,
     InputFileNotFoundError
         If the file does not exist.
     InvalidImageError
-        If it is not a GIFTI surface.
+        If it is not a GIFTI or FreeSurfer surface.
     SpaceError
         If its metadata names the other hemisphere.
     """
     path = Path(path)
     if not path.is_file():
         raise InputFileNotFoundError(f"The mesh file {path} does not exist.")
+    hemisphere = _hemisphere(hemisphere)
+    if path.name.endswith(".gii"):
+        coords, faces, declared, file_kind = _read_gifti_mesh(path)
+    else:
+        coords, faces, declared, file_kind = _read_freesurfer_mesh(path)
+    said = _HEMISPHERE_ALIASES.get(declared.lower())
+    if said is not None and said != hemisphere:
+        evidence = (f"AnatomicalStructurePrimary={declared}" if path.name.endswith(".gii")
+                    else f"by its name ({declared}.)")
+        raise SpaceError(
+            f"{path.name} says it holds the {said} hemisphere ({evidence}) but hemisphere "
+            f"{hemisphere!r} was given. Pass the hemisphere the file holds.")
+    return TemplateMesh(coords, faces, space, hemisphere, kind or file_kind)
+
+
+def _read_gifti_mesh(path: Path) -> tuple[np.ndarray, np.ndarray, str, str]:
     try:
         image = nib.load(path)
         coords, faces = image.agg_data(("pointset", "triangle"))
@@ -378,16 +406,76 @@ def load_mesh_file(path: str | Path, space: str, hemisphere: str, *,
         raise InvalidImageError(
             f"{path.name} must hold exactly one pointset (NIFTI_INTENT_POINTSET) and one "
             "triangle array (NIFTI_INTENT_TRIANGLE).")
-    hemisphere = _hemisphere(hemisphere)
     meta = dict(image.get_arrays_from_intent("pointset")[0].meta)
-    declared = str(meta.get("AnatomicalStructurePrimary", "")).lower()
-    if declared in _HEMISPHERE_ALIASES and _HEMISPHERE_ALIASES[declared] != hemisphere:
+    declared = str(meta.get("AnatomicalStructurePrimary", ""))
+    kind = str(meta.get("AnatomicalStructureSecondary", "unknown")).lower() or "unknown"
+    return coords, faces, declared, kind
+
+
+def _read_freesurfer_mesh(path: Path) -> tuple[np.ndarray, np.ndarray, str, str]:
+    try:
+        coords, faces = nib.freesurfer.read_geometry(str(path))
+    except Exception as exc:  # a wrong magic number, a short file, ...
+        raise InvalidImageError(
+            f"{path.name} is neither a GIFTI surface (*.gii) nor a readable FreeSurfer surface "
+            f"such as lh.pial ({exc}).") from exc
+    prefix, _, rest = path.name.partition(".")
+    declared = prefix if prefix.lower() in ("lh", "rh") else ""
+    return coords, faces, declared, (rest if declared and rest else "unknown")
+
+
+def load_mesh_pair(left: str | Path, space: str, *, kind: str | None = None,
+                   n_vertices: dict[str, int] | None = None) -> dict[str, TemplateMesh]:
+    """Both hemispheres of a template surface given by the user: the left file and its partner.
+
+    The right file lies beside the left one, named by the same rules as a surface BOLD's
+    (``hemi-L`` -> ``hemi-R``, ``lh.`` -> ``rh.``; :func:`tmsnet.io.surface.right_hemisphere_file`).
+    This is how data on meshes tmsnet does not ship (fsaverage6, fsaverage) are targeted:
+    FreeSurfer's own ``subjects/fsaverage6/surf/lh.pial`` (every fMRIPrep installation has
+    it), or TemplateFlow's ``tpl-fsaverage_hemi-L_den-41k_pial.surf.gii``.
+
+    Parameters
+    ----------
+    left : str or Path
+        The left hemisphere's surface (GIFTI or FreeSurfer; :func:`load_mesh_file`).
+    space : str
+        The data's space; names the meshes and their coordinates' space.
+    kind : str, optional
+        Which surface (default: from the files).
+    n_vertices : dict, optional
+        Vertices per hemisphere (``{"L": ..., "R": ...}``) the meshes must have: the data's.
+
+    Returns
+    -------
+    dict
+        ``{"L": TemplateMesh, "R": TemplateMesh}``.
+
+    Raises
+    ------
+    SpaceError
+        If a mesh has another vertex count than the data, or the two files look swapped (the
+        left mesh lies to the right of the right one).
+    """
+    from tmsnet.io.surface import right_hemisphere_file
+
+    left = Path(left)
+    if not left.is_file():
+        raise InputFileNotFoundError(f"The mesh file {left} does not exist.")
+    meshes = {"L": load_mesh_file(left, space, "left", kind=kind),
+              "R": load_mesh_file(right_hemisphere_file(left), space, "right", kind=kind)}
+    for hemi, mesh in meshes.items():
+        expected = (n_vertices or {}).get(hemi)
+        if expected is not None and mesh.n_vertices != expected:
+            raise SpaceError(
+                f"The {mesh.hemisphere} mesh {mesh.space} from {left.name} has {mesh.n_vertices} "
+                f"vertices but the data have {expected}: give the template surface of the space "
+                "the data are on (for fsaverage6, FreeSurfer's subjects/fsaverage6/surf/lh.pial).")
+    if meshes["L"].coords_mm[:, 0].mean() > meshes["R"].coords_mm[:, 0].mean():
         raise SpaceError(
-            f"{path.name} says AnatomicalStructurePrimary={meta['AnatomicalStructurePrimary']} "
-            f"but hemisphere {hemisphere!r} was given. Pass the hemisphere the file holds.")
-    if kind is None:
-        kind = str(meta.get("AnatomicalStructureSecondary", "unknown")).lower() or "unknown"
-    return TemplateMesh(coords, faces, space, hemisphere, kind)
+            f"The left mesh {left.name} lies to the right of its partner (mean x "
+            f"{meshes['L'].coords_mm[:, 0].mean():.1f} vs {meshes['R'].coords_mm[:, 0].mean():.1f} "
+            "mm): the hemisphere files look swapped.")
+    return meshes
 
 
 def mesh_edges(faces: np.ndarray) -> np.ndarray:

@@ -141,6 +141,8 @@ def _add_target_parser(subparsers: argparse._SubParsersAction) -> None:
                              "*_desc-brain_mask.nii.gz beside the BOLD)")
     inputs.add_argument("--space", default=None,
                         help="template space of the BOLD if its name has no space- entity")
+    inputs.add_argument("--surface-mesh", type=Path, default=None, metavar="LEFT_SURFACE",
+                        help=_SURFACE_MESH_HELP)
     inputs.add_argument("--t-r", type=float, default=None,
                         help="repetition time in seconds if neither header nor sidecar has it")
     groups = {"method": p.add_argument_group("method")}
@@ -217,8 +219,9 @@ def _run_target(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     from tmsnet.navigation.commands import plan_parameters_from_args
     from tmsnet.navigation.plan import PlanParameters
 
-    if args.demo and (args.bold or args.confounds):
-        parser.error("--demo generates its own input; do not combine it with --bold/--confounds")
+    if args.demo and (args.bold or args.confounds or args.surface_mesh):
+        parser.error("--demo generates its own input; do not combine it with --bold/--confounds/"
+                     "--surface-mesh")
     if not args.demo and (args.bold is None or args.confounds is None):
         parser.error("give --bold and --confounds (or --demo)")
     plan_params = plan_parameters_from_args(args)
@@ -238,6 +241,9 @@ def _run_target(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     elif is_surface_bold(args.bold):
         return _run_surface_target(args, parameters, plan)
     else:
+        if args.surface_mesh is not None:
+            raise InvalidParameterError("--surface-mesh is for surface BOLD (GIFTI, MGH, CIFTI); "
+                                        f"{Path(args.bold).name} is a volume.")
         job = run_target(args.bold, args.confounds, parameters, mask=args.mask, space=args.space,
                          t_r=args.t_r, **common)
     summary = dict(job.summary)
@@ -258,7 +264,7 @@ def _run_surface_target(args: argparse.Namespace, parameters: TargetingParameter
         raise InvalidParameterError("--mask is for volume BOLD; on the surface the medial wall "
                                     "is taken from the data (its constant vertices).")
     job = run_surface_target(args.bold, args.confounds, parameters, out_dir=args.out,
-                             space=args.space, t_r=args.t_r, plan=plan,
+                             space=args.space, t_r=args.t_r, mesh=args.surface_mesh, plan=plan,
                              report=not args.no_report)
     summary = dict(job.summary)
     summary["outputs"] = {role: str(path) for role, path in job.written.items()}
@@ -325,6 +331,8 @@ def _add_seedmap_parser(subparsers: argparse._SubParsersAction) -> None:
                             "(surface: fsaverage5)")
     build.add_argument("--t-r", type=float, default=None,
                        help="repetition time in seconds if neither file nor sidecar has it")
+    build.add_argument("--surface-mesh", type=Path, default=None, metavar="LEFT_SURFACE",
+                       help=_SURFACE_MESH_HELP)
     build.add_argument("--description", default=None, help="cohort description for the sidecar")
     add_parameter_arguments(build, BoldCleaningParameters, only=SEEDMAP_CLEANING_FIELDS)
     add_parameter_arguments(build, GroupSeedmapParameters)
@@ -346,13 +354,20 @@ def _run_seedmap_build(args: argparse.Namespace, parser: argparse.ArgumentParser
         cleaning=parameters_from_args(BoldCleaningParameters, args),
         description=args.description,
         parameters=parameters_from_args(GroupSeedmapParameters, args),
-        space=args.space, t_r=args.t_r, progress=not args.quiet,
+        space=args.space, t_r=args.t_r, mesh=args.surface_mesh, progress=not args.quiet,
     )
     if args.json:
         print(json.dumps({"seedmap": str(path), "sidecar": sidecar}, default=str))
     else:
         print(f"Seedmap ({len(args.bold)} scans, {sidecar['Space']}): {path}")
     return 0
+
+
+#: Help of ``--surface-mesh`` (target and seedmap build).
+_SURFACE_MESH_HELP = (
+    "surface BOLD: the left template surface of the data's space, GIFTI or FreeSurfer (e.g. "
+    "$FREESURFER_HOME/subjects/fsaverage6/surf/lh.pial; rh. beside it); needed for "
+    "fsaverage6 and fsaverage, whose meshes tmsnet does not ship")
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:

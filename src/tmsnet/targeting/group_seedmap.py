@@ -46,7 +46,7 @@ from tmsnet.exceptions import InvalidParameterError, SpaceError
 from tmsnet.fmri.cleaning import BoldCleaningParameters
 from tmsnet.io.atomic import atomic_write_json, atomic_write_nifti
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
-from tmsnet.io.surface import HEMISPHERE_LABELS, is_surface_bold
+from tmsnet.io.surface import HEMISPHERE_LABELS, is_surface_bold, right_hemisphere_file
 from tmsnet.targeting.connectivity import correlation_with_seed, fisher_z, seed_time_series
 from tmsnet.targeting.regions import SeedRegion, seed_mask
 from tmsnet.targeting.seedmap import write_surface_seedmap
@@ -185,6 +185,7 @@ def build_group_seedmap(
     parameters: GroupSeedmapParameters | None = None,
     space: str | None = None,
     t_r: float | None = None,
+    mesh: str | Path | None = None,
     progress: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
     """Average sgACC connectivity (Fisher z) over scans and write it as a seedmap.
@@ -218,6 +219,10 @@ def build_group_seedmap(
         Template space of the scans when their names have no ``space-`` entity.
     t_r : float, optional
         Repetition time (s) when neither the files nor their sidecars state it.
+    mesh : path, optional
+        Surface scans only: the left file of the template surface pair they are on, needed
+        for fsaverage6 and fsaverage (:func:`tmsnet.surface.mesh.load_mesh_pair`); recorded
+        as an input.
     progress : bool
         Progress bar on stderr.
 
@@ -232,7 +237,7 @@ def build_group_seedmap(
     ------
     InvalidParameterError
         Fewer than :data:`MIN_SCANS` scans, unequal list lengths, volume and surface scans
-        mixed, or an output name of the wrong kind.
+        mixed, an output name of the wrong kind, or a mesh given for volume scans.
     SpaceError
         Scans in different spaces.
     """
@@ -250,15 +255,11 @@ def build_group_seedmap(
     inputs = {f"bold_{i:03d}": Path(p) for i, p in enumerate(bolds)}
     inputs.update({f"confounds_{i:03d}": Path(p) for i, p in enumerate(confounds)})
     load = {"space": space, "t_r": t_r}
+    if mesh is not None and not surface:
+        raise InvalidParameterError("--surface-mesh is for surface scans; these are volumes.")
     if surface:
-        total, count, space, seed_info = _sum_fisher_z_surface(bolds, confounds, cleaning,
-                                                               seed_region, progress, **load)
-        values = {hemi: _mean_r(total[hemi], count[hemi], parameters.min_abs_r)
-                  for hemi in HEMISPHERE_LABELS}
-        record |= {"seed": seed_info, "n_nonzero_vertices": {
-            hemi: int(np.count_nonzero(v)) for hemi, v in values.items()}}
-        sidecar = _seedmap_sidecar(record, inputs, space)
-        return write_surface_seedmap(out_path, values, sidecar)["left"], sidecar
+        return _build_surface_seedmap(bolds, confounds, out_path, cleaning, seed_region,
+                                      parameters, record, inputs, progress, mesh=mesh, **load)
     total, count, reference, space, seed_info = _sum_fisher_z(bolds, confounds, cleaning,
                                                               seed_region, progress, **load)
     seedmap = _mean_r(total, count, parameters.min_abs_r)
@@ -271,6 +272,25 @@ def build_group_seedmap(
     atomic_write_nifti(out_path, img)
     atomic_write_json(sidecar_path_for(out_path), sidecar)
     return out_path, sidecar
+
+
+def _build_surface_seedmap(bolds: list, confounds: list, out_path: Path,
+                           cleaning: BoldCleaningParameters, seed_region: SeedRegion,
+                           parameters: GroupSeedmapParameters, record: dict[str, Any],
+                           inputs: dict[str, Path], progress: bool, *, mesh: str | Path | None,
+                           **load: Any) -> tuple[Path, dict[str, Any]]:
+    """The surface branch of :func:`build_group_seedmap`: a GIFTI pair and its sidecar."""
+    if mesh is not None:
+        load["mesh"] = mesh
+        inputs = inputs | {"mesh_left": Path(mesh), "mesh_right": right_hemisphere_file(Path(mesh))}
+    total, count, space, seed_info = _sum_fisher_z_surface(bolds, confounds, cleaning,
+                                                           seed_region, progress, **load)
+    values = {hemi: _mean_r(total[hemi], count[hemi], parameters.min_abs_r)
+              for hemi in HEMISPHERE_LABELS}
+    record = record | {"seed": seed_info, "n_nonzero_vertices": {
+        hemi: int(np.count_nonzero(v)) for hemi, v in values.items()}}
+    sidecar = _seedmap_sidecar(record, inputs, space)
+    return write_surface_seedmap(out_path, values, sidecar)["left"], sidecar
 
 
 def _seedmap_sidecar(record: dict[str, Any], inputs: dict[str, Path], space: str) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from tmsnet.exceptions import (
 from tmsnet.io.atomic import atomic_write_bytes, atomic_write_json
 from tmsnet.io.fmriprep import BrainGrid
 from tmsnet.io.provenance import file_sha256
-from tmsnet.io.surface import HEMISPHERE_LABELS, _right_partner
+from tmsnet.io.surface import HEMISPHERE_LABELS, right_hemisphere_file
 from tmsnet.targeting.methods import (
     ClusterOptions,
     Preparation,
@@ -335,7 +335,7 @@ def read_surface_seedmap(seedmap: str | Path | None) -> SurfaceSeedmap:
         raise InvalidImageError(
             f"A surface seedmap is a GIFTI pair (*_hemi-L_*.shape.gii and its hemi-R partner); "
             f"got {path.name}.")
-    right = _right_partner(path)
+    right = right_hemisphere_file(path)
     return SurfaceSeedmap(
         values={"L": _gifti_values(path, "L"), "R": _gifti_values(right, "R")},
         space=seedmap_space(path, surface_seedmap_sidecar(path)),

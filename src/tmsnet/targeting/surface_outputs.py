@@ -243,8 +243,9 @@ def write_surface_outputs(result: SurfaceTargetingResult, out_dir: str | Path, *
     written.update(_write_maps(result, func, prefix, bold, sidecar))
     for target in result.targets:
         path = func / f"{prefix}_space-{space}_desc-{target.method}_target.json"
-        atomic_write_json(path, {**surface_target_record(target, result),
-                                 **sidecar(f"The {target.method} target on the {space} surface.")})
+        # the same layout as a volume target: the record, then its sidecar under "Provenance"
+        atomic_write_json(path, {**surface_target_record(target, result), "Provenance":
+                                 sidecar(f"The {target.method} target on the {space} surface.")})
         written[f"target_{target.method}"] = path
     if result.uncertainty:
         cloud = pd.concat([u.cloud.assign(method=m) for m, u in result.uncertainty.items()],

@@ -2,7 +2,8 @@
 
 The surface job of issue 15, for fMRIPrep surface BOLD (GIFTI pairs, FreeSurfer
 MGH pairs, CIFTI-2; :func:`tmsnet.io.surface.load_surface_bold`) on a template
-mesh tmsnet has (fsaverage5, from nilearn's package files):
+mesh tmsnet has (fsaverage5, from nilearn's package files; fsLR 32k, its own) or one the user
+gives (``mesh``: fsaverage6 and fsaverage, whose meshes do not ship):
 
 1. load both hemispheres; vertices constant over time (the medial wall) are left out;
 2. confounds: fMRIPrep's TSV, or with ``confounds_all_columns`` a plain matrix whose
@@ -22,7 +23,7 @@ mesh tmsnet has (fsaverage5, from nilearn's package files):
 6. the block bootstrap, split-half and scan-length advice as for volumes.
 
 Coordinates are the template surface's (fsaverage: MNI305, a few mm from MNI152);
-each target records its hemisphere and vertex. Not yet here: user label files as regions.
+each target records its hemisphere and vertex.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ from tmsnet.io.surface import (
     SurfaceBold,
     load_confounds_matrix,
     load_surface_bold,
+    right_hemisphere_file,
 )
 from tmsnet.parallel import available_workers
 from tmsnet.surface.mesh import (
     TemplateMesh,
+    load_mesh_pair,
     load_template_mesh,
     smoothing_operator,
 )
@@ -76,6 +79,7 @@ class SurfaceScan:
     cleaning: dict[str, Any]
     t_r: float
     run_lengths: list[int]
+    mesh_files: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,29 +135,48 @@ def _smoother(bold: SurfaceBold, meshes: dict[str, TemplateMesh], fwhm_mm: float
     return smooth
 
 
+def _meshes(bold: SurfaceBold, kind: str, mesh: str | Path | None) -> dict[str, TemplateMesh]:
+    if mesh is None:
+        return {h: load_template_mesh(bold.space, _MESH_HEMISPHERE[h], kind) for h in HEMISPHERES}
+    return load_mesh_pair(mesh, bold.space, n_vertices=bold.n_mesh_vertices)
+
+
+def _mesh_files(mesh: str | Path | None) -> dict[str, Path]:
+    """The given mesh pair as inputs (hashed in the sidecars, read back by the report)."""
+    if mesh is None:
+        return {}
+    return {"mesh_left": Path(mesh), "mesh_right": right_hemisphere_file(Path(mesh))}
+
+
 def load_and_clean_surface(bold: str | Path, confounds: str | Path,
                            parameters: TargetingParameters, *, space: str | None = None,
                            t_r: float | None = None, mesh_kind: str = "pial",
+                           mesh: str | Path | None = None,
                            check: Callable[[SurfaceBold], Any] | None = None) -> SurfaceScan:
     """Steps 1-3 of the module docstring: the cleaned data on the data's vertices.
 
+    ``mesh``, when given, is the left file of the template surface pair the data are on
+    (:func:`tmsnet.surface.mesh.load_mesh_pair`; needed for fsaverage6 and fsaverage, which
+    tmsnet does not ship); it replaces the shipped mesh and is recorded as an input.
     ``check(surface_bold)``, when given, runs after loading and before the cleaning (to
     refuse an input that does not fit the scan before the expensive step).
     """
     surface_bold = load_surface_bold(bold, space=space, t_r=t_r)
     if check is not None:
         check(surface_bold)
-    meshes = {h: load_template_mesh(surface_bold.space, _MESH_HEMISPHERE[h], mesh_kind)
-              for h in HEMISPHERES}
+    meshes = _meshes(surface_bold, mesh_kind, mesh)
     table = _confounds(confounds, surface_bold, parameters)
     smooth = _smoother(surface_bold, meshes, parameters.cleaning.smoothing_fwhm_mm)
     cleaned, record = clean_bold(surface_bold, table, parameters.cleaning, smoother=smooth)
     record["surface"] = {"mesh": f"{surface_bold.space} {meshes['L'].kind}",
+                         "mesh_source": "template shipped with tmsnet" if mesh is None
+                         else f"given: {Path(mesh).name} and its right partner",
                          "excluded_vertices": surface_bold.excluded,
                          "t_r_source": surface_bold.t_r_source,
                          "t_r_in_file_s": surface_bold.t_r_file}
     return SurfaceScan(data=cleaned, bold=surface_bold, meshes=meshes, cleaning=record,
-                       t_r=float(surface_bold.t_r), run_lengths=[int(cleaned.shape[0])])
+                       t_r=float(surface_bold.t_r), run_lengths=[int(cleaned.shape[0])],
+                       mesh_files=_mesh_files(mesh))
 
 
 def t_r_warning(bold: SurfaceBold) -> list[str]:
@@ -222,8 +245,8 @@ def _seedmap_fitter(seedmap: SurfaceSeedmap | None, parameters: TargetingParamet
 def compute_surface_targets(bold: str | Path, confounds: str | Path,
                             parameters: TargetingParameters | None = None, *,
                             space: str | None = None, t_r: float | None = None,
-                            progress: bool = False, n_jobs: int | None = None,
-                            ) -> SurfaceTargetingResult:
+                            mesh: str | Path | None = None, progress: bool = False,
+                            n_jobs: int | None = None) -> SurfaceTargetingResult:
     """Targets of one surface scan (see the module docstring for the steps).
 
     Parameters
@@ -239,10 +262,14 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
         reads the surface seedmap of its :class:`~tmsnet.targeting.seedmap.SeedmapOptions`
         (the left GIFTI of a pair; default the bundled fsaverage5 map).
     space : str, optional
-        ``fsaverage5`` (the template mesh tmsnet ships through nilearn) when the file name
-        has no ``space-`` entity.
+        The data's space (``fsaverage5``, ``fsaverage6``, ``fsaverage``, ``fsLR``) when the
+        file name has no ``space-`` entity.
     t_r : float, optional
         Repetition time (s); overrides the files.
+    mesh : path, optional
+        The left file of the template surface pair the data are on (GIFTI or FreeSurfer, the
+        right one beside it; :func:`tmsnet.surface.mesh.load_mesh_pair`). Needed for
+        fsaverage6 and fsaverage; otherwise the shipped mesh of the space is used.
     progress : bool
         Accepted for symmetry with the volume job (no progress bar yet).
     n_jobs : int, optional
@@ -264,7 +291,7 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
     parameters = TargetingParameters() if parameters is None else parameters
     seedmap = _read_seedmap(parameters)
     prepared: dict[str, Any] = {"skipped": []}
-    scan = load_and_clean_surface(bold, confounds, parameters, space=space, t_r=t_r,
+    scan = load_and_clean_surface(bold, confounds, parameters, space=space, t_r=t_r, mesh=mesh,
                                   check=_seedmap_fitter(seedmap, parameters, prepared))
     if prepared["skipped"]:
         parameters = replace(parameters, methods=tuple(m for m in parameters.methods
@@ -290,6 +317,7 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
                     "seedmap": prepared.get("record"),
                     "coordinate_space_note": _coordinate_note(scan)},
         inputs={k: Path(v) for k, v in scan.bold.inputs.items()} | {"confounds": Path(confounds)}
+        | scan.mesh_files
         | _region_inputs(seed_info, search_info)
         | ({} if "record" not in prepared else {"seedmap": seedmap.paths["left"],
                                                 "seedmap_right": seedmap.paths["right"]}),

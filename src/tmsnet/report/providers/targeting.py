@@ -554,13 +554,23 @@ _HEMISPHERE_NAMES = {"L": "left", "R": "right"}
 
 
 def _display_meshes(run: TargetingRun) -> dict[str, Any]:
-    """The template surface to show for each hemisphere (empty if tmsnet has none).
+    """The template surface to show for each hemisphere (empty if there is none).
 
-    Inflated where the space has one, else the mesh the job used (its cleaning record).
+    The mesh pair the job was given (``mesh_left``/``mesh_right`` of its inputs: fsaverage6,
+    fsaverage), else the shipped one: inflated where the space has one, else the mesh the
+    job used (its cleaning record).
     """
-    from tmsnet.exceptions import InvalidParameterError, SpaceError
-    from tmsnet.surface.mesh import load_template_mesh
+    from tmsnet.exceptions import InvalidParameterError, SpaceError, TmsnetError
+    from tmsnet.surface.mesh import load_mesh_file, load_template_mesh
 
+    given = {h: run.sources.get(f"mesh_{name}") for h, name in _HEMISPHERE_NAMES.items()}
+    paths = {h: src.get("path") if isinstance(src, dict) else src for h, src in given.items()}
+    if all(paths.values()):
+        try:
+            return {h: load_mesh_file(paths[h], run.space, name)
+                    for h, name in _HEMISPHERE_NAMES.items()}
+        except TmsnetError:  # moved since the job ran: the report goes on without the viewer
+            return {}
     used = str(((run.parameters.get("cleaning") or {}).get("surface") or {}).get("mesh", ""))
     for kind in ("inflated", used.split()[-1] if used.split() else "pial"):
         try:
