@@ -114,9 +114,36 @@ def test_fslr_kinds_and_other_spaces():
     assert pial is load_template_mesh("fsLR", "left", "white_matter")
     with pytest.raises(InvalidParameterError, match="midthickness"):
         load_template_mesh("fsLR", "left", "inflated")
-    with pytest.raises(SpaceError, match="nilearn"):
-        load_template_medial_wall("fsaverage5", "left")
+    with pytest.raises(SpaceError, match="ships no fsaverage6"):
+        load_template_medial_wall("fsaverage6", "left")
     assert load_template_mesh("fsaverage5", "left").coordinate_space == "MNI305"
+
+
+def test_fsaverage5_medial_wall_is_fmripreps_and_medial(tmp_path):
+    """The bundled fsaverage5 wall: LEMON's constant vertices (rebuilt byte for byte from the
+    real scan when ../shared is there), on the medial side, and clear of the targeting regions."""
+    dlpfc = np.array([(-41.0, 16.0, 54.0), (-36.0, 39.0, 43.0), (-44.0, 40.0, 29.0),
+                      (-37.0, 26.0, 49.0)])              # REFERENCES.md section 1, typed here
+    for name, count in (("left", 888), ("right", 881)):
+        wall = load_template_medial_wall("fsaverage5", name)
+        xyz = load_template_mesh("fsaverage5", name).coords_mm
+        assert wall.shape == (10242,) and wall.sum() == count and not wall.flags.writeable
+        assert np.median(np.abs(xyz[wall, 0])) < 0.5 * np.median(np.abs(xyz[~wall, 0]))
+        near_dlpfc = np.linalg.norm(xyz[:, None] - dlpfc[None], axis=2).min(axis=1) <= 20.0
+        assert not (wall & near_dlpfc).any()
+    sgacc = load_template_mesh("fsaverage5", "right").coords_mm
+    seed = np.linalg.norm(sgacc - (6.0, 16.0, -10.0), axis=1) <= 10.0
+    assert (seed & ~load_template_medial_wall("fsaverage5", "right")).sum() == 24   # of 41
+    lemon = ROOT.parent / "shared" / "data" / "lemon_fsaverage5"
+    if not lemon.is_dir():
+        pytest.skip("../shared/data/lemon_fsaverage5 is absent: the rebuild from the real scan "
+                    "is not checked")
+    subprocess.run([sys.executable, str(ROOT / "tools" / "build_fsaverage5_medial_wall.py"),
+                    "--source", str(lemon), "--out", str(tmp_path)], check=True,
+                   capture_output=True)
+    name = "tpl-fsaverage5_desc-medialwall_mask"
+    for suffix in (".npz", ".json"):
+        assert (tmp_path / f"{name}{suffix}").read_bytes() == (BUNDLED / f"{name}{suffix}").read_bytes()
 
 
 # ----------------------------------------------------------- fsaverage6 and fsaverage (ico6/7)

@@ -146,6 +146,21 @@ def planted(tmp_path_factory):
                   for s in subjects]
 
 
+def _errors_and_baselines(found: np.ndarray, planted_mm: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The seedmap's errors and the medians of :func:`check_beats_baselines` (which asserts).
+
+    Baselines: the fixed guess (centroid of the published search spheres on the left pial
+    surface) and the bundled group map's own extremum in the search region.
+    """
+    left = _mesh("pial")["L"]
+    search = _search_vertices(left)
+    group = read_surface_seedmap(None).values["L"][search]
+    baselines = {"fixed_guess": distances(left[search].mean(axis=0), planted_mm),
+                 "group_extremum": distances(left[search][int(np.argmin(group))], planted_mm)}
+    errors = distances(found, planted_mm)
+    return errors, check_beats_baselines({"seedmap": errors}, baselines)
+
+
 def _target(result, method):
     return next(t for t in result.targets if t.method == method)
 
@@ -167,20 +182,14 @@ def test_seedmap_finds_the_planted_surface_target(planted):
     subjects): median 28.0 mm (seed 3) and 12.6 mm (seed 11) against cluster's 4.6 and
     4.4; at snr 0.8, 4.5 and 9.1 mm. Group maps built from other generated subjects, or
     a subject's own sgACC map above r 0.5, do no better there: the noise is coherent
-    over ~12 mm around the 7-vertex seed. With the real medial wall of the LEMON scan
-    instead (30 seed vertices kept; a copy of the generator, not in tmsnet), the bundled
-    map gave 7.3 and 5.0 mm at snr 0.5 (6 subjects, seeds 3 and 11).
+    over ~12 mm around the 7-vertex seed. With the medial wall of a real fMRIPrep scan
+    instead (``medial_wall="fmriprep"``, 24 seed vertices kept) the next test holds the
+    seedmap to the same limits at snr 0.5.
     """
     _, results = planted
     planted_mm = np.array([s.target_mm for s, _ in results])
     found = np.array([_target(r, "seedmap").coordinate_mm for _, r in results])
-    left = _mesh("pial")["L"]
-    search = _search_vertices(left)
-    group = read_surface_seedmap(None).values["L"][search]
-    baselines = {"fixed_guess": distances(left[search].mean(axis=0), planted_mm),
-                 "group_extremum": distances(left[search][int(np.argmin(group))], planted_mm)}
-    errors = distances(found, planted_mm)
-    medians = check_beats_baselines({"seedmap": errors}, baselines)
+    errors, medians = _errors_and_baselines(found, planted_mm)
     print(f"seedmap errors {np.round(errors, 1)}; medians {medians}")
     assert medians["seedmap"] <= 8.0
     # the map's weights reach the data's vertices: its non-zero vertices off the generator's
@@ -193,6 +202,32 @@ def test_seedmap_finds_the_planted_surface_target(planted):
         assert target.details["hemisphere"] == "L" and target.r_at_target < 0
         assert result.parameters["seedmap"]["bundled"]
         assert result.parameters["seedmap"]["n_weighted_vertices"] == off_wall
+
+
+def test_seedmap_at_half_the_signal_with_fmripreps_medial_wall(tmp_path):
+    """The second signal level (issue 13 item 2): snr 0.5 on 16 random subjects (seed 2026,
+    chosen before the run), with the medial wall a real fMRIPrep fsaverage5 scan has
+    (``medial_wall="fmriprep"``: 24 of the 41 right sgACC-sphere vertices keep the source,
+    against 7 in the generator's |x| < 4 mm band, where the bundled map's weights mostly fall
+    on noise; see the docstring above). Median <= 8 mm and <= half the best baseline.
+
+    Seen: 18.8, 8.1, 40.1, 0.0, 0.0, 0.0, 3.4, 1.5, 2.5, 13.7, 20.0, 1.8, 24.4, 4.8, 2.7,
+    21.3 mm, median 4.1 mm (benchmarks/bench_surface_accuracy.py: 5-subject medians 2.5, 9.8,
+    25.2, 5.7 mm over seeds 21, 3, 5, 11 with this wall, 6.6, 14.3, 27.0, 11.9 with the band;
+    cluster 2.1-3.8 mm with either). Seedmap misses more often than cluster at this level,
+    which is why surfaces default to cluster (docs/validation.md).
+    """
+    subjects = simulate_surface_dataset(tmp_path, n_subjects=16, seed=2026, snr=0.5,
+                                        medial_wall="fmriprep")
+    parameters = TargetingParameters(methods=("seedmap",), cleaning=ALL_COLUMNS,
+                                     uncertainty=UncertaintyParameters(n_bootstrap=0))
+    found = np.array([compute_surface_targets(s.bold_left, s.confounds, parameters,
+                                              n_jobs=1).targets[0].coordinate_mm
+                      for s in subjects])
+    planted_mm = np.array([s.target_mm for s in subjects])
+    errors, medians = _errors_and_baselines(found, planted_mm)
+    print(f"seedmap at snr 0.5 (fMRIPrep wall) {np.round(errors, 1)}; medians {medians}")
+    assert medians["seedmap"] <= 8.0
 
 
 def test_surface_seedmap_build_recovers_planted_structure(planted, capsys):

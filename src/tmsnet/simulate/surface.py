@@ -15,8 +15,11 @@ Per subject (one layout per subject, drawn from ``seed``):
   >= 25 mm away in the same region;
 * spatially smooth noise: 400 random Gaussian blobs (sigma 6 mm) with AR(1) time courses,
   plus white noise, standardised per vertex; a global signal shared by every vertex;
-* a medial wall: the vertices of nilearn's fsaverage5 with |x| < 4 mm are constant 0, as
-  fMRIPrep writes them.
+* a medial wall, constant 0 as fMRIPrep writes it: by default (``medial_wall="band"``) the
+  vertices with |x| < 4 mm, a crude band that keeps only 7 of the 41 right pial vertices of
+  the sgACC sphere; with ``medial_wall="fmriprep"`` the vertices a real fMRIPrep fsaverage5
+  scan leaves constant (888 left, 881 right; the file ``tpl-fsaverage5_desc-medialwall_mask.npz``
+  of ``tmsnet/data/meshes``, read here as data), which keep 24 of the 41.
 
 Files: ``sub-XX_task-rest_hemi-{L,R}_space-fsaverage5_bold.func.gii`` (TimeStep in ms) and
 ``sub-XX_task-rest_desc-confounds_timeseries.txt`` (a plain matrix: 6 motion-like
@@ -35,6 +38,7 @@ drawn among those shared vertices.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import nibabel as nib
@@ -45,6 +49,8 @@ SGACC_MM = (6.0, 16.0, -10.0)
 DLPFC_CENTRES_MM = ((-41.0, 16.0, 54.0), (-36.0, 39.0, 43.0), (-44.0, 40.0, 29.0),
                     (-37.0, 26.0, 49.0))
 SEED_RADIUS_MM, SEARCH_RADIUS_MM, PATCH_SIGMA_MM = 10.0, 20.0, 6.0
+#: How the medial wall is drawn (module docstring).
+MEDIAL_WALLS = ("band", "fmriprep")
 
 
 @dataclass
@@ -92,6 +98,18 @@ def _write_mesh(path: Path, coords: np.ndarray, faces: np.ndarray, structure: st
     nib.save(img, str(path))
 
 
+def _wall(kind: str, xyz: np.ndarray, subdivide: bool) -> np.ndarray:
+    if kind not in MEDIAL_WALLS:
+        raise ValueError(f"medial_wall must be one of {MEDIAL_WALLS}, got {kind!r}")
+    if kind == "band":
+        return np.abs(xyz[:, 0]) < 4.0
+    if subdivide:
+        raise ValueError("medial_wall='fmriprep' is the fsaverage5 wall; it has no subdivided form")
+    resource = files("tmsnet.data").joinpath("meshes", "tpl-fsaverage5_desc-medialwall_mask.npz")
+    with resource.open("rb") as handle, np.load(handle) as walls:
+        return np.concatenate([walls["left"], walls["right"]]).astype(bool)
+
+
 def _ar1(rng: np.random.Generator, shape: tuple[int, ...], phi: float = 0.5) -> np.ndarray:
     e = rng.standard_normal(shape)
     out = np.empty_like(e)
@@ -136,7 +154,8 @@ def _write_gifti(path: Path, data: np.ndarray, t_r: float, structure: str) -> No
 
 def simulate_surface_dataset(root: str | Path, *, n_subjects: int = 5, seed: int = 0,
                              snr: float = 0.5, n_frames: int = 300, t_r: float = 2.0,
-                             subdivide: bool = False) -> list[SurfaceSubject]:
+                             subdivide: bool = False,
+                             medial_wall: str = "band") -> list[SurfaceSubject]:
     """Write ``n_subjects`` generated surface subjects under ``root`` (see the module docstring)."""
     root = Path(root)
     meshes = _pial()
@@ -151,7 +170,7 @@ def simulate_surface_dataset(root: str | Path, *, n_subjects: int = 5, seed: int
     space = "fsaverage6" if subdivide else "fsaverage5"
     xyz = np.vstack([left, right])
     n_left = len(left)
-    wall = np.abs(xyz[:, 0]) < 4.0
+    wall = _wall(medial_wall, xyz, subdivide)
     seed_vertices = np.linalg.norm(xyz - np.asarray(SGACC_MM), axis=1) <= SEED_RADIUS_MM
     subjects = []
     for index in range(n_subjects):

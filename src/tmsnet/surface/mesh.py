@@ -5,8 +5,10 @@ The surface counterpart of the voxel-grid pieces of :mod:`tmsnet.targeting.regio
 :func:`tmsnet.targeting.methods.cluster_target` (REFERENCES.md section 1, "Surfaces"):
 
 - :class:`TemplateMesh`, :func:`load_template_mesh` (fsaverage5, shipped inside nilearn; fsLR
-  32k midthickness, shipped inside tmsnet), :func:`load_template_medial_wall` (fsLR) and
-  :func:`load_mesh_file` (any GIFTI surface);
+  32k midthickness, shipped inside tmsnet), :func:`load_template_medial_wall` (fsLR;
+  fsaverage5 from a real fMRIPrep scan), :func:`load_mesh_file` (a GIFTI or FreeSurfer
+  surface) and :func:`load_mesh_pair` (both hemispheres of a given template: fsaverage6,
+  fsaverage);
 - :func:`mesh_edges`, :func:`mesh_adjacency` and :func:`connected_clusters` (vertices are
   neighbours when they share a triangle edge, as in contarg's face-adjacency constraint);
 - :func:`smoothing_operator`: iterated heat-kernel smoothing with a FWHM in mm (Chung et al.
@@ -275,16 +277,21 @@ def load_template_mesh(space: str, hemisphere: str, kind: str = "pial") -> Templ
 
 
 def load_template_medial_wall(space: str, hemisphere: str) -> np.ndarray:
-    """The medial-wall mask of a shipped template mesh (fsLR only).
+    """The medial-wall mask of a shipped template mesh.
 
-    For fsLR it is brainspace's ``conte69_32k_*_mask.csv`` (29271 left and 29287 right cortex
-    vertices), which is more conservative than the medial wall of HCP's 91k grayordinates
-    (29696 and 29716 cortex vertices): a CIFTI file's own vertex lists take precedence.
+    - fsLR: brainspace's ``conte69_32k_*_mask.csv`` (29271 left and 29287 right cortex
+      vertices), which is more conservative than the medial wall of HCP's 91k grayordinates
+      (29696 and 29716 cortex vertices): a CIFTI file's own vertex lists take precedence.
+    - fsaverage5: the vertices fMRIPrep leaves constant (0) on fsaverage5 (FreeSurfer's cortex
+      label is the template's, so they are the same for every subject), read off a real
+      fMRIPrep scan (LEMON sub-010188; 888 left, 881 right; ``tools/build_fsaverage5_medial_wall.py``).
+      The surface job takes the wall from the data themselves; this mask is for generated
+      data, display and checks.
 
     Parameters
     ----------
     space : str
-        ``"fsLR"``.
+        ``"fsLR"`` or ``"fsaverage5"``.
     hemisphere : {"left", "right"}
         Hemisphere (``"lh"`` and ``"rh"`` are accepted).
 
@@ -296,15 +303,32 @@ def load_template_medial_wall(space: str, hemisphere: str) -> np.ndarray:
     Raises
     ------
     SpaceError
-        If no mask ships for ``space`` (fsaverage5: nilearn ships none; surface BOLD marks its
-        medial wall by constant vertices).
+        If no mask ships for ``space``.
     """
     _refuse_unshipped(space)
-    if space != "fsLR":
-        raise SpaceError(
-            f"No medial-wall mask ships for {space}: nilearn's fsaverage5 files have none. "
-            "Surface BOLD marks its medial wall itself (fMRIPrep writes constant 0 there).")
-    return _fslr_arrays(_hemisphere(hemisphere))[2]
+    hemisphere = _hemisphere(hemisphere)
+    if space == "fsaverage5":
+        return _fsaverage5_wall()[hemisphere]
+    return _fslr_arrays(hemisphere)[2]
+
+
+#: The bundled fsaverage5 medial wall (``tools/build_fsaverage5_medial_wall.py``).
+FSAVERAGE5_WALL_FILE = "tpl-fsaverage5_desc-medialwall_mask.npz"
+
+
+@lru_cache(maxsize=1)
+def _fsaverage5_wall() -> dict[str, np.ndarray]:
+    resource = files("tmsnet.data").joinpath("meshes").joinpath(FSAVERAGE5_WALL_FILE)
+    try:
+        with resource.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
+            walls = {h: np.array(archive[h], dtype=bool) for h in HEMISPHERES}
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputFileNotFoundError(
+            f"The bundled {FSAVERAGE5_WALL_FILE} is missing or damaged ({exc}); reinstall "
+            "tmsnet, or rebuild it with tools/build_fsaverage5_medial_wall.py.") from exc
+    for wall in walls.values():
+        wall.flags.writeable = False
+    return walls
 
 
 @lru_cache(maxsize=len(HEMISPHERES))
