@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from tmsnet.cli import main
@@ -168,6 +169,17 @@ def test_surface_job_with_fmriprep_confounds_tsv(short_subject, tmp_path, capsys
     assert "Targeting on the surface" in report
     assert 'alt="sgACC connectivity on the inflated left hemisphere' in report
     assert ".tmsnet-stage" not in report
+    # uncertainty as for volumes: the scan-length curve is written and drawn, and the report
+    # reads the run's parameters (the target JSON's Provenance, as a volume target's)
+    curve = Path(summary["outputs"]["scan_length"])
+    assert curve.name.endswith("_space-fsaverage5_desc-scanlength_stability.tsv")
+    table = pd.read_csv(curve, sep="\t")
+    assert list(table.columns) == ["method", "fraction", "n_frames", "minutes", "p95_radius_mm",
+                                   "median_distance_mm", "n_failed"]
+    assert table["fraction"].tolist() == [0.25, 0.5, 0.75, 1.0] and set(table["method"]) == {"cluster"}
+    assert json.loads(curve.with_suffix(".json").read_text())["minutes"] == {"Units": "min"}
+    assert 'alt="95 percent radius against scan length for each method"' in report
+    assert "Each target was recomputed on 5 block-bootstrap resamples" in report
 
 
 def test_surface_job_without_smoothing_records_none(planted):

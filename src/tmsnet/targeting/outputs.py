@@ -128,17 +128,33 @@ def _uncertainty_files(result: TargetingResult, func: Path, space_prefix: str,
                 "resample); distance_mm is to the method's target on the whole scan.",
                 {"x": {"Units": "mm"}, "y": {"Units": "mm"}, "z": {"Units": "mm"},
                  "distance_mm": {"Units": "mm"}}))]
-    curves = [u.scan_length.assign(method=name) for name, u in result.uncertainty.items()
-              if u.scan_length is not None]
-    if curves:
-        table = pd.concat(curves, ignore_index=True)
+    table = scan_length_table(result.uncertainty)
+    if table is not None:
         files.append(("scan_length", func / f"{space_prefix}_desc-scanlength_stability.tsv",
-                      "tsv", table[["method", *[c for c in table.columns if c != "method"]]],
-                      sidecar("Bootstrap 95 % radius of the target on the first 25/50/75/100 % "
-                              "of the scan (scan-length advice).",
-                              {"minutes": {"Units": "min"}, "p95_radius_mm": {"Units": "mm"},
-                               "median_distance_mm": {"Units": "mm"}})))
+                      "tsv", table, sidecar(*SCAN_LENGTH_SIDECAR)))
     return files
+
+
+#: Description and column units of the ``desc-scanlength_stability.tsv`` sidecar.
+SCAN_LENGTH_SIDECAR = (
+    "Bootstrap 95 % radius of the target on the first 25/50/75/100 % of the scan (scan-length "
+    "advice).",
+    {"minutes": {"Units": "min"}, "p95_radius_mm": {"Units": "mm"},
+     "median_distance_mm": {"Units": "mm"}})
+
+
+def scan_length_table(uncertainty: dict[str, Any]) -> pd.DataFrame | None:
+    """Every method's scan-length curve in one table (``method`` first), None without any.
+
+    Written as ``<prefix>_space-<space>_desc-scanlength_stability.tsv`` by the volume and the
+    surface job alike; the report's stability section reads it.
+    """
+    curves = [u.scan_length.assign(method=name) for name, u in uncertainty.items()
+              if u.scan_length is not None]
+    if not curves:
+        return None
+    table = pd.concat(curves, ignore_index=True)
+    return table[["method", *[c for c in table.columns if c != "method"]]]
 
 
 def _target_files(result: TargetingResult, func: Path, nibs: Path, space_prefix: str,

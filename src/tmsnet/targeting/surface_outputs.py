@@ -16,7 +16,9 @@ Under ``sub-<label>/[ses-<label>/]func/``:
   index), its coordinates on the template surface (mm, space named), for fsaverage spaces
   the same point in MNI152 (FreeSurfer's MNI305 -> MNI152 affine), r, the uncertainty and
   the scan-length advice;
-* ``<prefix>_space-<space>_desc-bootstrap_targets.tsv``: every bootstrap target.
+* ``<prefix>_space-<space>_desc-bootstrap_targets.tsv``: every bootstrap target;
+* ``<prefix>_space-<space>_desc-scanlength_stability.tsv``: the scan-length curves, as for
+  volumes (:func:`tmsnet.targeting.outputs.scan_length_table`).
 
 All files are written atomically with JSON sidecars (parameters, versions, input
 SHA-256). The caller stages the job (:func:`tmsnet.io.staging.staged_output_dir`).
@@ -38,6 +40,7 @@ from tmsnet.io.bids import entity_prefix, parse_entities, subject_folder, write_
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
 from tmsnet.io.surface import cifti_cortex_models
 from tmsnet.spaces import MNI305_SURFACE_SPACES, mni305_to_mni152
+from tmsnet.targeting.outputs import SCAN_LENGTH_SIDECAR, scan_length_table
 from tmsnet.targeting.results import target_summary
 from tmsnet.targeting.surface_workflow import HEMISPHERES, SurfaceTargetingResult
 
@@ -255,4 +258,10 @@ def write_surface_outputs(result: SurfaceTargetingResult, out_dir: str | Path, *
         atomic_write_json(sidecar_path_for(path), sidecar(
             "Block-bootstrap targets (mm, template surface) of every method."))
         written["bootstrap_targets"] = path
+        table = scan_length_table(result.uncertainty)
+        if table is not None:  # the same file as for volumes: the report draws the curve
+            path = func / f"{prefix}_space-{space}_desc-scanlength_stability.tsv"
+            atomic_write_tsv(path, table)
+            atomic_write_json(sidecar_path_for(path), sidecar(*SCAN_LENGTH_SIDECAR))
+            written["scan_length"] = path
     return written
