@@ -28,7 +28,13 @@ import pytest
 from tmsnet.cli import main
 from tmsnet.exceptions import InvalidParameterError, SpaceError
 from tmsnet.fmri.cleaning import BoldCleaningParameters
-from tmsnet.surface.mesh import load_mesh_file, load_mesh_pair, load_template_mesh
+from tmsnet.surface.mesh import (
+    TemplateMesh,
+    check_template_geometry,
+    load_mesh_file,
+    load_mesh_pair,
+    load_template_mesh,
+)
 from tmsnet.targeting.group_seedmap import build_group_seedmap
 from tmsnet.targeting.surface_workflow import compute_surface_targets
 from tmsnet.targeting.uncertainty import UncertaintyParameters
@@ -83,6 +89,19 @@ def test_gifti_and_freesurfer_surfaces_read_alike(tmp_path):
     (tmp_path / "rh.broken").write_bytes(b"not a surface")
     with pytest.raises(Exception, match="neither a GIFTI surface"):
         load_mesh_pair(tmp_path / "lh.broken", "fsaverage5")
+
+
+def test_a_given_surface_must_be_folded_and_in_the_template_frame(fine_subjects):
+    fine = load_mesh_pair(fine_subjects[0].mesh_left, "fsaverage6")
+    check_template_geometry(fine)                                       # the stand-in passes
+    check_template_geometry({h: load_template_mesh("fsaverage5", n, "white_matter")
+                             for h, n in (("L", "left"), ("R", "right"))})
+    for kind in ("inflated", "sphere"):
+        with pytest.raises(SpaceError, match="folded template surface"):
+            check_template_geometry({"L": load_template_mesh("fsaverage5", "left", kind)})
+    native = fine["L"].coords_mm + np.array([3.0, -25.0, 18.0])   # a subject's surface RAS offset
+    with pytest.raises(SpaceError, match="centroid is 31 mm"):
+        check_template_geometry({"L": TemplateMesh(native, fine["L"].faces, "fsaverage6", "left")})
 
 
 def test_fsaverage6_with_its_mesh_finds_the_same_target_as_fsaverage5(fine_subjects):

@@ -74,6 +74,7 @@ __all__ = [
     "connected_clusters",
     "load_mesh_file",
     "load_mesh_pair",
+    "check_template_geometry",
     "load_template_medial_wall",
     "load_template_mesh",
     "points_within",
@@ -114,10 +115,10 @@ _FWHM_PER_SIGMA = math.sqrt(8.0 * math.log(2.0))
 _MAX_NEIGHBOUR_WEIGHT = 0.5
 
 _FSAVERAGE_NOTE = (
-        "fsaverage surface coordinates are FreeSurfer's MNI305 space; the published coordinates "
-        "are MNI152 and are used unchanged. The two spaces differ by a few mm (FreeSurfer's "
-        "MNI152-to-MNI305 affine moves points near these targets by about 2 mm), below the "
-        "region radii.")
+    "fsaverage surface coordinates are FreeSurfer's MNI305 space; the published coordinates "
+    "are MNI152 and are used unchanged. The two spaces differ by a few mm (FreeSurfer's "
+    "MNI152-to-MNI305 affine moves points near these targets by about 2 mm), below the "
+    "region radii.")
 _COORDINATE_NOTES = {
     "fsaverage5": _FSAVERAGE_NOTE, "fsaverage6": _FSAVERAGE_NOTE, "fsaverage": _FSAVERAGE_NOTE,
     "fsLR": (
@@ -216,8 +217,9 @@ def _refuse_unshipped(space: str) -> None:
     if space in _UNSHIPPED_ICOSAHEDRA:
         raise SpaceError(
             f"tmsnet ships no {space} mesh (ico{_UNSHIPPED_ICOSAHEDRA[space]}): give its "
-            f"template surface with --surface-mesh (FreeSurfer's subjects/{space}/surf/lh.pial; "
-            "the right one, rh.pial, is found beside it), or resample the BOLD to fsaverage5 "
+            f"template surface (--surface-mesh on the command line, mesh= in the API: "
+            f"FreeSurfer's subjects/{space}/surf/lh.pial, the right one, rh.pial, is found "
+            "beside it), or resample the BOLD to fsaverage5 "
             f"(fMRIPrep --output-spaces fsaverage5, or mri_surf2surf --srcsubject {space} "
             "--trgsubject fsaverage5), or use fMRIPrep's fsLR CIFTI (--cifti-output 91k).")
     if space not in TEMPLATE_MESH_SPACES:
@@ -500,6 +502,43 @@ def load_mesh_pair(left: str | Path, space: str, *, kind: str | None = None,
             f"{meshes['L'].coords_mm[:, 0].mean():.1f} vs {meshes['R'].coords_mm[:, 0].mean():.1f} "
             "mm): the hemisphere files look swapped.")
     return meshes
+
+
+#: A given template surface must lie within this of fsaverage5's pial centroid (mm) ...
+TEMPLATE_CENTROID_TOLERANCE_MM = 10.0
+#: ... with a spread per axis within these ratios of it (pial, white, midthickness and fsLR
+#: lie within 0.94-1.0; inflated 1.3-1.4, sphere and flat 1.5-3.8).
+TEMPLATE_SPREAD_RATIOS = (0.85, 1.15)
+
+
+def check_template_geometry(meshes: dict[str, TemplateMesh]) -> None:
+    """Refuse a given mesh pair that is not a folded surface in the templates' MNI-like frame.
+
+    The regions are Euclidean balls around published MNI coordinates, so a given mesh must be
+    a folded template surface (pial, white, midthickness) in the frame of the shipped ones.
+    Each hemisphere is compared with nilearn's fsaverage5 pial surface of the same
+    hemisphere: centroid within :data:`TEMPLATE_CENTROID_TOLERANCE_MM` and spread (standard
+    deviation per axis) within :data:`TEMPLATE_SPREAD_RATIOS`. An inflated surface, a sphere,
+    a flat map, or a subject's native surface (tens of mm off in FreeSurfer's surface RAS)
+    fails.
+
+    Raises
+    ------
+    SpaceError
+        Naming the hemisphere, the centroid offset and the spread ratios.
+    """
+    for mesh in meshes.values():
+        reference = load_template_mesh("fsaverage5", mesh.hemisphere, "pial").coords_mm
+        offset = float(np.linalg.norm(mesh.coords_mm.mean(axis=0) - reference.mean(axis=0)))
+        spread = mesh.coords_mm.std(axis=0) / reference.std(axis=0)
+        low, high = TEMPLATE_SPREAD_RATIOS
+        if offset > TEMPLATE_CENTROID_TOLERANCE_MM or not np.all((spread >= low) & (spread <= high)):
+            raise SpaceError(
+                f"The given {mesh.hemisphere} surface does not look like a folded template surface "
+                f"in MNI space: its centroid is {offset:.0f} mm from fsaverage5's pial one and its "
+                f"spread {np.round(spread, 2).tolist()} times it (allowed: within "
+                f"{TEMPLATE_CENTROID_TOLERANCE_MM:g} mm, {low}-{high}). Give the template's pial, "
+                "white or midthickness surface (not inflated, sphere, or a subject's own).")
 
 
 def mesh_edges(faces: np.ndarray) -> np.ndarray:

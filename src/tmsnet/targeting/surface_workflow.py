@@ -48,6 +48,7 @@ from tmsnet.io.surface import (
 from tmsnet.parallel import available_workers
 from tmsnet.surface.mesh import (
     TemplateMesh,
+    check_template_geometry,
     load_mesh_pair,
     load_template_mesh,
     smoothing_operator,
@@ -138,7 +139,9 @@ def _smoother(bold: SurfaceBold, meshes: dict[str, TemplateMesh], fwhm_mm: float
 def _meshes(bold: SurfaceBold, kind: str, mesh: str | Path | None) -> dict[str, TemplateMesh]:
     if mesh is None:
         return {h: load_template_mesh(bold.space, _MESH_HEMISPHERE[h], kind) for h in HEMISPHERES}
-    return load_mesh_pair(mesh, bold.space, n_vertices=bold.n_mesh_vertices)
+    meshes = load_mesh_pair(mesh, bold.space, n_vertices=bold.n_mesh_vertices)
+    check_template_geometry(meshes)
+    return meshes
 
 
 def _mesh_files(mesh: str | Path | None) -> dict[str, Path]:
