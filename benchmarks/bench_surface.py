@@ -15,6 +15,9 @@ Issue 15, "Must show". In one run and one process, on each input:
 (c) a generated fsLR-91k CIFTI-2 dtseries (``write_fslr_dtseries`` of
     ``tests/test_surface_meshes.py``, seed 0, 300 frames, TR 2 s: 58558 cortical vertices of
     the bundled fsLR masks plus 32724 volume voxels, 91282 grayordinates as fMRIPrep writes),
+(d) a generated subject on the ico6-like fsaverage6 stand-in with its mesh given (``mesh=``,
+    ``simulate_surface_dataset(..., seed=0, n_frames=300, subdivide=True)``: 2 x 40962
+    vertices, four times fsaverage5's),
 
 it measures:
 
@@ -97,8 +100,8 @@ def _parameters(job: str):
 
 
 def _rss_child(argv: list[str]) -> None:
-    """Subprocess body: ``--rss-child imports|floor|job LEFT RIGHT CONFOUNDS SPACE T_R OUT``."""
-    mode, left, right, confounds, space, t_r, out = argv
+    """Subprocess body: ``--rss-child imports|floor|job LEFT RIGHT CONFOUNDS SPACE T_R MESH OUT``."""
+    mode, left, right, confounds, space, t_r, mesh, out = argv
     from tmsnet.jobs.target import run_surface_target
     from tmsnet.targeting.surface_workflow import compute_surface_targets  # noqa: F401
 
@@ -106,7 +109,8 @@ def _rss_child(argv: list[str]) -> None:
         _read_floor(Path(left), Path(right) if right else None)
     elif mode == "job":
         run_surface_target(left, confounds, _parameters("cluster"), out_dir=out,
-                           space=space or None, t_r=float(t_r) if t_r else None)
+                           space=space or None, t_r=float(t_r) if t_r else None,
+                           mesh=mesh or None)
     status = Path("/proc/self/status")
     hwm = next((int(line.split()[1]) for line in status.read_text().splitlines()
                 if line.startswith("VmHWM:")), None) if status.exists() else None
@@ -126,7 +130,8 @@ def _peak_rss_mib(case: dict, tmp: Path) -> dict[str, float]:
         out = tmp / f"rss-{mode}"
         argv = [sys.executable, str(Path(__file__).resolve()), "--rss-child", mode,
                 str(case["left"]), str(case["right"] or ""), str(case["confounds"]),
-                case["space"] or "", str(case["t_r"] or ""), str(out)]
+                case["space"] or "", str(case["t_r"] or ""), str(case.get("mesh") or ""),
+                str(out)]
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
         child = json.loads(done.stdout.strip().splitlines()[-1])
         peaks[mode] = child["maxrss_kib"] / 1024
@@ -142,12 +147,13 @@ def _measure(case: dict, tmp: Path, repeats: int) -> dict:
     from tmsnet.targeting.surface_workflow import compute_surface_targets
 
     left, confounds, space, t_r = case["left"], case["confounds"], case["space"], case["t_r"]
+    mesh = case.get("mesh")
     counter = iter(range(10**6))
 
     def job(name, report=True):
         out = tmp / f"out-{next(counter)}"
         result = run_surface_target(left, confounds, _parameters(name), out_dir=out,
-                                    space=space, t_r=t_r, report=report)
+                                    space=space, t_r=t_r, mesh=mesh, report=report)
         shutil.rmtree(out)
         return result
 
@@ -158,7 +164,7 @@ def _measure(case: dict, tmp: Path, repeats: int) -> dict:
         "cluster, default uncertainty": lambda: job("cluster"),
         "same, without the HTML report": lambda: job("cluster", report=False),
         "compute only: cluster, default uncertainty": lambda: compute_surface_targets(
-            left, confounds, _parameters("cluster"), space=space, t_r=t_r),
+            left, confounds, _parameters("cluster"), space=space, t_r=t_r, mesh=mesh),
         "all, default uncertainty": lambda: job("all"),
     }
     start = time.perf_counter()
@@ -223,10 +229,15 @@ def _generate_child(root: str) -> None:
     folder = Path(root) / "fslr"
     folder.mkdir(parents=True)
     cifti = write_fslr_dtseries(folder, seed=0, n_frames=300, n_volume_voxels=FSLR_91K_VOXELS)
+    cifti_s = time.perf_counter() - start - gifti_s
+    fine = simulate_surface_dataset(Path(root) / "fsaverage6", n_subjects=1, seed=0,
+                                    n_frames=300, subdivide=True)[0]
     print(json.dumps({"left": str(subject.bold_left), "confounds": str(subject.confounds),
                       "seconds": gifti_s, "cifti": str(cifti["bold"]),
-                      "cifti_confounds": str(cifti["confounds"]),
-                      "cifti_seconds": time.perf_counter() - start - gifti_s}))
+                      "cifti_confounds": str(cifti["confounds"]), "cifti_seconds": cifti_s,
+                      "fine": str(fine.bold_left), "fine_confounds": str(fine.confounds),
+                      "fine_mesh": str(fine.mesh_left),
+                      "fine_seconds": time.perf_counter() - start - gifti_s - cifti_s}))
 
 
 #: Volume grayordinates of fMRIPrep's fsLR-91k CIFTI beside the bundled masks' 58558 cortex
@@ -256,6 +267,12 @@ def _cases(tmp: Path) -> list[tuple[str, dict]]:
     cases.append(("(c) generated fsLR-91k CIFTI-2 dtseries (91282 grayordinates)", {
         "left": Path(subject["cifti"]), "right": None,
         "confounds": Path(subject["cifti_confounds"]), "space": None, "t_r": None}))
+    print(f"(d) generated fsaverage6 stand-in written in {subject['fine_seconds']:.1f} s")
+    fine = Path(subject["fine"])
+    cases.append(("(d) generated subject on the fsaverage6 stand-in, mesh given (GIFTI pair)", {
+        "left": fine, "right": fine.with_name(fine.name.replace("hemi-L", "hemi-R")),
+        "confounds": Path(subject["fine_confounds"]), "space": None, "t_r": None,
+        "mesh": Path(subject["fine_mesh"])}))
     return cases
 
 
