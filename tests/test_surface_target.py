@@ -179,6 +179,10 @@ def test_surface_job_with_fmriprep_confounds_tsv(short_subject, tmp_path, capsys
     assert table["fraction"].tolist() == [0.25, 0.5, 0.75, 1.0] and set(table["method"]) == {"cluster"}
     assert json.loads(curve.with_suffix(".json").read_text())["minutes"] == {"Units": "min"}
     assert 'alt="95 percent radius against scan length for each method"' in report
+    # and the scan QC of a volume job: frames, duration, head motion from the TSV's FD
+    assert summary["qc"]["n_frames"] == 100 and summary["qc"]["duration_min"] == round(100 * 2 / 60, 2)
+    assert summary["qc"]["mean_framewise_displacement_mm"] is not None
+    assert "Scan quality" in report and 'alt="Framewise displacement over time"' in report
     assert "Each target was recomputed on 5 block-bootstrap resamples" in report
 
 

@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_argument(sel, "task", "--task")
     _plan_argument(sel, "space", "--space")
     _plan_argument(sel, "res", "--res")
+    _plan_argument(sel, "surface_mesh", "--surface-mesh", type=Path, metavar="LEFT_SURFACE")
     _plan_argument(sel, "runs", "--runs", choices=True)
     _plan_argument(sel, "run_labels", "--run-label", nargs="+", metavar="LABEL")
 
@@ -173,7 +174,8 @@ def _participant(args: argparse.Namespace) -> int:
         args.bids_dir, args.output_dir, backend=backend, progress=progress, on_outcome=say,
         participant_labels=args.participant_label, session_labels=args.session_label,
         fmriprep_dir=args.fmriprep_dir, task=args.task, space=args.space, res=args.res,
-        runs=args.runs, run_labels=args.run_label, options=_targeting_options(args),
+        surface_mesh=args.surface_mesh, runs=args.runs, run_labels=args.run_label,
+        options=_targeting_options(args),
         report=not args.no_report, force=args.force, n_threads=args.threads_per_job,
     )
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}

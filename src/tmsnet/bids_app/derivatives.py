@@ -48,8 +48,10 @@ __all__ = [
 #: Datatype folders of the specification, plus ``nibs`` (BEP037, NIBS-BIDS).
 DATATYPES = frozenset({"anat", "beh", "dwi", "eeg", "emg", "fmap", "func", "ieeg", "meg", "micr",
                        "motion", "mrs", "perf", "pet", "nirs", "nibs"})
-#: Extensions tmsnet writes (all in the schema's ``objects.extensions``).
-EXTENSIONS = frozenset({".json", ".tsv", ".nii.gz", ".nii", ".html", ".png", ".svg", ".txt"})
+#: Extensions tmsnet writes (all in the schema's ``objects.extensions``): the surface job's
+#: maps are GIFTI ``.shape.gii`` and, for CIFTI input, ``.dscalar.nii``.
+EXTENSIONS = frozenset({".json", ".tsv", ".nii.gz", ".nii", ".html", ".png", ".svg", ".txt",
+                        ".shape.gii", ".dscalar.nii"})
 #: Top-level names allowed besides ``sub-*`` (specification + tmsnet's group outputs).
 TOP_LEVEL = frozenset({"dataset_description.json", "README", "README.md", "CHANGES", "LICENSE",
                        "participants.tsv", "participants.json", "logs", "figures", "sourcedata",

@@ -11,6 +11,10 @@ template space::
         sub-<label>_[ses-<label>_]task-<task>_[acq-<label>_][run-<index>_]desc-confounds_timeseries.tsv
         ..._space-<space>[_res-<label>]_desc-brain_mask.nii.gz   (optional, beside the BOLD)
 
+For a surface space the BOLD is fMRIPrep's surface output instead (the confounds are the
+same file): ``..._hemi-L_space-<fsaverage5|fsaverage6|fsaverage>_bold.func.gii`` (the left
+hemisphere; the job finds ``hemi-R`` beside it) or ``..._space-fsLR_den-<den>_bold.dtseries.nii``.
+
 File names are parsed entity by entity (BIDS: ``key-value`` pairs, then a
 suffix), not with one fixed pattern, so optional entities (``acq``, ``ce``,
 ``rec``, ``dir``, ``echo``, ``res``, ``den``...) are tolerated. Every problem
@@ -29,11 +33,14 @@ import pandas as pd
 
 from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError
 from tmsnet.io.bids import parse_bids_name  # the one BIDS name parser (re-exported here)
+from tmsnet.io.surface import SURFACE_SPACES
 
 __all__ = [
     "RunInputs",
     "SessionInputs",
+    "bold_suffix",
     "collect_sessions",
+    "is_surface_space",
     "list_participants",
     "normalize_labels",
     "parse_bids_name",
@@ -41,6 +48,20 @@ __all__ = [
 ]
 
 _BOLD_SUFFIX = "_desc-preproc_bold.nii.gz"
+
+
+def bold_suffix(space: str) -> str:
+    """The end of fMRIPrep's BOLD file names in ``space`` (volume or surface output)."""
+    if space == "fsLR":
+        return "_bold.dtseries.nii"
+    if space in SURFACE_SPACES:
+        return "_bold.func.gii"
+    return _BOLD_SUFFIX
+
+
+def is_surface_space(space: str) -> bool:
+    """Whether fMRIPrep writes ``space`` as surface data (GIFTI or CIFTI), not a volume."""
+    return space in SURFACE_SPACES
 
 
 @dataclass(frozen=True)
@@ -197,23 +218,50 @@ def list_participants(
 
 
 def _describe_found(func_dirs: Sequence[Path]) -> str:
+    """Tasks and spaces of every fMRIPrep BOLD (volume or surface) in the folders."""
+    suffixes = sorted({bold_suffix(space) for space in (*SURFACE_SPACES, "volume")})
     tasks, spaces = set(), set()
-    for folder in func_dirs:
-        for path in folder.glob("*" + _BOLD_SUFFIX):
-            try:
-                entities, _, _ = parse_bids_name(path.name)
-            except ValueError:
-                continue
-            tasks.add(entities.get("task", "?"))
-            spaces.add(entities.get("space", "?"))
+    for path in (p for folder in func_dirs for suffix in suffixes for p in folder.glob("*" + suffix)):
+        try:
+            entities, _, _ = parse_bids_name(path.name)
+        except ValueError:
+            continue
+        tasks.add(entities.get("task", "?"))
+        spaces.add(entities.get("space", "?"))
     if not tasks:
-        return "no *_desc-preproc_bold.nii.gz file at all"
+        return ("no fMRIPrep BOLD at all (*_desc-preproc_bold.nii.gz, *_bold.func.gii or "
+                "*_bold.dtseries.nii)")
     return f"tasks: {', '.join(sorted(tasks))}; spaces: {', '.join(sorted(spaces))}"
 
 
 def _run_key(entities: dict[str, str]) -> tuple[str, str]:
     run = entities.get("run", "")
     return (entities.get("acq", ""), run.zfill(6) if run.isdigit() else run)
+
+
+def _run_inputs(subject: str, space: str, candidates: list[tuple[dict[str, str], Path]]
+                ) -> RunInputs:
+    """The files of one run: its BOLD (one resolution), confounds and, for volumes, mask."""
+    if len(candidates) > 1:
+        found = ", ".join(p.name for _, p in candidates)
+        raise InvalidParameterError(
+            f"sub-{subject}: several BOLD files for one run ({found}), e.g. at several "
+            "resolutions. Choose one with --res (e.g. --res 2)."
+        )
+    entities, bold = candidates[0]
+    stem = bold.name[: -len(bold_suffix(space))]
+    functional = stem.split("_hemi-")[0].split("_space-")[0]
+    confounds = bold.with_name(f"{functional}_desc-confounds_timeseries.tsv")
+    if not confounds.is_file():
+        raise InputFileNotFoundError(
+            f"sub-{subject}: {bold.name} has no confounds table ({confounds.name} is "
+            f"missing in {bold.parent}). fMRIPrep writes one per run; re-run fMRIPrep "
+            "or restore the file."
+        )
+    mask = bold.with_name(f"{stem}_desc-brain_mask.nii.gz")
+    return RunInputs(run=entities.get("run"), acq=entities.get("acq"), bold=bold,
+                     confounds=confounds,
+                     mask=mask if mask.is_file() and not is_surface_space(space) else None)
 
 
 def collect_sessions(
@@ -261,12 +309,14 @@ def collect_sessions(
                                                       if (sub_dir / "func").is_dir() else [])
     grouped: dict[str | None, dict[tuple[str, str], list[tuple[dict[str, str], Path]]]] = {}
     for folder in func_dirs:
-        for path in sorted(folder.glob(f"sub-{subject}_*" + _BOLD_SUFFIX)):
+        for path in sorted(folder.glob(f"sub-{subject}_*" + bold_suffix(space))):
             try:
                 entities, _, _ = parse_bids_name(path.name)
             except ValueError:
                 continue
             if entities.get("task") != task or entities.get("space") != space:
+                continue
+            if entities.get("hemi", "L") != "L":  # a surface pair is found by its left file
                 continue
             if res is not None and entities.get("res") != res:
                 continue
@@ -289,30 +339,8 @@ def collect_sessions(
         )
     out: list[SessionInputs] = []
     for session in sorted(grouped, key=lambda s: (s is not None, s or "")):
-        run_inputs = []
-        for key in sorted(grouped[session]):
-            candidates = grouped[session][key]
-            if len(candidates) > 1:
-                found = ", ".join(p.name for _, p in candidates)
-                raise InvalidParameterError(
-                    f"sub-{subject}: several BOLD files for one run ({found}), e.g. at several "
-                    "resolutions. Choose one with --res (e.g. --res 2)."
-                )
-            entities, bold = candidates[0]
-            stem = bold.name[: -len(_BOLD_SUFFIX)]
-            functional = stem.split("_space-")[0]
-            confounds = bold.with_name(f"{functional}_desc-confounds_timeseries.tsv")
-            if not confounds.is_file():
-                raise InputFileNotFoundError(
-                    f"sub-{subject}: {bold.name} has no confounds table ({confounds.name} is "
-                    f"missing in {bold.parent}). fMRIPrep writes one per run; re-run fMRIPrep "
-                    "or restore the file."
-                )
-            mask = bold.with_name(f"{stem}_desc-brain_mask.nii.gz")
-            run_inputs.append(RunInputs(
-                run=entities.get("run"), acq=entities.get("acq"), bold=bold, confounds=confounds,
-                mask=mask if mask.is_file() else None,
-            ))
+        run_inputs = [_run_inputs(subject, space, grouped[session][key])
+                      for key in sorted(grouped[session])]
         out.append(SessionInputs(subject=subject, session=session, task=task, space=space,
                                  runs=tuple(run_inputs)))
     return out

@@ -44,15 +44,17 @@ from tmsnet.bids_app.derivatives import derivatives_description
 from tmsnet.bids_app.layout import (
     SessionInputs,
     collect_sessions,
+    is_surface_space,
     list_participants,
     normalize_labels,
     resolve_fmriprep_dir,
 )
-from tmsnet.exceptions import InvalidParameterError, TmsnetError
+from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError, TmsnetError
 from tmsnet.io.atomic import atomic_write_json, atomic_write_text, ensure_output_dir, json_compatible
-from tmsnet.io.bids import check_label, subject_folder, write_dataset_description
+from tmsnet.io.bids import check_label, parse_entities, subject_folder, write_dataset_description
 from tmsnet.io.lock import output_lock
 from tmsnet.io.provenance import file_sha256, make_sidecar
+from tmsnet.io.surface import right_hemisphere_file
 from tmsnet.parallel import Backend, TaskResult, map_tasks
 from tmsnet.targeting.workflow import TargetingParameters
 from tmsnet.utils.params import Parameters, param, parameter_specs
@@ -91,9 +93,14 @@ class ParticipantPlan(Parameters):
     fmriprep_dir : Path or None
         fMRIPrep outputs; None for ``BIDS_DIR/derivatives/fmriprep``.
     task, space : str
-        BIDS ``task-`` and ``space-`` labels of the fMRIPrep BOLD.
+        BIDS ``task-`` and ``space-`` labels of the fMRIPrep BOLD. A surface space
+        (``fsaverage5``, ``fsaverage6``, ``fsaverage``, ``fsLR``) takes fMRIPrep's surface
+        BOLD (``*_hemi-L_space-<space>_bold.func.gii`` and its ``hemi-R`` partner, or the
+        ``*_space-fsLR_den-91k_bold.dtseries.nii``) through the surface job, one run at a time.
     res : str or None
         ``res-`` label, if fMRIPrep wrote several resolutions.
+    surface_mesh : Path or None
+        The left template surface (the right one beside it) for fsaverage6 and fsaverage.
     runs : {"concat", "each"}
         Concatenate a session's runs after per-run cleaning, or target each run.
     run_labels : tuple or None
@@ -121,6 +128,10 @@ class ParticipantPlan(Parameters):
                        help="template space of the fMRIPrep BOLD (space- entity)")
     res: str | None = param(None, help="res- label, if fMRIPrep wrote several resolutions",
                             kind="str")
+    surface_mesh: Path | None = param(
+        None, kind="path",
+        help="surface spaces without a shipped mesh (fsaverage6, fsaverage): the left template "
+             "surface, e.g. $FREESURFER_HOME/subjects/fsaverage6/surf/lh.pial")
     runs: str = param("concat", choices=RUN_POLICIES,
                       help="several runs in a session: concatenate after per-run cleaning, or "
                            "one target per run")
@@ -167,6 +178,9 @@ class ParticipantJob:
         :meth:`tmsnet.targeting.workflow.TargetingParameters.from_options`).
     runs : {"concat", "each"}
         Concatenate the runs after per-run cleaning, or target each run.
+    surface_mesh : Path or None
+        The left template surface for surface data on an unshipped mesh (fsaverage6,
+        fsaverage); hashed in the fingerprint.
     report : bool
         Write the per-subject HTML report.
     force : bool
@@ -179,6 +193,7 @@ class ParticipantJob:
     output_dir: Path
     options: dict[str, Any] = field(default_factory=dict)
     runs: str = ParticipantPlan.runs  # the defaults are ParticipantPlan's (declared once)
+    surface_mesh: Path | None = ParticipantPlan.surface_mesh
     report: bool = ParticipantPlan.report
     force: bool = ParticipantPlan.force
     n_threads: int = ParticipantPlan.n_threads
@@ -238,6 +253,22 @@ def _recorded_options(options: dict[str, Any], *, sort: bool = False) -> dict[st
     return {_RECORDED_NAMES.get(k, k): options[k] for k in (sorted(options) if sort else options)}
 
 
+def _run_files(job: ParticipantJob, run: Any) -> list[tuple[str, Path]]:
+    """The files one run is read from (a surface GIFTI pair: both hemispheres)."""
+    files = [("bold", run.bold)]
+    if is_surface_space(job.inputs.space) and run.bold.name.endswith(".func.gii"):
+        files.append(("bold_right", right_hemisphere_file(run.bold)))
+    files.append(("confounds", run.confounds))
+    return files + ([("mask", run.mask)] if run.mask is not None else [])
+
+
+def _mesh_files(job: ParticipantJob) -> list[tuple[str, Path]]:
+    if job.surface_mesh is None:
+        return []
+    left = Path(job.surface_mesh)
+    return [("mesh_left", left), ("mesh_right", right_hemisphere_file(left))]
+
+
 def job_fingerprint(job: ParticipantJob) -> dict[str, Any]:
     """Everything that decides a job's outputs: input hashes, parameters, version.
 
@@ -246,10 +277,11 @@ def job_fingerprint(job: ParticipantJob) -> dict[str, Any]:
     """
     inputs = []
     for run in job.inputs.runs:
-        for role, path in (("bold", run.bold), ("confounds", run.confounds), ("mask", run.mask)):
-            if path is not None:
-                inputs.append({"run": run.run, "role": role, "name": path.name,
-                               "sha256": file_sha256(path)})
+        for role, path in _run_files(job, run):
+            inputs.append({"run": run.run, "role": role, "name": path.name,
+                           "sha256": file_sha256(path)})
+    for role, path in _mesh_files(job):
+        inputs.append({"run": None, "role": role, "name": path.name, "sha256": file_sha256(path)})
     return json_compatible({
         "tmsnet_version": __version__,
         "task": job.inputs.task,
@@ -327,10 +359,30 @@ def recover_staging(output_dir: str | Path) -> list[Path]:
     return restored
 
 
+def _target_one(job: ParticipantJob, bold: Any, confounds: Any, parameters: TargetingParameters,
+                stage: Path) -> tuple[dict[str, str], dict[str, Path], dict[str, Any]]:
+    """One run group through the volume or the surface job: its entities, files and summary.
+
+    Surface runs are targeted one by one: the surface job reads one scan, so concatenating
+    several is refused with what to pass instead.
+    """
+    from tmsnet.jobs.target import run_surface_target, run_target
+
+    if not is_surface_space(job.inputs.space):
+        done = run_target(bold, confounds, parameters, out_dir=stage, report=job.report,
+                          n_jobs=job.n_threads, progress=False)
+        return dict(done.result.entities), done.written, done.summary
+    if isinstance(bold, list):
+        raise InvalidParameterError(
+            f"{job.label}: {len(bold)} runs on {job.inputs.space}; surface runs are targeted one "
+            "by one. Pass --runs each (or --run-label to pick one).")
+    done = run_surface_target(bold, confounds, parameters, out_dir=stage, report=job.report,
+                              mesh=job.surface_mesh, n_jobs=job.n_threads)
+    return parse_entities(bold), done.written, done.summary
+
+
 def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Path:
     from threadpoolctl import threadpool_limits
-
-    from tmsnet.jobs.target import run_target
 
     work = job.output_dir / STAGING_DIR
     work.mkdir(parents=True, exist_ok=True)
@@ -343,13 +395,11 @@ def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Pat
         parameters = TargetingParameters.from_options(job.options)
         with threadpool_limits(limits=job.n_threads):
             for bold, confounds in _run_groups(job):
-                done = run_target(bold, confounds, parameters, out_dir=stage, report=job.report,
-                                  n_jobs=job.n_threads, progress=False)
-                results.append((done.result, done.written, done.summary))
+                results.append(_target_one(job, bold, confounds, parameters, stage))
         staged_unit.mkdir(parents=True, exist_ok=True)
         outputs: list[str] = []
         summaries = []
-        for result, written, run_summary in results:
+        for entities, written, run_summary in results:
             paths = {}
             for role, path in written.items():
                 if role == "dataset_description":
@@ -364,17 +414,17 @@ def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Pat
                     outputs.append(str(path.relative_to(stage)))
                 paths[role] = str(path.relative_to(stage))
             summary = dict(run_summary)
-            summary["entities"] = dict(result.entities)
-            summary["space"] = result.space
+            summary["entities"] = dict(entities)
+            summary["space"] = job.inputs.space
             summary["outputs"] = paths
             summaries.append(summary)
         outputs += [str(p.relative_to(stage)) for p in staged_unit.rglob("*.json")
                     if str(p.relative_to(stage)) not in outputs]
-        inputs: dict[str, Path | None] = {}
+        inputs: dict[str, Path | None] = dict(_mesh_files(job))
         for run in job.inputs.runs:
             tag = f"_run-{run.run}" if run.run else ""
-            inputs[f"bold{tag}"] = run.bold
-            inputs[f"confounds{tag}"] = run.confounds
+            inputs.update({f"{role}{tag}": path for role, path in _run_files(job, run)
+                           if role != "mask"})
         provenance = make_sidecar(
             description=(f"tmsnet participant-level job {job.label} (task-{job.inputs.task}): "
                          "fingerprint, outputs and target summaries."),
@@ -494,6 +544,10 @@ def plan_jobs(
     for value, flag in ((task, "--task"), (space, "--space"), (res, "--res")):
         if value is not None:  # BIDS labels, before any path is built (issue 14, item 9)
             check_label(value, flag)
+    if plan.surface_mesh is not None:  # both files exist, before any job runs
+        if not Path(plan.surface_mesh).is_file():
+            raise InputFileNotFoundError(f"--surface-mesh {plan.surface_mesh} does not exist.")
+        right_hemisphere_file(Path(plan.surface_mesh))
     fmriprep = resolve_fmriprep_dir(bids_dir, plan.fmriprep_dir)
     out = Path(output_dir).expanduser().absolute()
     for source in (Path(bids_dir).expanduser().absolute(), fmriprep):
@@ -521,8 +575,8 @@ def plan_jobs(
             continue
         for inputs in found:
             jobs.append(ParticipantJob(inputs=inputs, output_dir=out, options=options, runs=runs,
-                                       report=plan.report, force=plan.force,
-                                       n_threads=plan.n_threads))
+                                       surface_mesh=plan.surface_mesh, report=plan.report,
+                                       force=plan.force, n_threads=plan.n_threads))
     return jobs, failures, fmriprep
 
 

@@ -199,8 +199,8 @@ def run_surface_target(
     from tmsnet.exceptions import SpaceError
     from tmsnet.targeting.surface_outputs import (
         MNI152_OF_MNI305,
+        surface_result_summary,
         surface_target_mni152,
-        surface_target_record,
         write_surface_outputs,
     )
     from tmsnet.targeting.surface_workflow import compute_surface_targets
@@ -222,8 +222,5 @@ def run_surface_target(
         if plan is not None:
             written.update(_write_plan(staging.path, mni152, MNI152_OF_MNI305, plan,
                                        entities.get("sub", "01")))
-    records = [surface_target_record(t, result) for t in result.targets]
-    summary = {**records[0], "targets": records, "warnings": list(result.warnings),
-               "effective_dof": result.parameters["effective_dof"]}
     return SurfaceTargetJobResult(result=result, written=staging.final_all(written),
-                                  summary=summary)
+                                  summary=surface_result_summary(result))

@@ -16,6 +16,8 @@ Under ``sub-<label>/[ses-<label>/]func/``:
   index), its coordinates on the template surface (mm, space named), for fsaverage spaces
   the same point in MNI152 (FreeSurfer's MNI305 -> MNI152 affine), r, the uncertainty and
   the scan-length advice;
+* ``<prefix>_report.json`` at the top of the folder: the run summary (targets, scan QC,
+  warnings) that the report reads, as for volumes;
 * ``<prefix>_space-<space>_desc-bootstrap_targets.tsv``: every bootstrap target;
 * ``<prefix>_space-<space>_desc-scanlength_stability.tsv``: the scan-length curves, as for
   volumes (:func:`tmsnet.targeting.outputs.scan_length_table`).
@@ -40,7 +42,7 @@ from tmsnet.io.bids import entity_prefix, parse_entities, subject_folder, write_
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
 from tmsnet.io.surface import cifti_cortex_models
 from tmsnet.spaces import MNI305_SURFACE_SPACES, mni305_to_mni152
-from tmsnet.targeting.outputs import SCAN_LENGTH_SIDECAR, scan_length_table
+from tmsnet.targeting.outputs import SCAN_LENGTH_SIDECAR, report_summary_path, scan_length_table
 from tmsnet.targeting.results import target_summary
 from tmsnet.targeting.surface_workflow import HEMISPHERES, SurfaceTargetingResult
 
@@ -113,6 +115,18 @@ def _cifti_models(path: Path) -> cifti2.BrainModelAxis:
     return models
 
 
+def surface_result_summary(result: SurfaceTargetingResult) -> dict[str, Any]:
+    """The run summary (what ``--json`` prints and ``<prefix>_report.json`` holds).
+
+    The first target at the top level, every target in ``targets``, the scan QC and the
+    warnings: the layout of the volume job's summary.
+    """
+    records = [surface_target_record(t, result) for t in result.targets]
+    return {**records[0], "targets": records, "qc": dict(result.qc),
+            "warnings": list(result.warnings),
+            "effective_dof": result.parameters.get("effective_dof")}
+
+
 def surface_target_record(target: Any, result: SurfaceTargetingResult) -> dict[str, Any]:
     """A target's JSON record, with the vertex and the template surface named."""
     record = target_summary(target)
@@ -174,7 +188,7 @@ def _write_dscalar(result: SurfaceTargetingResult, stem: Path, desc: str, r: np.
     seed = "sgACC" if desc == "sgacc" else "seedmap-weighted"
     atomic_write_bytes(path, cifti_dscalar(result, r, models, name=name, seed=seed).to_bytes())
     structures = {name: int(len(model)) for name, _, model in models.iter_structures()}
-    atomic_write_json(stem.with_name(stem.name + ".json"), sidecar(
+    atomic_write_json(sidecar_path_for(path), sidecar(
         f"{what} on the grayordinates of the input CIFTI file ({len(models)}; scalar map "
         f"{name!r}). NaN: cortex vertices left out (constant or non-finite signal) "
         "and every subcortical or cerebellar voxel (the surface job reads only the two cortex "
@@ -197,7 +211,7 @@ def _write_maps(result: SurfaceTargetingResult, func: Path, prefix: str, bold: s
         for hemi in HEMISPHERES:
             path = func / f"{prefix}_hemi-{hemi}_space-{space}_stat-r_desc-{desc}_connectivity.shape.gii"
             atomic_write_bytes(path, _gifti_bytes(_hemisphere_map(result, r, hemi), hemi))
-            atomic_write_json(path.with_name(path.name.removesuffix(".shape.gii") + ".json"), sidecar(
+            atomic_write_json(sidecar_path_for(path), sidecar(
                 f"{what} on the {hemi} hemisphere's {space} mesh (NaN: vertices left out, the "
                 "medial wall)."))
             written[f"{role}_{hemi}"] = path
@@ -250,6 +264,10 @@ def write_surface_outputs(result: SurfaceTargetingResult, out_dir: str | Path, *
         atomic_write_json(path, {**surface_target_record(target, result), "Provenance":
                                  sidecar(f"The {target.method} target on the {space} surface.")})
         written[f"target_{target.method}"] = path
+    summary_path = report_summary_path(out_dir, entities)
+    atomic_write_json(summary_path, sidecar("Targeting report (self-contained HTML).",
+                                            {"Summary": surface_result_summary(result)}))
+    written["report_summary"] = summary_path
     if result.uncertainty:
         cloud = pd.concat([u.cloud.assign(method=m) for m, u in result.uncertainty.items()],
                           ignore_index=True)

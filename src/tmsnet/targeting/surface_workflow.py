@@ -20,7 +20,9 @@ gives (``mesh``: fsaverage6 and fsaverage, whose meshes do not ship):
    fsaverage5 map; :func:`tmsnet.targeting.seedmap.read_surface_seedmap`), read before
    the cleaning so that a map of another space or mesh is refused early (the bundled map
    on a scan of another space: skipped with a warning when other methods run);
-6. the block bootstrap, split-half and scan-length advice as for volumes.
+6. the block bootstrap, split-half and scan-length advice as for volumes, and the same scan
+   QC (duration, head motion from ``framewise_displacement`` when the confounds have it) and
+   its warnings.
 
 Coordinates are the template surface's (fsaverage: MNI305, a few mm from MNI152);
 each target records its hemisphere and vertex.
@@ -64,6 +66,7 @@ from tmsnet.targeting.workflow import (
     job_warnings,
     run_methods,
     scan_effective_dof,
+    scan_qc,
 )
 
 HEMISPHERES = HEMISPHERE_LABELS
@@ -81,6 +84,7 @@ class SurfaceScan:
     t_r: float
     run_lengths: list[int]
     mesh_files: dict[str, Path] = field(default_factory=dict)
+    confounds: pd.DataFrame | None = None
 
 
 @dataclass
@@ -97,6 +101,7 @@ class SurfaceTargetingResult:
     inputs: dict[str, Path]
     warnings: list[str]
     uncertainty: dict[str, MethodUncertainty] = field(default_factory=dict)
+    qc: dict[str, Any] = field(default_factory=dict)
 
 
 def _confounds(path: str | Path, bold: SurfaceBold, parameters: TargetingParameters) -> pd.DataFrame:
@@ -179,7 +184,7 @@ def load_and_clean_surface(bold: str | Path, confounds: str | Path,
                          "t_r_in_file_s": surface_bold.t_r_file}
     return SurfaceScan(data=cleaned, bold=surface_bold, meshes=meshes, cleaning=record,
                        t_r=float(surface_bold.t_r), run_lengths=[int(cleaned.shape[0])],
-                       mesh_files=_mesh_files(mesh))
+                       mesh_files=_mesh_files(mesh), confounds=table)
 
 
 def t_r_warning(bold: SurfaceBold) -> list[str]:
@@ -308,7 +313,10 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
     targets, failed = run_methods(context, parameters)
     uncertainty = estimate_uncertainty(context, scan, targets, parameters,
                                        n_jobs=available_workers(n_jobs))
-    warnings = job_warnings(prepared["skipped"] + t_r_warning(scan.bold)
+    qc, _, scan_warnings = scan_qc(scan.confounds, t_r=scan.t_r,
+                                   n_frames_used=int(scan.data.shape[0]),
+                                   n_frames=int(scan.bold.n_frames))
+    warnings = job_warnings(prepared["skipped"] + t_r_warning(scan.bold) + scan_warnings
                             + dof_warning(scan, uncertainty), targets, failed, uncertainty)
     return SurfaceTargetingResult(
         targets=targets, space=scan.bold.space, elements=context.surface,
@@ -324,5 +332,5 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
         | _region_inputs(seed_info, search_info)
         | ({} if "record" not in prepared else {"seedmap": seedmap.paths["left"],
                                                 "seedmap_right": seedmap.paths["right"]}),
-        warnings=warnings, uncertainty=uncertainty)
+        warnings=warnings, uncertainty=uncertainty, qc=qc)
 
