@@ -44,6 +44,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from tmsnet.exceptions import InvalidParameterError
+
 #: Published coordinates (MNI152, mm), typed from REFERENCES.md section 1 (Fox et al. 2012).
 SGACC_MM = (6.0, 16.0, -10.0)
 DLPFC_CENTRES_MM = ((-41.0, 16.0, 54.0), (-36.0, 39.0, 43.0), (-44.0, 40.0, 29.0),
@@ -100,11 +102,12 @@ def _write_mesh(path: Path, coords: np.ndarray, faces: np.ndarray, structure: st
 
 def _wall(kind: str, xyz: np.ndarray, subdivide: bool) -> np.ndarray:
     if kind not in MEDIAL_WALLS:
-        raise ValueError(f"medial_wall must be one of {MEDIAL_WALLS}, got {kind!r}")
+        raise InvalidParameterError(f"medial_wall must be one of {MEDIAL_WALLS}, got {kind!r}.")
     if kind == "band":
         return np.abs(xyz[:, 0]) < 4.0
     if subdivide:
-        raise ValueError("medial_wall='fmriprep' is the fsaverage5 wall; it has no subdivided form")
+        raise InvalidParameterError("medial_wall='fmriprep' is the fsaverage5 wall; it has no "
+                                    "subdivided form: use 'band' with subdivide=True.")
     resource = files("tmsnet.data").joinpath("meshes", "tpl-fsaverage5_desc-medialwall_mask.npz")
     with resource.open("rb") as handle, np.load(handle) as walls:
         return np.concatenate([walls["left"], walls["right"]]).astype(bool)
@@ -158,6 +161,8 @@ def simulate_surface_dataset(root: str | Path, *, n_subjects: int = 5, seed: int
                              medial_wall: str = "band") -> list[SurfaceSubject]:
     """Write ``n_subjects`` generated surface subjects under ``root`` (see the module docstring)."""
     root = Path(root)
+    if medial_wall not in MEDIAL_WALLS or (subdivide and medial_wall != "band"):
+        _wall(medial_wall, np.zeros((0, 3)), subdivide)  # raises, before anything is written
     meshes = _pial()
     n_coarse = len(meshes["left"][0])
     if subdivide:
