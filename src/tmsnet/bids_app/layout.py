@@ -48,15 +48,14 @@ __all__ = [
 ]
 
 _BOLD_SUFFIX = "_desc-preproc_bold.nii.gz"
+_GIFTI_SUFFIX, _CIFTI_SUFFIX = "_bold.func.gii", "_bold.dtseries.nii"
 
 
 def bold_suffix(space: str) -> str:
     """The end of fMRIPrep's BOLD file names in ``space`` (volume or surface output)."""
     if space == "fsLR":
-        return "_bold.dtseries.nii"
-    if space in SURFACE_SPACES:
-        return "_bold.func.gii"
-    return _BOLD_SUFFIX
+        return _CIFTI_SUFFIX
+    return _GIFTI_SUFFIX if space in SURFACE_SPACES else _BOLD_SUFFIX
 
 
 def is_surface_space(space: str) -> bool:
@@ -219,7 +218,7 @@ def list_participants(
 
 def _describe_found(func_dirs: Sequence[Path]) -> str:
     """Tasks and spaces of every fMRIPrep BOLD (volume or surface) in the folders."""
-    suffixes = sorted({bold_suffix(space) for space in (*SURFACE_SPACES, "volume")})
+    suffixes = (_BOLD_SUFFIX, _GIFTI_SUFFIX, _CIFTI_SUFFIX)
     tasks, spaces = set(), set()
     for path in (p for folder in func_dirs for suffix in suffixes for p in folder.glob("*" + suffix)):
         try:

@@ -49,13 +49,14 @@ from tmsnet.bids_app.layout import (
     normalize_labels,
     resolve_fmriprep_dir,
 )
-from tmsnet.exceptions import InputFileNotFoundError, InvalidParameterError, TmsnetError
+from tmsnet.exceptions import InvalidParameterError, TmsnetError
 from tmsnet.io.atomic import atomic_write_json, atomic_write_text, ensure_output_dir, json_compatible
 from tmsnet.io.bids import check_label, parse_entities, subject_folder, write_dataset_description
 from tmsnet.io.lock import output_lock
 from tmsnet.io.provenance import file_sha256, make_sidecar
 from tmsnet.io.surface import right_hemisphere_file
 from tmsnet.parallel import Backend, TaskResult, map_tasks
+from tmsnet.surface.mesh import mesh_pair_files
 from tmsnet.targeting.workflow import TargetingParameters
 from tmsnet.utils.params import Parameters, param, parameter_specs
 
@@ -256,17 +257,14 @@ def _recorded_options(options: dict[str, Any], *, sort: bool = False) -> dict[st
 def _run_files(job: ParticipantJob, run: Any) -> list[tuple[str, Path]]:
     """The files one run is read from (a surface GIFTI pair: both hemispheres)."""
     files = [("bold", run.bold)]
-    if is_surface_space(job.inputs.space) and run.bold.name.endswith(".func.gii"):
+    if run.bold.name.endswith(".func.gii"):  # a GIFTI pair; a CIFTI file holds both
         files.append(("bold_right", right_hemisphere_file(run.bold)))
     files.append(("confounds", run.confounds))
     return files + ([("mask", run.mask)] if run.mask is not None else [])
 
 
 def _mesh_files(job: ParticipantJob) -> list[tuple[str, Path]]:
-    if job.surface_mesh is None:
-        return []
-    left = Path(job.surface_mesh)
-    return [("mesh_left", left), ("mesh_right", right_hemisphere_file(left))]
+    return [] if job.surface_mesh is None else list(mesh_pair_files(job.surface_mesh).items())
 
 
 def job_fingerprint(job: ParticipantJob) -> dict[str, Any]:
@@ -544,10 +542,8 @@ def plan_jobs(
     for value, flag in ((task, "--task"), (space, "--space"), (res, "--res")):
         if value is not None:  # BIDS labels, before any path is built (issue 14, item 9)
             check_label(value, flag)
-    if plan.surface_mesh is not None:  # both files exist, before any job runs
-        if not Path(plan.surface_mesh).is_file():
-            raise InputFileNotFoundError(f"--surface-mesh {plan.surface_mesh} does not exist.")
-        right_hemisphere_file(Path(plan.surface_mesh))
+    if plan.surface_mesh is not None:
+        mesh_pair_files(plan.surface_mesh)  # both files exist, before any job runs
     fmriprep = resolve_fmriprep_dir(bids_dir, plan.fmriprep_dir)
     out = Path(output_dir).expanduser().absolute()
     for source in (Path(bids_dir).expanduser().absolute(), fmriprep):

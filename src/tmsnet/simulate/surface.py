@@ -100,14 +100,17 @@ def _write_mesh(path: Path, coords: np.ndarray, faces: np.ndarray, structure: st
     nib.save(img, str(path))
 
 
-def _wall(kind: str, xyz: np.ndarray, subdivide: bool) -> np.ndarray:
+def _check_wall(kind: str, subdivide: bool) -> None:
     if kind not in MEDIAL_WALLS:
         raise InvalidParameterError(f"medial_wall must be one of {MEDIAL_WALLS}, got {kind!r}.")
-    if kind == "band":
-        return np.abs(xyz[:, 0]) < 4.0
-    if subdivide:
+    if subdivide and kind != "band":
         raise InvalidParameterError("medial_wall='fmriprep' is the fsaverage5 wall; it has no "
                                     "subdivided form: use 'band' with subdivide=True.")
+
+
+def _wall(kind: str, xyz: np.ndarray) -> np.ndarray:
+    if kind == "band":
+        return np.abs(xyz[:, 0]) < 4.0
     resource = files("tmsnet.data").joinpath("meshes", "tpl-fsaverage5_desc-medialwall_mask.npz")
     with resource.open("rb") as handle, np.load(handle) as walls:
         return np.concatenate([walls["left"], walls["right"]]).astype(bool)
@@ -161,8 +164,7 @@ def simulate_surface_dataset(root: str | Path, *, n_subjects: int = 5, seed: int
                              medial_wall: str = "band") -> list[SurfaceSubject]:
     """Write ``n_subjects`` generated surface subjects under ``root`` (see the module docstring)."""
     root = Path(root)
-    if medial_wall not in MEDIAL_WALLS or (subdivide and medial_wall != "band"):
-        _wall(medial_wall, np.zeros((0, 3)), subdivide)  # raises, before anything is written
+    _check_wall(medial_wall, subdivide)  # before anything is written
     meshes = _pial()
     n_coarse = len(meshes["left"][0])
     if subdivide:
@@ -175,7 +177,7 @@ def simulate_surface_dataset(root: str | Path, *, n_subjects: int = 5, seed: int
     space = "fsaverage6" if subdivide else "fsaverage5"
     xyz = np.vstack([left, right])
     n_left = len(left)
-    wall = _wall(medial_wall, xyz, subdivide)
+    wall = _wall(medial_wall, xyz)
     seed_vertices = np.linalg.norm(xyz - np.asarray(SGACC_MM), axis=1) <= SEED_RADIUS_MM
     subjects = []
     for index in range(n_subjects):

@@ -59,6 +59,7 @@ from tmsnet.exceptions import (
     InvalidParameterError,
     SpaceError,
 )
+from tmsnet.io.surface import right_hemisphere_file
 from tmsnet.targeting.regions import DEFAULT_SEARCH_RADIUS_MM, SEED_DEFINITIONS
 from tmsnet.utils.check import check_number, check_option, ensure_int
 
@@ -74,6 +75,7 @@ __all__ = [
     "connected_clusters",
     "load_mesh_file",
     "load_mesh_pair",
+    "mesh_pair_files",
     "check_template_geometry",
     "load_template_medial_wall",
     "load_template_mesh",
@@ -450,6 +452,21 @@ def _read_freesurfer_mesh(path: Path) -> tuple[np.ndarray, np.ndarray, str, str]
     return coords, faces, declared, (rest if declared and rest else "unknown")
 
 
+def mesh_pair_files(left: str | Path) -> dict[str, Path]:
+    """The files of a given template surface pair, by input role (``mesh_left``, ``mesh_right``).
+
+    The right file is named after the left one as a surface BOLD's partner is
+    (:func:`tmsnet.io.surface.right_hemisphere_file`). The roles are those recorded among a
+    job's inputs (hashed in its sidecars, read back by the report).
+
+    A missing left file raises :class:`~tmsnet.exceptions.InputFileNotFoundError`, and so does
+    a missing right one (naming the file expected).
+    """
+    if not Path(left).is_file():
+        raise InputFileNotFoundError(f"The mesh file {left} does not exist.")
+    return {"mesh_left": Path(left), "mesh_right": right_hemisphere_file(Path(left))}
+
+
 def load_mesh_pair(left: str | Path, space: str, *, kind: str | None = None,
                    n_vertices: dict[str, int] | None = None) -> dict[str, TemplateMesh]:
     """Both hemispheres of a template surface given by the user: the left file and its partner.
@@ -482,13 +499,10 @@ def load_mesh_pair(left: str | Path, space: str, *, kind: str | None = None,
         If a mesh has another vertex count than the data, or the two files look swapped (the
         left mesh lies to the right of the right one).
     """
-    from tmsnet.io.surface import right_hemisphere_file
-
-    left = Path(left)
-    if not left.is_file():
-        raise InputFileNotFoundError(f"The mesh file {left} does not exist.")
+    files = mesh_pair_files(left)
+    left = files["mesh_left"]
     meshes = {"L": load_mesh_file(left, space, "left", kind=kind),
-              "R": load_mesh_file(right_hemisphere_file(left), space, "right", kind=kind)}
+              "R": load_mesh_file(files["mesh_right"], space, "right", kind=kind)}
     for hemi, mesh in meshes.items():
         expected = (n_vertices or {}).get(hemi)
         if expected is not None and mesh.n_vertices != expected:

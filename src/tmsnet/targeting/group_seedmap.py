@@ -46,7 +46,8 @@ from tmsnet.exceptions import InvalidParameterError, SpaceError
 from tmsnet.fmri.cleaning import BoldCleaningParameters
 from tmsnet.io.atomic import atomic_write_json, atomic_write_nifti
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
-from tmsnet.io.surface import HEMISPHERE_LABELS, is_surface_bold, right_hemisphere_file
+from tmsnet.io.surface import HEMISPHERE_LABELS, is_surface_bold
+from tmsnet.surface.mesh import mesh_pair_files
 from tmsnet.targeting.connectivity import correlation_with_seed, fisher_z, seed_time_series
 from tmsnet.targeting.regions import SeedRegion, seed_mask
 from tmsnet.targeting.seedmap import write_surface_seedmap
@@ -282,7 +283,7 @@ def _build_surface_seedmap(bolds: list, confounds: list, out_path: Path,
     """The surface branch of :func:`build_group_seedmap`: a GIFTI pair and its sidecar."""
     if mesh is not None:
         load["mesh"] = mesh
-        inputs = inputs | {"mesh_left": Path(mesh), "mesh_right": right_hemisphere_file(Path(mesh))}
+        inputs = inputs | mesh_pair_files(mesh)
     total, count, space, seed_info = _sum_fisher_z_surface(bolds, confounds, cleaning,
                                                            seed_region, progress, **load)
     values = {hemi: _mean_r(total[hemi], count[hemi], parameters.min_abs_r)

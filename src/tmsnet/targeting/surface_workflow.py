@@ -45,7 +45,6 @@ from tmsnet.io.surface import (
     SurfaceBold,
     load_confounds_matrix,
     load_surface_bold,
-    right_hemisphere_file,
 )
 from tmsnet.parallel import available_workers
 from tmsnet.surface.mesh import (
@@ -53,6 +52,7 @@ from tmsnet.surface.mesh import (
     check_template_geometry,
     load_mesh_pair,
     load_template_mesh,
+    mesh_pair_files,
     smoothing_operator,
 )
 from tmsnet.targeting.methods import SurfaceElements, TargetingContext
@@ -149,13 +149,6 @@ def _meshes(bold: SurfaceBold, kind: str, mesh: str | Path | None) -> dict[str, 
     return meshes
 
 
-def _mesh_files(mesh: str | Path | None) -> dict[str, Path]:
-    """The given mesh pair as inputs (hashed in the sidecars, read back by the report)."""
-    if mesh is None:
-        return {}
-    return {"mesh_left": Path(mesh), "mesh_right": right_hemisphere_file(Path(mesh))}
-
-
 def load_and_clean_surface(bold: str | Path, confounds: str | Path,
                            parameters: TargetingParameters, *, space: str | None = None,
                            t_r: float | None = None, mesh_kind: str = "pial",
@@ -184,7 +177,8 @@ def load_and_clean_surface(bold: str | Path, confounds: str | Path,
                          "t_r_in_file_s": surface_bold.t_r_file}
     return SurfaceScan(data=cleaned, bold=surface_bold, meshes=meshes, cleaning=record,
                        t_r=float(surface_bold.t_r), run_lengths=[int(cleaned.shape[0])],
-                       mesh_files=_mesh_files(mesh), confounds=table)
+                       mesh_files={} if mesh is None else mesh_pair_files(mesh),
+                       confounds=table)
 
 
 def t_r_warning(bold: SurfaceBold) -> list[str]:
