@@ -5,8 +5,9 @@ confounds TSV; the generated surface subjects of :mod:`tmsnet.simulate.surface` 
 and get a confounds TSV with fMRIPrep's columns (the short volume subject's, same frame
 count). Checked: the participant and group levels run, the table holds each subject's own
 target, the derivatives pass the validator (GIFTI maps included), a changed right hemisphere
-invalidates the job (both files are hashed), several surface runs are refused with what to
-pass unless ``--runs each``, and fsaverage6 runs with ``--surface-mesh``.
+invalidates the job (both files are hashed), several surface runs are concatenated (one
+target, every run's files among its sources) or, with ``--runs each``, targeted one by one,
+and fsaverage6 runs with ``--surface-mesh``.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def test_a_changed_right_hemisphere_invalidates_the_job(surface_run, capsys):
         right.write_bytes(backup)
 
 
-def test_several_surface_runs_need_runs_each(tmp_path, short_subject, capsys):
+def test_several_surface_runs_are_concatenated_or_run_each(tmp_path, short_subject, capsys):
     bids, subjects = _dataset(tmp_path, short_subject, n_subjects=1)
     func = subjects[0].bold_left.parent
     for path in list(func.iterdir()):                                   # run-1 and run-2
@@ -93,13 +94,20 @@ def test_several_surface_runs_need_runs_each(tmp_path, short_subject, capsys):
             shutil.copy(path, func / path.name.replace("task-rest_", f"task-rest_run-{run}_"))
         path.unlink()
     out = tmp_path / "out"
-    assert main([str(bids), str(out), "participant", "--space", "fsaverage5", *FAST]) == 1
-    printed = capsys.readouterr().out
-    assert "surface runs are targeted one by one. Pass --runs each" in printed
-    assert not (out / "sub-01").exists()
+    assert main([str(bids), str(out), "participant", "--space", "fsaverage5", *FAST]) == 0
+    found = list((out / "sub-01" / "func").glob("*_desc-cluster_target.json"))
+    assert [p.name for p in found] == ["sub-01_task-rest_space-fsaverage5_desc-cluster_target.json"]
+    body = json.loads(found[0].read_text())
+    sources = set(body["Provenance"]["Sources"])
+    assert sources >= {"left_1", "right_1", "confounds_1", "left_2", "right_2", "confounds_2"}
+    assert body["Provenance"]["Parameters"]["cleaning"]["n_runs"] == 2
+    provenance = json.loads((out / "sub-01" / "sub-01_task-rest_provenance.json").read_text())
+    assert {e["role"] for e in provenance["Fingerprint"]["inputs"]} == {"bold", "bold_right",
+                                                                        "confounds"}
+    assert {e["run"] for e in provenance["Fingerprint"]["inputs"]} == {"1", "2"}
     assert main([str(bids), str(out), "participant", "--space", "fsaverage5", "--runs", "each",
                  *FAST]) == 0
-    assert len(list((out / "sub-01" / "func").glob("*_desc-cluster_target.json"))) == 2
+    assert len(list((out / "sub-01" / "func").glob("*_run-*_desc-cluster_target.json"))) == 2
 
 
 def test_fsaverage6_needs_and_takes_the_mesh(tmp_path, short_subject, capsys):

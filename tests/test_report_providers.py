@@ -275,3 +275,20 @@ def test_report_command(derivatives, capsys, tmp_path):
     assert not (tmp_path / "sub-01_report.html").exists()
     assert main(["report", str(tmp_path / "nowhere")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_motion_of_concatenated_runs_is_read_run_by_run(tmp_path):
+    from types import SimpleNamespace
+
+    from tmsnet.report.providers.targeting import _framewise_displacement
+
+    fd = {2: [np.nan, 0.5, 0.7], 1: [np.nan, 0.1, 0.2, 0.3]}
+    sources = {}
+    for run in (2, 1):                       # provenance order need not be run order
+        path = tmp_path / f"run-{run}_confounds.tsv"
+        pd.DataFrame({"framewise_displacement": fd[run]}).to_csv(path, sep="\t", index=False)
+        sources[f"confounds_{run}"] = {"path": str(path)}
+    sources["confounds_10x"] = {"path": "not a run"}
+    values = _framewise_displacement(SimpleNamespace(sources=sources))
+    np.testing.assert_array_equal(values, [np.nan, 0.1, 0.2, 0.3, np.nan, 0.5, 0.7])
+    assert _framewise_displacement(SimpleNamespace(sources={"bold": {}})) is None

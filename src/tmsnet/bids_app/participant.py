@@ -51,7 +51,7 @@ from tmsnet.bids_app.layout import (
 )
 from tmsnet.exceptions import InvalidParameterError, TmsnetError
 from tmsnet.io.atomic import atomic_write_json, atomic_write_text, ensure_output_dir, json_compatible
-from tmsnet.io.bids import check_label, parse_entities, subject_folder, write_dataset_description
+from tmsnet.io.bids import check_label, subject_folder, write_dataset_description
 from tmsnet.io.lock import output_lock
 from tmsnet.io.provenance import file_sha256, make_sidecar
 from tmsnet.io.surface import right_hemisphere_file
@@ -359,24 +359,17 @@ def recover_staging(output_dir: str | Path) -> list[Path]:
 
 def _target_one(job: ParticipantJob, bold: Any, confounds: Any, parameters: TargetingParameters,
                 stage: Path) -> tuple[dict[str, str], dict[str, Path], dict[str, Any]]:
-    """One run group through the volume or the surface job: its entities, files and summary.
-
-    Surface runs are targeted one by one: the surface job reads one scan, so concatenating
-    several is refused with what to pass instead.
-    """
+    """One run group through the volume or the surface job: its entities, files and summary."""
     from tmsnet.jobs.target import run_surface_target, run_target
+    from tmsnet.targeting.surface_outputs import surface_entities
 
     if not is_surface_space(job.inputs.space):
         done = run_target(bold, confounds, parameters, out_dir=stage, report=job.report,
                           n_jobs=job.n_threads, progress=False)
         return dict(done.result.entities), done.written, done.summary
-    if isinstance(bold, list):
-        raise InvalidParameterError(
-            f"{job.label}: {len(bold)} runs on {job.inputs.space}; surface runs are targeted one "
-            "by one. Pass --runs each (or --run-label to pick one).")
     done = run_surface_target(bold, confounds, parameters, out_dir=stage, report=job.report,
                               mesh=job.surface_mesh, n_jobs=job.n_threads)
-    return parse_entities(bold), done.written, done.summary
+    return surface_entities(bold), done.written, done.summary
 
 
 def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tmsnet.io.atomic import ensure_output_dir
-from tmsnet.io.bids import entity_prefix, parse_entities
+from tmsnet.io.bids import entity_prefix
 from tmsnet.io.staging import staged_output_dir
 from tmsnet.targeting.outputs import write_targeting_outputs
 from tmsnet.targeting.results import TargetingResult, result_summary
@@ -171,8 +171,8 @@ class SurfaceTargetJobResult:
 
 
 def run_surface_target(
-    bold: str | Path,
-    confounds: str | Path,
+    bold: str | Path | Sequence[str | Path],
+    confounds: str | Path | Sequence[str | Path],
     parameters: TargetingParameters | None = None,
     *,
     out_dir: str | Path,
@@ -195,10 +195,13 @@ def run_surface_target(
     on, needed for fsaverage6 and fsaverage (tmsnet ships only fsaverage5 and fsLR 32k); the
     report's viewer shows it. ``n_jobs``: processes forked for the hierarchical bootstrap and
     the report's figures (default: available CPUs, at most 8; results do not depend on it).
+    ``bold`` and ``confounds`` may list several runs of one session: each is cleaned on its
+    own, then they are concatenated; the outputs are named without ``run``.
     """
     from tmsnet.exceptions import SpaceError
     from tmsnet.targeting.surface_outputs import (
         MNI152_OF_MNI305,
+        surface_entities,
         surface_result_summary,
         surface_target_mni152,
         write_surface_outputs,
@@ -212,7 +215,7 @@ def run_surface_target(
     if plan is not None and mni152 is None:
         raise SpaceError(f"A plan needs the target in MNI152; {result.space} coordinates have no "
                          "transform to it in tmsnet (fsaverage and fsLR do).")
-    entities = parse_entities(bold)
+    entities = surface_entities(bold)
     with staged_output_dir(out_dir) as staging:
         written = write_surface_outputs(result, staging.path, bold=bold)
         if report:

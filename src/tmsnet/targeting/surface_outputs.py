@@ -28,6 +28,7 @@ SHA-256). The caller stages the job (:func:`tmsnet.io.staging.staged_output_dir`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,11 +199,24 @@ def _write_dscalar(result: SurfaceTargetingResult, stem: Path, desc: str, r: np.
     return path
 
 
+def surface_entities(bold: str | Path | Sequence[str | Path]) -> dict[str, str]:
+    """The BIDS entities that name a surface job's outputs.
+
+    The (first) left BOLD file's; for several runs concatenated, without ``run``, as for
+    volumes.
+    """
+    bolds = [bold] if isinstance(bold, str | Path) else list(bold)
+    entities = parse_entities(bolds[0])
+    if len(bolds) > 1:
+        entities.pop("run", None)
+    return entities
+
+
 def _write_maps(result: SurfaceTargetingResult, func: Path, prefix: str, bold: str | Path,
                 sidecar: Any) -> dict[str, Path]:
     """Each map as one GIFTI per hemisphere and, for a CIFTI input, as a dscalar."""
     space = result.space
-    cifti = result.inputs.get("cifti")
+    cifti = result.inputs.get("cifti", result.inputs.get("cifti_1"))
     models = None if cifti is None else _cifti_models(Path(cifti))
     den = parse_entities(bold, keys=("den",)).get("den")
     written: dict[str, Path] = {}
@@ -224,7 +238,7 @@ def _write_maps(result: SurfaceTargetingResult, func: Path, prefix: str, bold: s
 
 
 def write_surface_outputs(result: SurfaceTargetingResult, out_dir: str | Path, *,
-                          bold: str | Path) -> dict[str, Path]:
+                          bold: str | Path | Sequence[str | Path]) -> dict[str, Path]:
     """Write the maps, targets and bootstrap clouds of a surface job.
 
     Parameters
@@ -233,8 +247,9 @@ def write_surface_outputs(result: SurfaceTargetingResult, out_dir: str | Path, *
         From :func:`tmsnet.targeting.surface_workflow.compute_surface_targets`.
     out_dir : path
         Existing output (or staging) folder.
-    bold : path
-        The left BOLD file (its entities name the outputs).
+    bold : path or list of path
+        The left BOLD file, or those of the runs concatenated (:func:`surface_entities` name
+        the outputs).
 
     Returns
     -------
@@ -244,7 +259,8 @@ def write_surface_outputs(result: SurfaceTargetingResult, out_dir: str | Path, *
         ``connectivity_r_seedmapweighted_{L,R,dscalar}``; ``target_<method>``,
         ``bootstrap_targets`` (with uncertainty).
     """
-    entities = parse_entities(bold)
+    entities = surface_entities(bold)
+    first = bold if isinstance(bold, str | Path) else bold[0]
     prefix = entity_prefix(entities)
     func = subject_folder(out_dir, entities, datatype="func")
     func.mkdir(parents=True, exist_ok=True)
@@ -257,7 +273,7 @@ def write_surface_outputs(result: SurfaceTargetingResult, out_dir: str | Path, *
                                    "SearchRegion": result.search_info, **(extra or {})})
 
     written: dict[str, Path] = {"dataset_description": write_tmsnet_description(out_dir)}
-    written.update(_write_maps(result, func, prefix, bold, sidecar))
+    written.update(_write_maps(result, func, prefix, first, sidecar))
     for target in result.targets:
         path = func / f"{prefix}_space-{space}_desc-{target.method}_target.json"
         # the same layout as a volume target: the record, then its sidecar under "Provenance"

@@ -11,6 +11,8 @@ gives (``mesh``: fsaverage6 and fsaverage, whose meshes do not ship):
    is added as ``global_signal`` when the matrix has none (recorded);
 3. the same temporal cleaning as the volume job (:func:`tmsnet.fmri.cleaning.clean_bold`),
    with heat-kernel smoothing on the template mesh (FWHM in mm) instead of the grid's;
+   several runs of a session are cleaned one by one and concatenated on the vertices every
+   run kept;
 4. the sgACC seed and the DLPFC search region on the template surface
    (:mod:`tmsnet.surface.mesh`, the published centres and radii);
 5. the methods behind the same API (:mod:`tmsnet.targeting.methods`): clusters follow
@@ -30,7 +32,7 @@ each target records its hemisphere and vertex.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tmsnet.exceptions import InvalidParameterError, SpaceError
 from tmsnet.fmri.cleaning import clean_bold
 from tmsnet.io.fmriprep import load_confounds_table
 from tmsnet.io.surface import (
@@ -61,6 +64,7 @@ from tmsnet.targeting.seedmap import SeedmapOptions, SurfaceSeedmap, read_surfac
 from tmsnet.targeting.surface_regions import surface_elements, surface_regions
 from tmsnet.targeting.workflow import (
     TargetingParameters,
+    _as_list,
     dof_warning,
     estimate_uncertainty,
     job_warnings,
@@ -85,6 +89,7 @@ class SurfaceScan:
     run_lengths: list[int]
     mesh_files: dict[str, Path] = field(default_factory=dict)
     confounds: pd.DataFrame | None = None
+    inputs: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,36 +154,104 @@ def _meshes(bold: SurfaceBold, kind: str, mesh: str | Path | None) -> dict[str, 
     return meshes
 
 
-def load_and_clean_surface(bold: str | Path, confounds: str | Path,
+def load_and_clean_surface(bold: str | Path | Sequence[str | Path],
+                           confounds: str | Path | Sequence[str | Path],
                            parameters: TargetingParameters, *, space: str | None = None,
                            t_r: float | None = None, mesh_kind: str = "pial",
                            mesh: str | Path | None = None,
                            check: Callable[[SurfaceBold], Any] | None = None) -> SurfaceScan:
     """Steps 1-3 of the module docstring: the cleaned data on the data's vertices.
 
-    ``mesh``, when given, is the left file of the template surface pair the data are on
-    (:func:`tmsnet.surface.mesh.load_mesh_pair`; needed for fsaverage6 and fsaverage, which
-    tmsnet does not ship); it replaces the shipped mesh and is recorded as an input.
-    ``check(surface_bold)``, when given, runs after loading and before the cleaning (to
-    refuse an input that does not fit the scan before the expensive step).
+    ``bold`` and ``confounds`` are one run's files, or lists of several runs of one session
+    (same space, mesh and TR): each run is cleaned on its own (confounds, band-pass,
+    smoothing, standardization), then the runs are concatenated in time on the vertices
+    every run kept, as the volume job does (``run_lengths`` keeps the bootstrap's blocks
+    inside runs). ``mesh``, when given, is the left file of the template surface pair the
+    data are on (:func:`tmsnet.surface.mesh.load_mesh_pair`; needed for fsaverage6 and
+    fsaverage, which tmsnet does not ship); it replaces the shipped mesh and is recorded as an
+    input. ``check(surface_bold)``, when given, runs after loading the first run and before
+    the cleaning (to refuse an input that does not fit the scan before the expensive step).
     """
-    surface_bold = load_surface_bold(bold, space=space, t_r=t_r)
-    if check is not None:
-        check(surface_bold)
-    meshes = _meshes(surface_bold, mesh_kind, mesh)
-    table = _confounds(confounds, surface_bold, parameters)
-    smooth = _smoother(surface_bold, meshes, parameters.cleaning.smoothing_fwhm_mm)
-    cleaned, record = clean_bold(surface_bold, table, parameters.cleaning, smoother=smooth)
-    record["surface"] = {"mesh": f"{surface_bold.space} {meshes['L'].kind}",
-                         "mesh_source": "template shipped with tmsnet" if mesh is None
-                         else f"given: {Path(mesh).name} and its right partner",
-                         "excluded_vertices": surface_bold.excluded,
-                         "t_r_source": surface_bold.t_r_source,
-                         "t_r_in_file_s": surface_bold.t_r_file}
-    return SurfaceScan(data=cleaned, bold=surface_bold, meshes=meshes, cleaning=record,
-                       t_r=float(surface_bold.t_r), run_lengths=[int(cleaned.shape[0])],
-                       mesh_files={} if mesh is None else mesh_pair_files(mesh),
-                       confounds=table)
+    bolds, tables = _as_list(bold), _as_list(confounds)
+    if not bolds or len(bolds) != len(tables):
+        raise InvalidParameterError(f"Give one confounds file per surface BOLD run: got "
+                                    f"{len(bolds)} BOLD and {len(tables)} confounds files.")
+    runs: list[tuple[SurfaceBold, np.ndarray, dict[str, Any], pd.DataFrame]] = []
+    meshes: dict[str, TemplateMesh] = {}
+    for path, table_path in zip(bolds, tables, strict=True):
+        surface_bold = load_surface_bold(path, space=space, t_r=t_r)
+        if runs:
+            _check_same_surface_run(surface_bold, runs[0][0], path)
+        else:
+            if check is not None:
+                check(surface_bold)
+            meshes = _meshes(surface_bold, mesh_kind, mesh)
+        table = _confounds(table_path, surface_bold, parameters)
+        smooth = _smoother(surface_bold, meshes, parameters.cleaning.smoothing_fwhm_mm)
+        cleaned, record = clean_bold(surface_bold, table, parameters.cleaning, smoother=smooth)
+        record["surface"] = {"mesh": f"{surface_bold.space} {meshes['L'].kind}",
+                             "mesh_source": "template shipped with tmsnet" if mesh is None
+                             else f"given: {Path(mesh).name} and its right partner",
+                             "excluded_vertices": surface_bold.excluded,
+                             "t_r_source": surface_bold.t_r_source,
+                             "t_r_in_file_s": surface_bold.t_r_file}
+        if len(bolds) > 1:  # free the raw run before the next one
+            surface_bold = replace(surface_bold, data=np.empty((0, 0), dtype=np.float32))
+        runs.append((surface_bold, cleaned, record, table))
+    scan = _concatenate_runs(runs, bolds, tables)
+    scan.meshes, scan.mesh_files = meshes, {} if mesh is None else mesh_pair_files(mesh)
+    return scan
+
+
+def _check_same_surface_run(run: SurfaceBold, first: SurfaceBold, path: str | Path) -> None:
+    """A later run must share the first run's space, mesh and TR."""
+    if run.space != first.space or run.n_mesh_vertices != first.n_mesh_vertices:
+        raise SpaceError(f"Run {Path(path).name} is on {run.space} "
+                         f"({run.n_mesh_vertices['L']} + {run.n_mesh_vertices['R']} vertices) but "
+                         f"the first run on {first.space} ({first.n_mesh_vertices['L']} + "
+                         f"{first.n_mesh_vertices['R']}); give runs of one surface space.")
+    if not np.isclose(run.t_r, first.t_r, rtol=1e-3):
+        raise InvalidParameterError(f"Run {Path(path).name} has TR {run.t_r} s but the first run "
+                                    f"{first.t_r} s; process runs with different TRs apart.")
+
+
+def _vertex_keys(bold: SurfaceBold) -> np.ndarray:
+    """One integer per column: the vertex, offset by the left mesh's size on the right."""
+    return bold.vertex + np.where(bold.hemisphere == "R", bold.n_mesh_vertices["L"], 0)
+
+
+def _concatenate_runs(runs: list, bolds: list, tables: list) -> SurfaceScan:
+    """The cleaned runs, in time, on the vertices every run kept (the first run's order)."""
+    first, _, record, _ = runs[0]
+    if len(runs) == 1:
+        return SurfaceScan(data=runs[0][1], bold=first, meshes={}, cleaning=record,
+                           t_r=float(first.t_r), run_lengths=[int(runs[0][1].shape[0])],
+                           confounds=runs[0][3],
+                           inputs={k: Path(v) for k, v in first.inputs.items()}
+                           | {"confounds": Path(tables[0])})
+    keys = _vertex_keys(first)
+    common = np.logical_and.reduce([np.isin(keys, _vertex_keys(b)) for b, *_ in runs])
+    pieces = []
+    for bold, cleaned, _, _ in runs:
+        own = _vertex_keys(bold)
+        order = np.argsort(own, kind="stable")
+        pieces.append(cleaned[:, order[np.searchsorted(own[order], keys[common])]])
+    record = dict(record)
+    record.update(runs=[r[2] for r in runs], n_runs=len(runs),
+                  run_concatenation="each run cleaned and standardized, then concatenated on "
+                                    "the vertices every run kept",
+                  vertices_not_in_every_run=int((~common).sum()))
+    inputs: dict[str, Path] = {}
+    for i, (bold, _, _, _) in enumerate(runs, 1):
+        inputs.update({f"{role}_{i}": Path(v) for role, v in bold.inputs.items()})
+        inputs[f"confounds_{i}"] = Path(tables[i - 1])
+    merged = replace(first, hemisphere=first.hemisphere[common], vertex=first.vertex[common],
+                     n_frames=int(sum(b.n_frames for b, *_ in runs)))
+    return SurfaceScan(data=np.concatenate(pieces, axis=0), bold=merged, meshes={},
+                       cleaning=record, t_r=float(first.t_r),
+                       run_lengths=[int(p.shape[0]) for p in pieces],
+                       confounds=pd.concat([r[3] for r in runs], ignore_index=True),
+                       inputs=inputs)
 
 
 def t_r_warning(bold: SurfaceBold) -> list[str]:
@@ -244,7 +317,8 @@ def _seedmap_fitter(seedmap: SurfaceSeedmap | None, parameters: TargetingParamet
     return fit
 
 
-def compute_surface_targets(bold: str | Path, confounds: str | Path,
+def compute_surface_targets(bold: str | Path | Sequence[str | Path],
+                            confounds: str | Path | Sequence[str | Path],
                             parameters: TargetingParameters | None = None, *,
                             space: str | None = None, t_r: float | None = None,
                             mesh: str | Path | None = None, progress: bool = False,
@@ -253,12 +327,13 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
 
     Parameters
     ----------
-    bold : path
+    bold : path or list of path
         The LEFT hemisphere's file (GIFTI ``hemi-L``, ``lh.``/``.lh.`` MGH) or a CIFTI
-        dtseries; the right one is found beside it.
-    confounds : path
+        dtseries; the right one is found beside it. A list: several runs of one session,
+        each cleaned on its own, then concatenated (:func:`load_and_clean_surface`).
+    confounds : path or list of path
         fMRIPrep confounds TSV, or a plain matrix with
-        ``parameters.cleaning.confounds_all_columns``.
+        ``parameters.cleaning.confounds_all_columns``; one per run.
     parameters : TargetingParameters, optional
         Methods, cleaning, regions and uncertainty, as for volumes. The ``seedmap`` method
         reads the surface seedmap of its :class:`~tmsnet.targeting.seedmap.SeedmapOptions`
@@ -321,8 +396,7 @@ def compute_surface_targets(bold: str | Path, confounds: str | Path,
                     "uncertainty": parameters.uncertainty.record(scan.t_r),
                     "seedmap": prepared.get("record"),
                     "coordinate_space_note": _coordinate_note(scan)},
-        inputs={k: Path(v) for k, v in scan.bold.inputs.items()} | {"confounds": Path(confounds)}
-        | scan.mesh_files
+        inputs=scan.inputs | scan.mesh_files
         | _region_inputs(seed_info, search_info)
         | ({} if "record" not in prepared else {"seedmap": seedmap.paths["left"],
                                                 "seedmap_right": seedmap.paths["right"]}),

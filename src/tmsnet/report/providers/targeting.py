@@ -298,8 +298,15 @@ def _method_distances(targets: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _framewise_displacement(run: TargetingRun) -> np.ndarray | None:
-    """FD (mm) from the fMRIPrep confounds named in the provenance (None if unreadable)."""
+    """FD (mm) from the fMRIPrep confounds named in the provenance (None if unreadable).
+
+    Several runs concatenated name theirs ``confounds_1``, ``confounds_2``...: FD of each,
+    in run order.
+    """
     source = run.sources.get("confounds")
+    if source is None:
+        numbered = [k for k in run.sources if k.startswith("confounds_") and k[10:].isdigit()]
+        source = [run.sources[k] for k in sorted(numbered, key=lambda k: int(k[10:]))] or None
     entries = source if isinstance(source, list) else [source]
     values = []
     for entry in entries:
