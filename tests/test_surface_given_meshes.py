@@ -19,6 +19,7 @@ same person's data on the 10242 shared vertices as a fsaverage5 pair. The checks
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import nibabel as nib
@@ -161,6 +162,12 @@ def test_command_line_records_the_mesh_and_the_report_shows_it(fine_subjects, tm
     report = next(out.rglob("*.html")).read_text()
     assert "Targeting on the surface" in report
     assert "template mesh with these maps' vertices" not in report   # the viewer, not the note
+    configs = re.findall(r'<script type="application/json" id="[^"]+-config">(.*?)</script>',
+                         report, re.S)
+    hemispheres = [m for c in configs for m in json.loads(c).get("meshes", [])
+                   if m.get("role") == "hemisphere"]
+    assert len(hemispheres) == 2                        # folding shading under both maps
+    assert all([la["role"] for la in m["layers"]] == ["background", "map"] for m in hemispheres)
 
 
 def test_seedmap_build_takes_the_mesh(fine_subjects, tmp_path):

@@ -588,15 +588,32 @@ def _display_meshes(run: TargetingRun) -> dict[str, Any]:
     return {}
 
 
-def _sulcal_background(space: str, kind: str, hemisphere: str) -> np.ndarray | None:
-    """Minus nilearn's fsaverage5 sulcal depth (sulci dark), None for other spaces."""
-    if space != "fsaverage5":
-        return None
-    from nilearn.datasets import load_fsaverage_data
+def _sulcal_background(run: TargetingRun, meshes: dict[str, Any], hemisphere: str
+                       ) -> np.ndarray | None:
+    """Grey shading under the map: sulci dark, gyri light (None when no folded mesh is at hand).
 
-    kind = "inflated" if kind == "inflated" else "pial"
-    sulc = load_fsaverage_data(mesh=space, mesh_type=kind, data_type="sulcal")
-    return -np.asarray(sulc.data.parts[hemisphere], dtype=float)
+    On fsaverage5, minus nilearn's sulcal depth (FreeSurfer's ``sulc``); on other spaces the
+    folding measured from the mesh itself (:func:`tmsnet.surface.shading.convexity_mm`), on
+    the mesh shown when it is folded, else on the folded mesh the job used.
+    """
+    from tmsnet.exceptions import InvalidParameterError, SpaceError
+    from tmsnet.surface.mesh import load_template_mesh
+    from tmsnet.surface.shading import convexity_mm
+
+    name, mesh = _HEMISPHERE_NAMES[hemisphere], meshes[hemisphere]
+    if run.space == "fsaverage5":
+        from nilearn.datasets import load_fsaverage_data
+
+        kind = "inflated" if mesh.kind == "inflated" else "pial"
+        sulc = load_fsaverage_data(mesh=run.space, mesh_type=kind, data_type="sulcal")
+        return -np.asarray(sulc.data.parts[name], dtype=float)
+    if mesh.kind == "inflated":
+        used = str(((run.parameters.get("cleaning") or {}).get("surface") or {}).get("mesh", ""))
+        try:
+            mesh = load_template_mesh(run.space, name, used.split()[-1] if used.split() else "pial")
+        except (SpaceError, InvalidParameterError):
+            return None
+    return convexity_mm(mesh)
 
 
 def _surface_points(run: TargetingRun) -> list[Any]:
@@ -636,7 +653,7 @@ def _surface_section(run: TargetingRun, anchor: str, intro: str) -> ReportSectio
         return ReportSection(title, intro + note, anchor)
     kind = meshes["L"].kind
     surfaces = [ViewerSurface(h, meshes[h].coords_mm, meshes[h].faces, maps[h],
-                              background=_sulcal_background(run.space, kind, _HEMISPHERE_NAMES[h]))
+                              background=_sulcal_background(run, meshes, h))
                 for h in maps]
     points = _surface_points(run)
     fallback = ""
