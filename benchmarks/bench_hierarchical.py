@@ -9,12 +9,13 @@ For each condition ``SNR:DECOY`` (signal level and anticorrelated-decoy loading 
 :class:`tmsnet.simulate.SimulationParameters`), N subjects of the full simulator are
 cleaned once with the job's defaults; on each, the hierarchical method runs with the
 default rule (``size-core``) and SNT's published rank product (``rank-product``), beside
-``peak`` and ``cluster`` on the same cleaned data. Printed per rule: every subject's error
-(mm), the median, the count within 5 mm, and the ratio of the median to the best chance
-baseline of tests/accuracy_baselines.py (fixed guess, nearest published target), the
-number the tests hold to <= 0.5. Also, over every subject's ten largest DLPFC clusters,
-the Spearman correlation between cluster size and SNT's concentration (why the rank
-product weighs size twice), and the seconds per hierarchical run.
+``peak``, ``cluster`` and ``seedmap`` (the volume default) on the same cleaned data.
+Printed per rule: every subject's error (mm), the median, the count within 5 mm, and the
+ratio of the median to the best chance baseline of tests/accuracy_baselines.py (fixed
+guess, nearest published target), the number the tests hold to <= 0.5. Also, over every
+subject's ten largest DLPFC clusters, the Spearman correlation between cluster size and
+SNT's concentration (why the rank product weighs size twice), and the seconds per
+hierarchical run.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def run_condition(snr: float, decoy: float, n_subjects: int, seed: int) -> None:
     subjects = simulate_fmriprep_dataset(
         tempfile.mkdtemp(), n_subjects=n_subjects, seed=seed,
         params=SimulationParameters(snr=snr, decoy_strength=decoy), progress=False)
-    parameters = workflow.TargetingParameters(methods=("hierarchical",))
-    found = {name: [] for name in (*RULES, "peak", "cluster")}
+    parameters = workflow.TargetingParameters(methods=("hierarchical", "seedmap"))
+    found = {name: [] for name in (*RULES, "peak", "cluster", "seedmap")}
     size_concentration, seconds = [], []
     for subject in subjects:
         scan = workflow.load_and_clean(subject.bold_path, subject.confounds_path, parameters.cleaning)
@@ -63,8 +64,8 @@ def run_condition(snr: float, decoy: float, n_subjects: int, seed: int) -> None:
         table = target.details["largest_dlpfc_clusters"]
         size_concentration.append(spearmanr([c["size_voxels"] for c in table],
                                             [c["concentration"] for c in table]).statistic)
-        for name in ("peak", "cluster"):
-            found[name].append(get_method(name)(context).coordinate_mm)
+        for name in ("peak", "cluster", "seedmap"):
+            found[name].append(get_method(name)(context, *parameters.options_for(name)).coordinate_mm)
     planted = np.array([s.target_mm for s in subjects])
     _, xyz = published_search_region(nib.load(subjects[0].mask_path))
     best = min(float(np.median(distances(xyz.mean(axis=0), planted))),
