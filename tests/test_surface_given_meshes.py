@@ -10,8 +10,9 @@ same person's data on the 10242 shared vertices as a fsaverage5 pair. The checks
 - the reader takes GIFTI and FreeSurfer surfaces alike and refuses a wrong vertex count, swapped
   hemispheres and a hemisphere that contradicts the file;
 - the same person on the fine mesh (given) and on fsaverage5 (shipped) gets the same target
-  within 6 mm (the volume-vs-surface bound of issue 15), and both beat the fixed guess at the
-  search region's centre by at least half;
+  within 6 mm with cluster (the volume-vs-surface bound of issue 15) and within 8 mm with
+  hierarchical (its accuracy bound), and both beat the fixed guess at the search region's
+  centre by at least half;
 - the command line: the mesh is hashed among the inputs, the report's viewer shows it, and
   ``tmsnet seedmap build`` takes it too.
 """
@@ -57,8 +58,8 @@ def fine_subjects(tmp_path_factory):
                                     subdivide=True)
 
 
-def _parameters(**kw):
-    return TargetingParameters(methods=("cluster",),
+def _parameters(methods=("cluster",), **kw):
+    return TargetingParameters(methods=methods,
                                cleaning=BoldCleaningParameters(confounds_all_columns=True),
                                uncertainty=UncertaintyParameters(n_bootstrap=0,
                                                                  scan_length_advice=False), **kw)
@@ -106,27 +107,30 @@ def test_a_given_surface_must_be_folded_and_in_the_template_frame(fine_subjects)
 
 
 def test_fsaverage6_with_its_mesh_finds_the_same_target_as_fsaverage5(fine_subjects):
-    found6, found5, truths = [], [], []
+    found6, found5, truths = {}, {}, []
+    both = _parameters(methods=("cluster", "hierarchical"))
     for subject in fine_subjects:
-        fine = compute_surface_targets(subject.bold_left, subject.confounds, _parameters(),
+        fine = compute_surface_targets(subject.bold_left, subject.confounds, both,
                                        mesh=subject.mesh_left, n_jobs=1)
-        coarse = compute_surface_targets(subject.bold_left_fsaverage5, subject.confounds,
-                                         _parameters(), n_jobs=1)
+        coarse = compute_surface_targets(subject.bold_left_fsaverage5, subject.confounds, both,
+                                         n_jobs=1)
         assert fine.space == "fsaverage6" and fine.n_mesh_vertices == {"L": N_FSA6, "R": N_FSA6}
         assert fine.parameters["cleaning"]["surface"]["mesh_source"].startswith("given")
         assert set(fine.inputs) >= {"mesh_left", "mesh_right"}
-        assert fine.targets[0].details["vertex"] < N_FSA6
-        found6.append(fine.targets[0].coordinate_mm)
-        found5.append(coarse.targets[0].coordinate_mm)
+        for found, result in ((found6, fine), (found5, coarse)):
+            for target in result.targets:
+                assert target.details["vertex"] < result.n_mesh_vertices["L"]
+                found.setdefault(target.method, []).append(target.coordinate_mm)
         truths.append(subject.target_mm)
-    found6, found5, truths = map(np.asarray, (found6, found5, truths))
-    between = np.linalg.norm(found6 - found5, axis=1)
-    error6 = np.linalg.norm(found6 - truths, axis=1)
+    truths = np.asarray(truths)
     guess = np.linalg.norm(truths - DLPFC_TARGETS_MM.mean(axis=0), axis=1)
-    print(f"fsaverage6 vs fsaverage5 {np.round(between, 1)} mm; errors fsaverage6 "
-          f"{np.round(error6, 1)}, fixed guess {np.round(guess, 1)} mm")
-    assert between.max() <= 6.0
-    assert np.median(error6) <= 0.5 * np.median(guess)
+    for method, limit in (("cluster", 6.0), ("hierarchical", 8.0)):   # issue 15's bounds
+        between = np.linalg.norm(np.asarray(found6[method]) - np.asarray(found5[method]), axis=1)
+        error6 = np.linalg.norm(np.asarray(found6[method]) - truths, axis=1)
+        print(f"{method}: fsaverage6 vs fsaverage5 {np.round(between, 1)} mm; errors fsaverage6 "
+              f"{np.round(error6, 1)}, fixed guess {np.round(guess, 1)} mm")
+        assert between.max() <= limit
+        assert np.median(error6) <= min(limit, 0.5 * np.median(guess))
 
 
 def test_fsaverage6_needs_its_mesh_and_a_volume_refuses_one(fine_subjects, capsys, tmp_path):
