@@ -97,7 +97,8 @@ class ParticipantPlan(Parameters):
         BIDS ``task-`` and ``space-`` labels of the fMRIPrep BOLD. A surface space
         (``fsaverage5``, ``fsaverage6``, ``fsaverage``, ``fsLR``) takes fMRIPrep's surface
         BOLD (``*_hemi-L_space-<space>_bold.func.gii`` and its ``hemi-R`` partner, or the
-        ``*_space-fsLR_den-91k_bold.dtseries.nii``) through the surface job, one run at a time.
+        ``*_space-fsLR_den-91k_bold.dtseries.nii``) through the surface job; its runs are
+        concatenated or targeted one by one as volume runs are (``runs``).
     res : str or None
         ``res-`` label, if fMRIPrep wrote several resolutions.
     surface_mesh : Path or None
@@ -254,7 +255,7 @@ def _recorded_options(options: dict[str, Any], *, sort: bool = False) -> dict[st
     return {_RECORDED_NAMES.get(k, k): options[k] for k in (sorted(options) if sort else options)}
 
 
-def _run_files(job: ParticipantJob, run: Any) -> list[tuple[str, Path]]:
+def _run_files(run: Any) -> list[tuple[str, Path]]:
     """The files one run is read from (a surface GIFTI pair: both hemispheres)."""
     files = [("bold", run.bold)]
     if run.bold.name.endswith(".func.gii"):  # a GIFTI pair; a CIFTI file holds both
@@ -275,7 +276,7 @@ def job_fingerprint(job: ParticipantJob) -> dict[str, Any]:
     """
     inputs = []
     for run in job.inputs.runs:
-        for role, path in _run_files(job, run):
+        for role, path in _run_files(run):
             inputs.append({"run": run.run, "role": role, "name": path.name,
                            "sha256": file_sha256(path)})
     for role, path in _mesh_files(job):
@@ -414,7 +415,7 @@ def _compute_and_commit(job: ParticipantJob, fingerprint: dict[str, Any]) -> Pat
         inputs: dict[str, Path | None] = dict(_mesh_files(job))
         for run in job.inputs.runs:
             tag = f"_run-{run.run}" if run.run else ""
-            inputs.update({f"{role}{tag}": path for role, path in _run_files(job, run)
+            inputs.update({f"{role}{tag}": path for role, path in _run_files(run)
                            if role != "mask"})
         provenance = make_sidecar(
             description=(f"tmsnet participant-level job {job.label} (task-{job.inputs.task}): "

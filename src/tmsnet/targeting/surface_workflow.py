@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -64,10 +64,12 @@ from tmsnet.targeting.seedmap import SeedmapOptions, SurfaceSeedmap, read_surfac
 from tmsnet.targeting.surface_regions import surface_elements, surface_regions
 from tmsnet.targeting.workflow import (
     TargetingParameters,
-    _as_list,
+    as_list,
+    check_same_t_r,
     dof_warning,
     estimate_uncertainty,
     job_warnings,
+    run_inputs,
     run_methods,
     scan_effective_dof,
     scan_qc,
@@ -154,6 +156,16 @@ def _meshes(bold: SurfaceBold, kind: str, mesh: str | Path | None) -> dict[str, 
     return meshes
 
 
+class _CleanedRun(NamedTuple):
+    """One surface run after its own cleaning, with the files it was read from by role."""
+
+    bold: SurfaceBold
+    data: np.ndarray
+    cleaning: dict[str, Any]
+    confounds: pd.DataFrame
+    files: dict[str, Any]
+
+
 def load_and_clean_surface(bold: str | Path | Sequence[str | Path],
                            confounds: str | Path | Sequence[str | Path],
                            parameters: TargetingParameters, *, space: str | None = None,
@@ -172,16 +184,16 @@ def load_and_clean_surface(bold: str | Path | Sequence[str | Path],
     input. ``check(surface_bold)``, when given, runs after loading the first run and before
     the cleaning (to refuse an input that does not fit the scan before the expensive step).
     """
-    bolds, tables = _as_list(bold), _as_list(confounds)
+    bolds, tables = as_list(bold), as_list(confounds)
     if not bolds or len(bolds) != len(tables):
         raise InvalidParameterError(f"Give one confounds file per surface BOLD run: got "
                                     f"{len(bolds)} BOLD and {len(tables)} confounds files.")
-    runs: list[tuple[SurfaceBold, np.ndarray, dict[str, Any], pd.DataFrame]] = []
+    runs: list[_CleanedRun] = []
     meshes: dict[str, TemplateMesh] = {}
     for path, table_path in zip(bolds, tables, strict=True):
         surface_bold = load_surface_bold(path, space=space, t_r=t_r)
         if runs:
-            _check_same_surface_run(surface_bold, runs[0][0], path)
+            _check_same_surface_run(surface_bold, runs[0].bold, path)
         else:
             if check is not None:
                 check(surface_bold)
@@ -197,10 +209,9 @@ def load_and_clean_surface(bold: str | Path | Sequence[str | Path],
                              "t_r_in_file_s": surface_bold.t_r_file}
         if len(bolds) > 1:  # free the raw run before the next one
             surface_bold = replace(surface_bold, data=np.empty((0, 0), dtype=np.float32))
-        runs.append((surface_bold, cleaned, record, table))
-    scan = _concatenate_runs(runs, bolds, tables)
-    scan.meshes, scan.mesh_files = meshes, {} if mesh is None else mesh_pair_files(mesh)
-    return scan
+        runs.append(_CleanedRun(surface_bold, cleaned, record, table,
+                                {**surface_bold.inputs, "confounds": table_path}))
+    return _concatenate_runs(runs, meshes, {} if mesh is None else mesh_pair_files(mesh))
 
 
 def _check_same_surface_run(run: SurfaceBold, first: SurfaceBold, path: str | Path) -> None:
@@ -210,9 +221,7 @@ def _check_same_surface_run(run: SurfaceBold, first: SurfaceBold, path: str | Pa
                          f"({run.n_mesh_vertices['L']} + {run.n_mesh_vertices['R']} vertices) but "
                          f"the first run on {first.space} ({first.n_mesh_vertices['L']} + "
                          f"{first.n_mesh_vertices['R']}); give runs of one surface space.")
-    if not np.isclose(run.t_r, first.t_r, rtol=1e-3):
-        raise InvalidParameterError(f"Run {Path(path).name} has TR {run.t_r} s but the first run "
-                                    f"{first.t_r} s; process runs with different TRs apart.")
+    check_same_t_r(run.t_r, first.t_r, path)
 
 
 def _vertex_keys(bold: SurfaceBold) -> np.ndarray:
@@ -220,37 +229,35 @@ def _vertex_keys(bold: SurfaceBold) -> np.ndarray:
     return bold.vertex + np.where(bold.hemisphere == "R", bold.n_mesh_vertices["L"], 0)
 
 
-def _concatenate_runs(runs: list, bolds: list, tables: list) -> SurfaceScan:
+def _concatenate_runs(runs: list[_CleanedRun], meshes: dict[str, TemplateMesh],
+                      mesh_files: dict[str, Path]) -> SurfaceScan:
     """The cleaned runs, in time, on the vertices every run kept (the first run's order)."""
-    first, _, record, _ = runs[0]
+    first = runs[0]
+    inputs = run_inputs([run.files for run in runs])
     if len(runs) == 1:
-        return SurfaceScan(data=runs[0][1], bold=first, meshes={}, cleaning=record,
-                           t_r=float(first.t_r), run_lengths=[int(runs[0][1].shape[0])],
-                           confounds=runs[0][3],
-                           inputs={k: Path(v) for k, v in first.inputs.items()}
-                           | {"confounds": Path(tables[0])})
-    keys = _vertex_keys(first)
-    common = np.logical_and.reduce([np.isin(keys, _vertex_keys(b)) for b, *_ in runs])
+        return SurfaceScan(data=first.data, bold=first.bold, meshes=meshes,
+                           cleaning=first.cleaning, t_r=float(first.bold.t_r),
+                           run_lengths=[int(first.data.shape[0])], mesh_files=mesh_files,
+                           confounds=first.confounds, inputs=inputs)
+    keys = _vertex_keys(first.bold)
+    common = np.logical_and.reduce([np.isin(keys, _vertex_keys(run.bold)) for run in runs])
     pieces = []
-    for bold, cleaned, _, _ in runs:
-        own = _vertex_keys(bold)
+    for run in runs:
+        own = _vertex_keys(run.bold)
         order = np.argsort(own, kind="stable")
-        pieces.append(cleaned[:, order[np.searchsorted(own[order], keys[common])]])
-    record = dict(record)
-    record.update(runs=[r[2] for r in runs], n_runs=len(runs),
+        pieces.append(run.data[:, order[np.searchsorted(own[order], keys[common])]])
+    record = dict(first.cleaning)
+    record.update(runs=[run.cleaning for run in runs], n_runs=len(runs),
                   run_concatenation="each run cleaned and standardized, then concatenated on "
                                     "the vertices every run kept",
                   vertices_not_in_every_run=int((~common).sum()))
-    inputs: dict[str, Path] = {}
-    for i, (bold, _, _, _) in enumerate(runs, 1):
-        inputs.update({f"{role}_{i}": Path(v) for role, v in bold.inputs.items()})
-        inputs[f"confounds_{i}"] = Path(tables[i - 1])
-    merged = replace(first, hemisphere=first.hemisphere[common], vertex=first.vertex[common],
-                     n_frames=int(sum(b.n_frames for b, *_ in runs)))
-    return SurfaceScan(data=np.concatenate(pieces, axis=0), bold=merged, meshes={},
-                       cleaning=record, t_r=float(first.t_r),
-                       run_lengths=[int(p.shape[0]) for p in pieces],
-                       confounds=pd.concat([r[3] for r in runs], ignore_index=True),
+    merged = replace(first.bold, hemisphere=first.bold.hemisphere[common],
+                     vertex=first.bold.vertex[common],
+                     n_frames=int(sum(run.bold.n_frames for run in runs)))
+    return SurfaceScan(data=np.concatenate(pieces, axis=0), bold=merged, meshes=meshes,
+                       cleaning=record, t_r=float(first.bold.t_r),
+                       run_lengths=[int(p.shape[0]) for p in pieces], mesh_files=mesh_files,
+                       confounds=pd.concat([run.confounds for run in runs], ignore_index=True),
                        inputs=inputs)
 
 

@@ -315,12 +315,20 @@ class CleanedScan:
     n_voxels_excluded: dict[str, int]
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """One path or several (runs) as a list; None as an empty one."""
     if value is None:
         return []
     if isinstance(value, str | Path):
         return [value]
     return list(value)
+
+
+def check_same_t_r(t_r: float, first_t_r: float, path: str | Path) -> None:
+    """A later run must have the first run's TR (volume and surface runs alike)."""
+    if not np.isclose(t_r, first_t_r, rtol=1e-3):
+        raise InvalidParameterError(f"Run {Path(path).name} has TR {t_r} s but the first "
+                                    f"run {first_t_r} s; process runs with different TRs apart.")
 
 
 def _check_same_acquisition(data: BoldData, first: BoldData, path: str | Path) -> None:
@@ -334,25 +342,24 @@ def _check_same_acquisition(data: BoldData, first: BoldData, path: str | Path) -
             data.reference.affine, first.reference.affine, atol=1e-3):
         raise GridMismatchError(f"Run {Path(path).name} is on another grid than the first run; "
                                 "resample the runs to one grid (fMRIPrep --output-spaces).")
-    if not np.isclose(data.t_r, first.t_r, rtol=1e-3):
-        raise InvalidParameterError(f"Run {Path(path).name} has TR {data.t_r} s but the first "
-                                    f"run {first.t_r} s; process runs with different TRs apart.")
+    check_same_t_r(data.t_r, first.t_r, path)
 
 
-def _run_inputs(bolds: list, tables: list, loaded: list[BoldData]) -> dict[str, Any]:
-    """Input files by provenance role: ``bold``... for one run, ``bold_1``... for several."""
-    if len(loaded) == 1:
-        inputs: dict[str, Any] = {"bold": Path(bolds[0]), "confounds": Path(tables[0])}
-        if loaded[0].mask_path is not None:
-            inputs["mask"] = Path(loaded[0].mask_path)
-        return inputs
-    inputs = {}
-    for i, (path, table_path, data) in enumerate(zip(bolds, tables, loaded, strict=True), 1):
-        inputs[f"bold_{i}"] = Path(path)
-        inputs[f"confounds_{i}"] = Path(table_path)
-        if data.mask_path is not None:
-            inputs[f"mask_{i}"] = Path(data.mask_path)
-    return inputs
+def run_inputs(per_run: Sequence[Mapping[str, Any]]) -> dict[str, Path]:
+    """Input files by provenance role: ``bold``... for one run, ``bold_1``... for several.
+
+    ``per_run`` holds each run's files by role (volume: ``bold``, ``confounds``, ``mask``;
+    surface: ``left``, ``right``, ``sidecar``, ``confounds``).
+    """
+    if len(per_run) == 1:
+        return {role: Path(path) for role, path in per_run[0].items()}
+    return {f"{role}_{i}": Path(path) for i, files in enumerate(per_run, 1)
+            for role, path in files.items()}
+
+
+def _volume_run_files(bold: str | Path, table: str | Path, data: BoldData) -> dict[str, Any]:
+    files = {"bold": bold, "confounds": table}
+    return files if data.mask_path is None else files | {"mask": data.mask_path}
 
 
 @fill_doc
@@ -397,12 +404,12 @@ def load_and_clean(
         If the runs are on different grids or in different spaces.
     """
     cleaning = BoldCleaningParameters() if cleaning is None else cleaning
-    bolds, tables = _as_list(bold), _as_list(confounds)
-    masks = _as_list(mask) or [None] * len(bolds)
+    bolds, tables = as_list(bold), as_list(confounds)
+    masks = as_list(mask) or [None] * len(bolds)
     if not bolds or len(bolds) != len(tables) or len(masks) != len(bolds):
         raise InvalidParameterError(
             f"Give one confounds file (and at most one mask) per BOLD run: got {len(bolds)} BOLD, "
-            f"{len(tables)} confounds and {len(_as_list(mask))} mask files."
+            f"{len(tables)} confounds and {len(as_list(mask))} mask files."
         )
     loaded: list[BoldData] = []
     cleaned_runs, infos, frames, table_list = [], [], [], []
@@ -444,7 +451,8 @@ def load_and_clean(
         n_frames=int(sum(d.n_frames for d in loaded)),
         confounds=pd.concat(table_list, ignore_index=True),
         cleaning=record,
-        inputs=_run_inputs(bolds, tables, loaded),
+        inputs=run_inputs([_volume_run_files(b, t, d) for b, t, d in zip(bolds, tables, loaded,
+                                                                          strict=True)]),
         entities=entities,
         n_voxels_excluded=excluded,
     )

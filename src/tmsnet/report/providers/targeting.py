@@ -305,8 +305,9 @@ def _framewise_displacement(run: TargetingRun) -> np.ndarray | None:
     """
     source = run.sources.get("confounds")
     if source is None:
-        numbered = [k for k in run.sources if k.startswith("confounds_") and k[10:].isdigit()]
-        source = [run.sources[k] for k in sorted(numbered, key=lambda k: int(k[10:]))] or None
+        runs = {int(k.removeprefix("confounds_")): v for k, v in run.sources.items()
+                if k.startswith("confounds_") and k.removeprefix("confounds_").isdigit()}
+        source = [runs[i] for i in sorted(runs)] or None
     entries = source if isinstance(source, list) else [source]
     values = []
     for entry in entries:
@@ -560,6 +561,12 @@ def _parameters_section(run: TargetingRun, anchor: str) -> ReportSection | None:
 _HEMISPHERE_NAMES = {"L": "left", "R": "right"}
 
 
+def _job_mesh_kind(run: TargetingRun) -> str:
+    """The kind of template surface the job cleaned on (its record: ``"fsLR midthickness"``)."""
+    used = str(((run.parameters.get("cleaning") or {}).get("surface") or {}).get("mesh", ""))
+    return used.split()[-1] if used.split() else "pial"
+
+
 def _display_meshes(run: TargetingRun) -> dict[str, Any]:
     """The template surface to show for each hemisphere (empty if there is none).
 
@@ -578,8 +585,7 @@ def _display_meshes(run: TargetingRun) -> dict[str, Any]:
                     for h, name in _HEMISPHERE_NAMES.items()}
         except TmsnetError:  # moved since the job ran: the report goes on without the viewer
             return {}
-    used = str(((run.parameters.get("cleaning") or {}).get("surface") or {}).get("mesh", ""))
-    for kind in ("inflated", used.split()[-1] if used.split() else "pial"):
+    for kind in ("inflated", _job_mesh_kind(run)):
         try:
             return {h: load_template_mesh(run.space, name, kind)
                     for h, name in _HEMISPHERE_NAMES.items()}
@@ -608,9 +614,8 @@ def _sulcal_background(run: TargetingRun, meshes: dict[str, Any], hemisphere: st
         sulc = load_fsaverage_data(mesh=run.space, mesh_type=kind, data_type="sulcal")
         return -np.asarray(sulc.data.parts[name], dtype=float)
     if mesh.kind == "inflated":
-        used = str(((run.parameters.get("cleaning") or {}).get("surface") or {}).get("mesh", ""))
         try:
-            mesh = load_template_mesh(run.space, name, used.split()[-1] if used.split() else "pial")
+            mesh = load_template_mesh(run.space, name, _job_mesh_kind(run))
         except (SpaceError, InvalidParameterError):
             return None
     return convexity_mm(mesh)
