@@ -14,7 +14,8 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
-from tmsnet.targeting.clustering_kernels import average_ranks, condensed_distances
+from tmsnet.targeting import clustering_kernels
+from tmsnet.targeting.clustering_kernels import average_linkage, average_ranks, condensed_distances
 from tmsnet.targeting.hierarchical import _cluster_rank_scores, _rank_scores, _upper_gram
 
 
@@ -120,3 +121,73 @@ def test_clusters_equal_scipy_on_resampled_planted_data(noise):
         assert np.array_equal(labels, _reference_labels(z, 0.5))
         n_clusters.append(labels.max())
     assert min(n_clusters) >= 2  # the comparison is between real partitions, not one cluster
+
+
+def _rounded_distances(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Condensed distances on a grid of quarters: many exact ties, where the order decides."""
+    return np.round(rng.random(n * (n - 1) // 2) * 4) / 4
+
+
+@pytest.mark.parametrize("cut", [0.0, 0.25, 0.5, 1.0])
+def test_average_linkage_equals_scipy_bitwise_with_ties(cut, monkeypatch):
+    """The whole tree, merge by merge: the chain's tie rules are scipy's.
+
+    ``cut`` 0 lists no partner (every search reads every cluster, as scipy does); 1.0
+    lists every pair; a pool factor of 1 makes the list pool overflow and be compacted.
+    """
+    rng = np.random.default_rng(int(cut * 8) + 5)
+    for factor in (1, clustering_kernels.POOL_FACTOR):
+        monkeypatch.setattr(clustering_kernels, "POOL_FACTOR", factor)
+        for n in (2, 3, 7, 40, 90):
+            for distances in (_rounded_distances(rng, n), rng.random(n * (n - 1) // 2)):
+                assert np.array_equal(average_linkage(distances, cut=cut),
+                                      linkage(distances, method="average")), (n, factor)
+
+
+@pytest.mark.parametrize("noise", [0.6, 1.0])
+def test_average_linkage_equals_scipy_on_rank_correlation_distances(noise):
+    """The method's own input: most merges below the cut, few partners within it."""
+    rng = np.random.default_rng(int(noise * 10) + 1)
+    data = _planted(rng, groups=8, per_group=60, noise=noise)
+    distances = _reference_condensed(_reference_rank_scores(data).T @ _reference_rank_scores(data))
+    reference = linkage(distances, method="average")
+    tree = average_linkage(distances.copy(), cut=0.5, overwrite=True)
+    assert np.array_equal(tree, reference)
+    # the listed search did the work: most merges lie below the cut
+    assert (reference[:, 2] <= 0.5).mean() > 0.5
+
+
+def test_average_linkage_leaves_its_input_alone_unless_allowed():
+    distances = np.random.default_rng(8).random(45)
+    before = distances.copy()
+    average_linkage(distances, cut=0.5)
+    assert np.array_equal(distances, before)
+    with pytest.raises(ValueError, match="condensed"):
+        average_linkage(np.ones(4), cut=0.5)
+
+
+def test_scratch_arrays_are_reused_only_inside_the_scope():
+    from tmsnet.utils.scratch import reuse_scratch, scratch
+
+    outside = scratch("a", (4, 4), np.float32)
+    assert scratch("a", (4, 4), np.float32) is not outside
+    with reuse_scratch():
+        first = scratch("a", (4, 4), np.float32, order="F")
+        assert scratch("a", (4, 4), np.float32, order="F") is first
+        assert scratch("a", (5, 4), np.float32, order="F") is not first  # another shape
+        assert scratch("b", (4, 4), np.float32, order="F") is not first
+    with reuse_scratch():
+        assert scratch("a", (4, 4), np.float32, order="F") is not first  # released at the end
+
+
+def test_upper_gram_ignores_what_its_scratch_array_held():
+    """BLAS writes the product with beta 0: NaN left in a reused buffer must not leak in."""
+    from tmsnet.utils.scratch import reuse_scratch
+
+    z = _reference_rank_scores(np.random.default_rng(9).standard_normal((50, 30)))
+    clean = _upper_gram(z).copy()
+    with reuse_scratch():
+        _upper_gram(z)[:] = np.nan
+        again = _upper_gram(z)
+        upper = np.triu_indices(30, 1)
+        assert np.array_equal(again[upper], clean[upper])

@@ -73,13 +73,17 @@ default search region) plus one ``n x n`` float32 correlation matrix at a time.
 
 Time: the method runs once per bootstrap resample (about 250 times a job), so each
 step is done once and in one pass. One run on the 5,205-voxel 2 mm region, 300
-frames, one BLAS thread: ranking 0.04 s (numpy's sort and a compiled pass,
+frames, one BLAS thread: ranking 0.03 s (numpy's sort and a compiled pass,
 :mod:`tmsnet.targeting.clustering_kernels`), the upper triangle of the rank
-correlation 0.07 s (BLAS ``syrk``), the condensed distances 0.06 s, scipy's average
-linkage 0.27-0.29 s, cluster summaries 0.05 s: about 0.55 s, against 0.70 s for the
-plain array code it replaced, with the same clusters and targets bit for bit
-(``tests/test_hierarchical_kernels.py``). The linkage is the floor: it is quadratic in
-``n`` on every resample.
+correlation 0.07 s (BLAS ``syrk``), the condensed distances 0.03 s, the average
+linkage 0.10-0.13 s (scipy's 0.21-0.25 s; the same tree bit for bit, see
+:func:`~tmsnet.targeting.clustering_kernels.average_linkage`), cluster summaries
+0.03 s: about 0.3 s, against 0.55 s with scipy's linkage and 0.70 s for the plain
+array code, with the same clusters and targets bit for bit
+(``tests/test_hierarchical_kernels.py``). Inside the bootstrap the two 108 MB
+temporaries (correlations, distances) are reused from one resample to the next
+(:mod:`tmsnet.utils.scratch`), which saves about 35 ms of page faults a run. The
+linkage's distance update is the floor: it is quadratic in ``n`` on every resample.
 """
 
 from __future__ import annotations
@@ -88,14 +92,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import fcluster
 from scipy.spatial.distance import pdist
 
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
-from tmsnet.targeting.clustering_kernels import average_ranks, condensed_distances
+from tmsnet.targeting.clustering_kernels import average_linkage, average_ranks, condensed_distances
 from tmsnet.targeting.methods import TargetingContext, register_method, target_on_cluster
 from tmsnet.targeting.results import Target
 from tmsnet.utils.params import Parameters, param
+from tmsnet.utils.scratch import scratch
 
 #: Largest region (voxels) the method accepts; beyond it the distance matrix
 #: would exceed ~1.3 GB. A 2 mm DLPFC search region holds about 5,000 voxels.
@@ -156,10 +161,12 @@ def _cluster_rank_scores(z: np.ndarray, threshold: float) -> np.ndarray:
     The same values, with one n x n float32 array and the condensed float64 distances
     that linkage reads (:mod:`tmsnet.targeting.clustering_kernels`).
     """
-    if z.shape[1] == 1:
+    n = z.shape[1]
+    if n == 1:
         return np.ones(1, dtype=int)
-    condensed = condensed_distances(_upper_gram(z))
-    tree = linkage(condensed, method="average")
+    condensed = condensed_distances(
+        _upper_gram(z), out=scratch("hierarchical distances", (n * (n - 1) // 2,), np.float64))
+    tree = average_linkage(condensed, cut=threshold, overwrite=True)
     return fcluster(tree, t=threshold, criterion="distance")
 
 
@@ -168,10 +175,14 @@ def _upper_gram(z: np.ndarray) -> np.ndarray:
 
     BLAS ``ssyrk`` does half the work of the product. It writes the lower triangle
     of a Fortran-ordered array; the transpose is C-ordered with that triangle on top.
+    The array is a :func:`tmsnet.utils.scratch.scratch` array: read it before the next call.
     """
     from scipy.linalg.blas import ssyrk
 
-    return ssyrk(1.0, np.asarray(z, dtype=np.float32), trans=1, lower=1).T
+    n = z.shape[1]
+    buffer = scratch("hierarchical correlations", (n, n), np.float32, order="F")
+    return ssyrk(1.0, np.asarray(z, dtype=np.float32), trans=1, lower=1, c=buffer,
+                 overwrite_c=1).T
 
 
 def _cluster_summaries(data: np.ndarray, labels: np.ndarray, xyz: np.ndarray) -> dict[str, np.ndarray]:

@@ -51,6 +51,7 @@ from tmsnet.targeting.connectivity import resampled_correlations, seed_time_seri
 from tmsnet.targeting.methods import TargetingContext, get_method, method_arguments
 from tmsnet.targeting.results import MethodUncertainty, Target
 from tmsnet.utils.params import Parameters, param
+from tmsnet.utils.scratch import reuse_scratch
 
 #: Default bootstrap block length in seconds (converted to frames with the TR).
 DEFAULT_BLOCK_S = 30.0
@@ -356,13 +357,14 @@ def _resamples_here(method: str, reduced: TargetingContext, options: tuple[Any, 
     function = get_method(method)
     found: list[_Found] = []
     maps: dict[str, np.ndarray] = {}
-    for k in tqdm(range(len(draws)), desc=f"bootstrap {method}", file=sys.stderr,
-                  disable=not progress, leave=False):
-        if k % RESAMPLE_BATCH == 0:
-            maps = _resampled_maps(reduced, method, draws[k:k + RESAMPLE_BATCH])
-        resample = reduced.subset(frames=draws[k])
-        resample._cache.update({key: r[k % RESAMPLE_BATCH] for key, r in maps.items()})
-        found.append(_found(_run(function, resample, options)))
+    with reuse_scratch():
+        for k in tqdm(range(len(draws)), desc=f"bootstrap {method}", file=sys.stderr,
+                      disable=not progress, leave=False):
+            if k % RESAMPLE_BATCH == 0:
+                maps = _resampled_maps(reduced, method, draws[k:k + RESAMPLE_BATCH])
+            resample = reduced.subset(frames=draws[k])
+            resample._cache.update({key: r[k % RESAMPLE_BATCH] for key, r in maps.items()})
+            found.append(_found(_run(function, resample, options)))
     return found
 
 
