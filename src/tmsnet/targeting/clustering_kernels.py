@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tmsnet.exceptions import InvalidParameterError
 from tmsnet.utils.compiled import numba_allowed
 
 try:  # numba is a dependency; without it (or with TMSNET_DISABLE_NUMBA=1) the array code runs
@@ -403,7 +404,9 @@ def average_linkage(distances: np.ndarray, *, cut: float, overwrite: bool = Fals
     values = np.asarray(distances, dtype=np.float64)
     n = int(round((1 + np.sqrt(1 + 8 * values.size)) / 2))
     if n * (n - 1) // 2 != values.size:
-        raise ValueError(f"{values.size} distances are not a condensed matrix.")
+        raise InvalidParameterError(
+            f"{values.size} distances are not a condensed matrix (n * (n - 1) / 2 values); "
+            "pass the upper triangle of a square distance matrix, row by row.")
     if not HAVE_NUMBA or n < 3:
         from scipy.cluster.hierarchy import linkage
 
