@@ -14,11 +14,13 @@ Issue 16, "Must show". Generates one sample subject (2 mm MNI, ``--frames`` fram
   HTML report) without ``--method`` (``auto``, the default job: seedmap on these scans) and
   for each ``--method``: ``cluster``, ``seedmap``,
   ``peak``, ``hierarchical`` and ``all``, each with its default uncertainty (block
-  bootstrap 100 + split-half + scan-length advice). ``hierarchical`` and ``all`` re-run
-  the clustering in every resample (about a minute each), so they run in the first
-  round only; ``--hier-bootstrap N`` runs them with ``--n-bootstrap N`` instead of the
-  default 100 for a quicker look (N + split-half + 3 x max(10, N // 2)), and their rows
-  then say "reduced";
+  bootstrap 100 + split-half + scan-length advice, whose pieces of the scan with at
+  least 30 effective degrees of freedom get 50 resamples each: the first 50 and 75 % of
+  these 10-min scans). ``hierarchical`` and ``all`` re-run the clustering in every
+  resample (about half a minute each), so they run in the first round only;
+  ``--hier-bootstrap N`` runs them with ``--n-bootstrap N`` instead of the default 100
+  for a quicker look (N + split-half + max(10, N // 2) per piece), and their rows then
+  say "reduced";
 * the default job in a fresh ``python -m tmsnet.cli target`` process, as a user starts it
   (imports and the compiled-kernel cache included);
 * the default job's stages (one run each, same process), among them goal 5's "writing
@@ -195,9 +197,9 @@ def _print_report(args, meta: dict, rows: dict[str, list[float]], warm: float,
     for method in METHODS:
         med = statistics.median(rows[method])
         reduced = method in SLOW and args.hier_bootstrap != 100
-        boot = (f"bootstrap {args.hier_bootstrap} + split-half + scan length 3 x "
-                f"{max(10, args.hier_bootstrap // 2)} (reduced)" if reduced
-                else "bootstrap 100 + split-half + scan length 3 x 50")
+        boot = (f"bootstrap {args.hier_bootstrap} + split-half + scan length "
+                f"{max(10, args.hier_bootstrap // 2)} per piece (reduced)" if reduced
+                else "bootstrap 100 + split-half + scan length 50 per piece")
         if method in SLOW:
             boot += ", round 1 only"
         name = "(default, auto)" if method == "auto" else f"--method {method}"

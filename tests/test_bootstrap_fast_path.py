@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import tmsnet.targeting.resampling as resampling
 import tmsnet.targeting.uncertainty as uncertainty
 from tmsnet.exceptions import InvalidImageError
 from tmsnet.simulate.targeting_block import simulate_targeting_block
@@ -85,11 +86,11 @@ def test_bootstrap_clouds_equal_with_and_without_the_fast_path(method, monkeypat
     moved = 0
     for layout in range(3):
         ctx = _context(simulate_targeting_block(n_frames=200, seed=layout, snr=0.3))
-        point = uncertainty.get_method(method)(ctx)
+        point = resampling.get_method(method)(ctx)
         assert isinstance(point, Target)
         out = {}
         for fast in (False, True):
-            monkeypatch.setattr(uncertainty, "FAST_RESAMPLED_MAPS", fast)
+            monkeypatch.setattr(resampling, "FAST_RESAMPLED_MAPS", fast)
             out[fast] = method_uncertainty(ctx, point, t_r=2.0, parameters=params)
         slow_cloud, fast_cloud = out[False].cloud, out[True].cloud
         assert list(slow_cloud["resample"]) == list(fast_cloud["resample"])
@@ -110,14 +111,14 @@ def test_fast_path_is_used_for_map_methods_only(monkeypatch):
     ctx = _context(simulate_targeting_block(n_frames=120, seed=1))
     reduced = uncertainty.analysis_context(ctx)
     draws = _draws([120], 3)
-    maps = uncertainty._resampled_maps(reduced, "seedmap", draws)
+    maps = resampling._resampled_maps(reduced, "seedmap", draws)
     assert set(maps) == {"seedmap_r"} and maps["seedmap_r"].shape == (3, reduced.data.shape[1])
     direct = reduced.subset(frames=draws[1]).seedmap_connectivity()
     np.testing.assert_allclose(maps["seedmap_r"][1], direct, atol=1e-6, rtol=0)
     seed = seed_time_series(reduced.data, reduced.seed_voxels)
-    np.testing.assert_allclose(uncertainty._resampled_maps(reduced, "cluster", draws)["seed_r"][2],
+    np.testing.assert_allclose(resampling._resampled_maps(reduced, "cluster", draws)["seed_r"][2],
                                correlation_with_seed(reduced.data[draws[2]], seed[draws[2]]),
                                atol=1e-6, rtol=0)
-    assert uncertainty._resampled_maps(reduced, "hierarchical", draws) == {}
-    monkeypatch.setattr(uncertainty, "FAST_RESAMPLED_MAPS", False)
-    assert uncertainty._resampled_maps(reduced, "cluster", draws) == {}
+    assert resampling._resampled_maps(reduced, "hierarchical", draws) == {}
+    monkeypatch.setattr(resampling, "FAST_RESAMPLED_MAPS", False)
+    assert resampling._resampled_maps(reduced, "cluster", draws) == {}

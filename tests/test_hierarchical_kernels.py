@@ -15,7 +15,12 @@ from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
 from tmsnet.targeting import clustering_kernels
-from tmsnet.targeting.clustering_kernels import average_linkage, average_ranks, condensed_distances
+from tmsnet.targeting.clustering_kernels import (
+    average_linkage,
+    average_ranks,
+    condensed_distances,
+    linkage_distances,
+)
 from tmsnet.targeting.hierarchical import _cluster_rank_scores, _rank_scores, _upper_gram
 
 
@@ -81,6 +86,29 @@ def test_condensed_distances_equal_the_array_code_bitwise():
     assert got.dtype == np.float64
     assert np.array_equal(got, _reference_condensed(rho))
     assert got[0] == 0.0  # the clipped pair is at distance 0, not -1e-7
+
+
+@pytest.mark.parametrize("room", [1, clustering_kernels.PAIRS_PER_ELEMENT])
+@pytest.mark.parametrize("cut", [0.0, 0.5, 1.0])
+def test_linkage_distances_list_the_pairs_within_the_cut_in_one_pass(cut, room, monkeypatch):
+    """The distances of condensed_distances, the pairs a brute-force search finds, the same tree.
+
+    ``cut`` 1.0 lists all 1,770 pairs of 60 elements; with room for one pair per element the
+    pairs overflow their arrays and are listed in a second pass.
+    """
+    monkeypatch.setattr(clustering_kernels, "PAIRS_PER_ELEMENT", room)
+    rng = np.random.default_rng(11)
+    rho = rng.uniform(-1.0, 1.0, (60, 60)).astype(np.float32)
+    rho = (rho + rho.T) / 2
+    distances, near = linkage_distances(rho, cut=cut)
+    assert np.array_equal(distances, condensed_distances(rho))
+    a, b = np.triu_indices(60, 1)
+    within = distances <= cut + clustering_kernels.LIST_SLACK
+    assert np.array_equal(near.first, a[within]) and np.array_equal(near.second, b[within])
+    assert np.array_equal(near.degree, np.bincount(np.r_[a[within], b[within]], minlength=60))
+    assert (cut > 0) == within.any() and (cut < 1.0 or within.all())
+    tree = average_linkage(distances.copy(), cut=cut, overwrite=True, near=near)
+    assert np.array_equal(tree, linkage(distances, method="average"))
 
 
 def test_only_the_upper_triangle_is_read():
@@ -191,3 +219,4 @@ def test_upper_gram_ignores_what_its_scratch_array_held():
         again = _upper_gram(z)
         upper = np.triu_indices(30, 1)
         assert np.array_equal(again[upper], clean[upper])
+

@@ -174,8 +174,8 @@ def test_surface_job_with_fmriprep_confounds_tsv(short_subject, tmp_path, capsys
     curve = Path(summary["outputs"]["scan_length"])
     assert curve.name.endswith("_space-fsaverage5_desc-scanlength_stability.tsv")
     table = pd.read_csv(curve, sep="\t")
-    assert list(table.columns) == ["method", "fraction", "n_frames", "minutes", "p95_radius_mm",
-                                   "median_distance_mm", "n_failed"]
+    assert list(table.columns) == ["method", "fraction", "n_frames", "minutes", "effective_dof",
+                                   "p95_radius_mm", "median_distance_mm", "n_failed"]
     assert table["fraction"].tolist() == [0.25, 0.5, 0.75, 1.0] and set(table["method"]) == {"cluster"}
     assert json.loads(curve.with_suffix(".json").read_text())["minutes"] == {"Units": "min"}
     assert 'alt="95 percent radius against scan length for each method"' in report

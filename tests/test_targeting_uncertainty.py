@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from tmsnet.cli import main
 from tmsnet.exceptions import InvalidParameterError, SpaceError
 from tmsnet.simulate.targeting_block import simulate_targeting_block
-from tmsnet.targeting.hierarchical import cluster_region, spearman_matrix
+from tmsnet.targeting.hierarchical import cluster_region, hierarchical_target, spearman_matrix
 from tmsnet.targeting.methods import TargetingContext, get_method
 from tmsnet.targeting.seedmap import BUNDLED_SEEDMAP, load_seedmap_weights
 from tmsnet.targeting.uncertainty import (
@@ -315,3 +315,26 @@ def test_advice_predicts_the_radius_of_a_longer_scan_of_the_same_person():
             ratios.append(radius[300] / predicted)
     print("measured / predicted:", np.round(ratios, 2))
     assert 0.5 <= float(np.median(ratios)) <= 2.0, ratios
+
+
+def test_one_pool_for_every_run_of_a_hierarchical_uncertainty(monkeypatch):
+    """Bootstrap, split-half and scan-length pieces share one fork, with the serial values."""
+    import tmsnet.parallel
+
+    block = simulate_targeting_block(seed=4, snr=0.5, n_frames=160)
+    ctx = TargetingContext(**block.context_kwargs())
+    target = hierarchical_target(ctx)
+    params = UncertaintyParameters(n_bootstrap=6, scan_length_resamples=3, random_seed=2)
+    calls = []
+    real = tmsnet.parallel.map_tasks
+    monkeypatch.setattr(tmsnet.parallel, "map_tasks",
+                        lambda *a, **k: calls.append(k["backend"]) or real(*a, **k))
+    serial = method_uncertainty(ctx, target, t_r=2.0, parameters=params, n_jobs=1)
+    assert calls == []
+    forked = method_uncertainty(ctx, target, t_r=2.0, parameters=params, n_jobs=2)
+    assert len(calls) == 1  # one pool for the 6 + 2 + 3 x (1 + 3) runs
+    pd.testing.assert_frame_equal(serial.cloud, forked.cloud)
+    pd.testing.assert_frame_equal(serial.scan_length, forked.scan_length)
+    assert serial.summary == forked.summary and serial.advice == forked.advice
+    assert serial.summary["split_half_distance_mm"] is not None
+    assert serial.scan_length["p95_radius_mm"].notna().all()  # no dof given: every piece resampled

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tmsnet.targeting.uncertainty as uncertainty
+import tmsnet.targeting.resampling as resampling
 from tmsnet.simulate.targeting_block import simulate_targeting_block
 from tmsnet.targeting.methods import TargetingContext, get_method
 from tmsnet.targeting.results import Target
@@ -229,7 +229,7 @@ def test_the_job_resamples_and_halves_the_frames_it_says(monkeypatch):
         return Target(method="cluster", coordinate_mm=np.zeros(3), space="synthetic",
                       voxel_ijk=(0, 0, 0), r_at_target=0.0, connectivity_r=np.zeros(1))
 
-    monkeypatch.setattr(uncertainty, "get_method", lambda name: spy)
+    monkeypatch.setattr(resampling, "get_method", lambda name: spy)
     point = spy(ctx)
     seen.clear()
     u = method_uncertainty(ctx, point, t_r=2.0, run_lengths=run_lengths,

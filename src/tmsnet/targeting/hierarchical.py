@@ -71,15 +71,15 @@ Memory: the condensed distance matrix of ``n`` DLPFC voxels holds
 ``n (n - 1) / 2`` float64 values (about 100 MB for the 5,000-voxel 2 mm
 default search region) plus one ``n x n`` float32 correlation matrix at a time.
 
-Time: the method runs once per bootstrap resample (about 250 times a job), so each
+Time: the method runs once per bootstrap resample (about 200 times a job), so each
 step is done once and in one pass. One run on the 5,205-voxel 2 mm region, 300
 frames, one BLAS thread: ranking 0.03 s (numpy's sort and a compiled pass,
 :mod:`tmsnet.targeting.clustering_kernels`), the upper triangle of the rank
-correlation 0.07 s (BLAS ``syrk``), the condensed distances 0.03 s, the average
-linkage 0.10-0.13 s (scipy's 0.21-0.25 s; the same tree bit for bit, see
-:func:`~tmsnet.targeting.clustering_kernels.average_linkage`), cluster summaries
-0.03 s: about 0.3 s, against 0.55 s with scipy's linkage and 0.70 s for the plain
-array code, with the same clusters and targets bit for bit
+correlation 0.06 s (BLAS ``syrk``), the condensed distances with the pairs within the
+cut 0.024 s (one pass), the average linkage 0.10-0.12 s (scipy's 0.21-0.25 s; the same
+tree bit for bit, see :func:`~tmsnet.targeting.clustering_kernels.average_linkage`),
+cluster summaries 0.03 s: about 0.27 s, against 0.55 s with scipy's linkage and 0.70 s
+for the plain array code, with the same clusters and targets bit for bit
 (``tests/test_hierarchical_kernels.py``). Inside the bootstrap the two 108 MB
 temporaries (correlations, distances) are reused from one resample to the next
 (:mod:`tmsnet.utils.scratch`), which saves about 35 ms of page faults a run. The
@@ -96,7 +96,11 @@ from scipy.cluster.hierarchy import fcluster
 from scipy.spatial.distance import pdist
 
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
-from tmsnet.targeting.clustering_kernels import average_linkage, average_ranks, condensed_distances
+from tmsnet.targeting.clustering_kernels import (
+    average_linkage,
+    average_ranks,
+    linkage_distances,
+)
 from tmsnet.targeting.methods import TargetingContext, register_method, target_on_cluster
 from tmsnet.targeting.results import Target
 from tmsnet.utils.params import Parameters, param
@@ -164,9 +168,10 @@ def _cluster_rank_scores(z: np.ndarray, threshold: float) -> np.ndarray:
     n = z.shape[1]
     if n == 1:
         return np.ones(1, dtype=int)
-    condensed = condensed_distances(
-        _upper_gram(z), out=scratch("hierarchical distances", (n * (n - 1) // 2,), np.float64))
-    tree = average_linkage(condensed, cut=threshold, overwrite=True)
+    condensed, near = linkage_distances(
+        _upper_gram(z), cut=threshold,
+        out=scratch("hierarchical distances", (n * (n - 1) // 2,), np.float64))
+    tree = average_linkage(condensed, cut=threshold, overwrite=True, near=near)
     return fcluster(tree, t=threshold, criterion="distance")
 
 

@@ -47,6 +47,7 @@ from tmsnet.io.bids import (
 from tmsnet.io.provenance import make_sidecar, sidecar_path_for
 from tmsnet.targeting.connectivity import fisher_z
 from tmsnet.targeting.results import TargetingResult, result_summary, target_summary
+from tmsnet.targeting.uncertainty import MIN_EFFECTIVE_DOF
 
 __all__ = ["markers_table", "report_summary_path", "write_targeting_outputs"]
 
@@ -138,9 +139,11 @@ def _uncertainty_files(result: TargetingResult, func: Path, space_prefix: str,
 #: Description and column units of the ``desc-scanlength_stability.tsv`` sidecar.
 SCAN_LENGTH_SIDECAR = (
     "Bootstrap 95 % radius of the target on the first 25/50/75/100 % of the scan (scan-length "
-    "advice).",
+    "advice); a piece whose effective degrees of freedom (its share of the cleaning's) are "
+    f"below {MIN_EFFECTIVE_DOF:g} is not resampled and has no radius.",
     {"minutes": {"Units": "min"}, "p95_radius_mm": {"Units": "mm"},
-     "median_distance_mm": {"Units": "mm"}})
+     "median_distance_mm": {"Units": "mm"},
+     "effective_dof": {"Description": "independent time courses of the piece after cleaning"}})
 
 
 def scan_length_table(uncertainty: dict[str, Any]) -> pd.DataFrame | None:

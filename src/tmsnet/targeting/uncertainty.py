@@ -24,12 +24,17 @@ how far the target would move with another stretch of the same person's data:
   ``radius = a * minutes ** -1/2`` (the sampling error of a correlation falls
   as the square root of the number of frames), anchored at the full scan's
   radius, gives the minutes needed for the radius to fall to a tolerance (5 mm
-  by default); the curve checks the law (``curve_exponent``).
+  by default); the curve checks the law (``curve_exponent``). A piece whose share of
+  the effective degrees of freedom is below :data:`MIN_EFFECTIVE_DOF` (the first 25 % of
+  a 10-min scan: about 18) is listed without a radius and not resampled: its radius
+  would be falsely small, as the scan's own would be.
 
 Every resample reuses the cleaned data of the point estimate (no reload, no
 re-cleaning): a resample is a frame index into the cleaned array, restricted to
 the voxels the methods read (seed and search region; the seedmap-weighted seed
-is linear in the frames and is resampled with them).
+is linear in the frames and is resampled with them). The runs themselves, all of
+them in one pool of processes for a method that reclusters every resample, are
+:mod:`tmsnet.targeting.resampling`'s.
 
 References: REFERENCES.md section 1 ("Reliability facts to beat": Ning 2019,
 Cash 2021, Cao 2024).
@@ -37,21 +42,18 @@ Cash 2021, Cao 2024).
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
-from tmsnet.targeting.connectivity import resampled_correlations, seed_time_series
-from tmsnet.targeting.methods import TargetingContext, get_method, method_arguments
+from tmsnet.exceptions import InvalidParameterError
+from tmsnet.targeting.methods import TargetingContext, method_arguments
+from tmsnet.targeting.resampling import Found, Piece, targets_of
 from tmsnet.targeting.results import MethodUncertainty, Target
 from tmsnet.utils.params import Parameters, param
-from tmsnet.utils.scratch import reuse_scratch
 
 #: Default bootstrap block length in seconds (converted to frames with the TR).
 DEFAULT_BLOCK_S = 30.0
@@ -76,17 +78,6 @@ MAX_ADVISED_MINUTES = 120.0
 WITHIN_MM = 10.0
 #: Shortest piece (frames) a method is run on.
 MIN_FRAMES_PER_PIECE = 20
-#: Methods that read nothing of a resample but its seed-correlation maps, and the
-#: context cache entries they read: their resamples' maps are computed together from
-#: frame counts (:func:`tmsnet.targeting.connectivity.resampled_correlations`) instead
-#: of one correlation of the resampled data each. False computes every map directly.
-RESAMPLED_MAPS: dict[str, tuple[str, ...]] = {
-    "peak": ("seed_r",), "cluster": ("seed_r",), "seedmap": ("seedmap_r",)}
-#: Use :data:`RESAMPLED_MAPS` (set False to run every resample the direct way).
-FAST_RESAMPLED_MAPS = True
-#: Resamples whose maps are computed in one batch (bounds memory to a few
-#: ``batch x n_voxels`` float64 arrays).
-RESAMPLE_BATCH = 100
 
 
 def _fractions(value: Any) -> tuple[float, ...] | None:
@@ -216,36 +207,6 @@ def analysis_context(context: TargetingContext) -> TargetingContext:
     return context if keep.all() else context.subset(voxels=keep)
 
 
-def _run(method: Callable[..., Target], context: TargetingContext,
-         options: tuple[Any, ...]) -> Target | None:
-    try:
-        return method(context, *options)
-    except EmptyRegionError:
-        return None
-
-
-def _resampled_maps(context: TargetingContext, method: str,
-                    draws: list[np.ndarray]) -> dict[str, np.ndarray]:
-    """The seed-correlation maps ``method`` reads, for each of the resamples ``draws``.
-
-    Keyed as the context caches them (``seed_r``, ``seedmap_r``), each
-    ``(len(draws), n_voxels)``; empty for a method not in :data:`RESAMPLED_MAPS`
-    (it then computes what it needs on each resample itself).
-    """
-    keys = RESAMPLED_MAPS.get(method, ()) if FAST_RESAMPLED_MAPS else ()
-    if not keys:
-        return {}
-    seeds = {}
-    try:
-        if "seed_r" in keys:
-            seeds["seed_r"] = seed_time_series(context.data, context.seed_voxels)
-        if "seedmap_r" in keys:
-            seeds["seedmap_r"] = context.seedmap_time_series()
-    except EmptyRegionError:  # no seed: each resample fails the direct way, as it should
-        return {}
-    return resampled_correlations(context.data, seeds, draws)
-
-
 def _distances(points: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return np.sqrt(((points - centre) ** 2).sum(axis=1)) if points.size else np.zeros(0)
 
@@ -258,6 +219,37 @@ def _frames_of(run_lengths: Sequence[int], fraction: float) -> list[int]:
 def _take_first(run_lengths: Sequence[int], kept: Sequence[int]) -> np.ndarray:
     offsets = np.concatenate([[0], np.cumsum(run_lengths)[:-1]])
     return np.concatenate([o + np.arange(k) for o, k in zip(offsets, kept, strict=True)])
+
+
+def _run_lengths(context: TargetingContext, run_lengths: Sequence[int] | None) -> list[int]:
+    lengths = [int(context.data.shape[0])] if run_lengths is None else [int(n) for n in run_lengths]
+    if sum(lengths) != context.data.shape[0]:
+        raise InvalidParameterError(
+            f"run_lengths sum to {sum(lengths)} but the data have {context.data.shape[0]} frames."
+        )
+    return lengths
+
+
+def _bootstrap_piece(lengths: Sequence[int], *, n_resamples: int, block_frames: int,
+                     random_seed: int, frames: np.ndarray | None = None,
+                     point: bool = False) -> Piece:
+    """A piece and its ``n_resamples`` block-bootstrap draws (seeded by ``random_seed``)."""
+    if n_resamples < 1:
+        raise InvalidParameterError(f"n_resamples must be >= 1, got {n_resamples}.")
+    rng = np.random.default_rng(random_seed)
+    draws = [block_bootstrap_indices(lengths, block_frames=block_frames, rng=rng)
+             for _ in range(n_resamples)]
+    return Piece(frames=frames, draws=draws, point=point)
+
+
+def _cloud(values: list[Found]) -> pd.DataFrame:
+    rows = [{"resample": k, "x": f[0], "y": f[1], "z": f[2], "r_at_target": f[3]}
+            for k, f in enumerate(values) if f is not None]
+    return pd.DataFrame(rows, columns=["resample", "x", "y", "z", "r_at_target"])
+
+
+def _point(value: Found) -> np.ndarray | None:
+    return None if value is None else np.asarray(value[:3], dtype=float)
 
 
 def bootstrap_cloud(
@@ -301,8 +293,9 @@ def bootstrap_cloud(
         Show a progress bar on stderr.
     n_jobs : int
         Processes forked for the resamples of a method that recomputes everything on each
-        (hierarchical; :func:`tmsnet.parallel.forked_backend`). The methods that read
-        batched seed maps (:data:`RESAMPLED_MAPS`) run here. The cloud is the same.
+        (hierarchical; :func:`tmsnet.targeting.resampling.targets_of`). The methods that read
+        batched seed maps (:data:`~tmsnet.targeting.resampling.RESAMPLED_MAPS`) run here.
+        The cloud is the same.
 
     Returns
     -------
@@ -314,88 +307,14 @@ def bootstrap_cloud(
     n_failed : int
         Resamples where the method found no target.
     """
-    if n_resamples < 1:
-        raise InvalidParameterError(f"n_resamples must be >= 1, got {n_resamples}.")
     options = method_arguments(method, options)
-    function = get_method(method)
-    lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
-    if sum(lengths) != context.data.shape[0]:
-        raise InvalidParameterError(
-            f"run_lengths sum to {sum(lengths)} but the data have {context.data.shape[0]} frames."
-        )
-    reduced = analysis_context(context)
-    point = _run(function, reduced, options) if compute_point else None
-    rng = np.random.default_rng(random_seed)
-    draws = [block_bootstrap_indices(lengths, block_frames=block_frames, rng=rng)
-             for _ in range(n_resamples)]
-    batched = bool(RESAMPLED_MAPS.get(method)) and FAST_RESAMPLED_MAPS
-    if n_jobs > 1 and not batched:
-        found = _resamples_in_processes(method, reduced, options, draws, n_jobs, progress)
-    else:
-        found = _resamples_here(method, reduced, options, draws, progress)
-    rows = [{"resample": k, "x": f[0], "y": f[1], "z": f[2], "r_at_target": f[3]}
-            for k, f in enumerate(found) if f is not None]
-    cloud = pd.DataFrame(rows, columns=["resample", "x", "y", "z", "r_at_target"])
-    n_failed = n_resamples - len(rows)
-    return (None if point is None else np.asarray(point.coordinate_mm, float)), cloud, n_failed
-
-
-#: (x, y, z, r at target) of one resample's target; None where the method found none.
-_Found = tuple[float, float, float, float] | None
-
-
-def _found(target: Target | None) -> _Found:
-    if target is None:
-        return None
-    x, y, z = (float(v) for v in target.coordinate_mm)
-    return x, y, z, float(target.r_at_target)
-
-
-def _resamples_here(method: str, reduced: TargetingContext, options: tuple[Any, ...],
-                    draws: list[np.ndarray], progress: bool) -> list[_Found]:
-    """Each resample's target in this process, the seed maps batched where the method reads them."""
-    function = get_method(method)
-    found: list[_Found] = []
-    maps: dict[str, np.ndarray] = {}
-    with reuse_scratch():
-        for k in tqdm(range(len(draws)), desc=f"bootstrap {method}", file=sys.stderr,
-                      disable=not progress, leave=False):
-            if k % RESAMPLE_BATCH == 0:
-                maps = _resampled_maps(reduced, method, draws[k:k + RESAMPLE_BATCH])
-            resample = reduced.subset(frames=draws[k])
-            resample._cache.update({key: r[k % RESAMPLE_BATCH] for key, r in maps.items()})
-            found.append(_found(_run(function, resample, options)))
-    return found
-
-
-def _resample_chunk(item: tuple[str, TargetingContext, tuple[Any, ...], list[np.ndarray]]
-                    ) -> list[_Found]:
-    """:func:`_resamples_here` of some resamples (top level, for :func:`map_values`).
-
-    One BLAS thread: the workers share the cores already.
-    """
-    from threadpoolctl import threadpool_limits
-
-    method, reduced, options, draws = item
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _resamples_here(method, reduced, options, draws, progress=False)
-
-
-def _resamples_in_processes(method: str, reduced: TargetingContext, options: tuple[Any, ...],
-                            draws: list[np.ndarray], n_jobs: int, progress: bool) -> list[_Found]:
-    """:func:`_resamples_here` in contiguous chunks on forked processes, in resample order.
-
-    Each chunk carries the reduced context (the seed and search voxels only, a few MB).
-    A chunk that fails raises its own exception here (:func:`tmsnet.parallel.map_values`).
-    """
-    from tmsnet.parallel import forked_backend, map_values
-
-    backend = forked_backend(min(n_jobs, len(draws)))
-    chunks = [c for c in np.array_split(np.arange(len(draws)), 2 * backend.n_workers) if c.size]
-    items = [(method, reduced, options, [draws[k] for k in chunk]) for chunk in chunks]
-    values = map_values(_resample_chunk, items, backend=backend, progress=progress,
-                        desc=f"bootstrap {method}", unit="chunk")
-    return [found for chunk in values for found in chunk]
+    piece = _bootstrap_piece(_run_lengths(context, run_lengths), n_resamples=n_resamples,
+                             block_frames=block_frames, random_seed=random_seed,
+                             point=compute_point)
+    [(point, values)] = targets_of(method, analysis_context(context), options, [piece],
+                                   n_jobs=n_jobs, progress=progress)
+    cloud = _cloud(values)
+    return _point(point), cloud, n_resamples - len(cloud)
 
 
 def cloud_summary(cloud: pd.DataFrame, point_mm: np.ndarray, *, n_resamples: int,
@@ -412,6 +331,27 @@ def cloud_summary(cloud: pd.DataFrame, point_mm: np.ndarray, *, n_resamples: int
     }
 
 
+def _half_pieces(lengths: Sequence[int]) -> list[Piece]:
+    """The first and the second half of every run, pooled (none when too short)."""
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    first = np.concatenate([o + np.arange(n // 2) for o, n in zip(offsets, lengths, strict=True)])
+    second = np.concatenate([o + np.arange(n // 2, n) for o, n in zip(offsets, lengths, strict=True)])
+    if first.size < MIN_FRAMES_PER_PIECE:
+        return []
+    return [Piece(frames=first, point=True), Piece(frames=second, point=True)]
+
+
+def _split_half_summary(values: list[tuple[Found, list[Found]]]) -> dict[str, Any]:
+    if not values:
+        return {"split_half_distance_mm": None, "split_half_first_mm": None, "split_half_second_mm": None}
+    a, b = (_point(point) for point, _ in values)
+    return {
+        "split_half_distance_mm": None if a is None or b is None else float(np.linalg.norm(a - b)),
+        "split_half_first_mm": None if a is None else [float(v) for v in a],
+        "split_half_second_mm": None if b is None else [float(v) for v in b],
+    }
+
+
 def split_half(
     context: TargetingContext,
     method: str,
@@ -425,25 +365,82 @@ def split_half(
     against the second halves.
     """
     options = method_arguments(method, options)
-    function = get_method(method)
-    lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
-    reduced = analysis_context(context)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    first = np.concatenate([o + np.arange(n // 2) for o, n in zip(offsets, lengths, strict=True)])
-    second = np.concatenate([o + np.arange(n // 2, n) for o, n in zip(offsets, lengths, strict=True)])
-    if first.size < MIN_FRAMES_PER_PIECE:
-        return {"split_half_distance_mm": None, "split_half_first_mm": None, "split_half_second_mm": None}
-    a = _run(function, reduced.subset(frames=first), options)
-    b = _run(function, reduced.subset(frames=second), options)
-    if a is None or b is None:
-        return {"split_half_distance_mm": None,
-                "split_half_first_mm": None if a is None else [float(v) for v in a.coordinate_mm],
-                "split_half_second_mm": None if b is None else [float(v) for v in b.coordinate_mm]}
-    return {
-        "split_half_distance_mm": float(np.linalg.norm(a.coordinate_mm - b.coordinate_mm)),
-        "split_half_first_mm": [float(v) for v in a.coordinate_mm],
-        "split_half_second_mm": [float(v) for v in b.coordinate_mm],
-    }
+    pieces = _half_pieces(_run_lengths(context, run_lengths))
+    return _split_half_summary(targets_of(method, analysis_context(context), options, pieces))
+
+
+@dataclass(frozen=True)
+class _CurveStep:
+    """One row of the scan-length curve: a first part of the scan, resampled or not."""
+
+    fraction: float
+    kept: list[int]
+    piece_dof: float | None
+    piece: Piece | None  # None: too few degrees of freedom to resample
+
+
+def piece_effective_dof(effective_dof: float | None, n_frames: int, n_piece: int) -> float | None:
+    """Effective degrees of freedom of ``n_piece`` of the ``n_frames`` cleaned frames.
+
+    The cleaning's dof spread evenly over its frames: ``effective_dof * n_piece / n_frames``.
+    The exact value, that of the cleaning operator's rows of the piece, differs by the
+    filter's edge effects and by how the confounds' loss falls on the piece: measured for
+    the first 25/50/75 % of 150-600 frames at TR 2 s (0.01-0.1 Hz, 0-36 regressors), the
+    share lies within 20 % of it wherever the exact value is 25 or more, near the floor of
+    :data:`MIN_EFFECTIVE_DOF` (18.2 exact against
+    17.8 for the first 75 of 300 frames of the sample subject's cleaning;
+    ``tests/test_scan_length_pieces.py``). It decides only which pieces of the
+    scan-length curve are resampled, not the scan's own advice (its dof is exact).
+    """
+    return None if effective_dof is None else float(effective_dof) * n_piece / n_frames
+
+
+def _curve_steps(lengths: Sequence[int], fractions: Sequence[float], *, n_resamples: int,
+                 block_frames: int, random_seed: int,
+                 effective_dof: float | None) -> list[_CurveStep]:
+    """The pieces of the scan-length curve (first ``fraction`` of every run)."""
+    fractions = sorted({float(f) for f in fractions})
+    if not fractions or fractions[0] <= 0 or fractions[-1] > 1:
+        raise InvalidParameterError(f"fractions must lie in (0, 1], got {fractions}.")
+    steps = []
+    for i, fraction in enumerate(fractions):
+        kept = _frames_of(lengths, fraction)
+        if sum(kept) < MIN_FRAMES_PER_PIECE:
+            continue
+        dof = piece_effective_dof(effective_dof, sum(lengths), sum(kept))
+        piece = None if dof is not None and dof < MIN_EFFECTIVE_DOF else _bootstrap_piece(
+            kept, n_resamples=n_resamples, block_frames=min(block_frames, max(kept)),
+            random_seed=random_seed + 1000 * (i + 1), frames=_take_first(lengths, kept),
+            point=True)
+        steps.append(_CurveStep(fraction=fraction, kept=kept, piece_dof=dof, piece=piece))
+    return steps
+
+
+#: Columns of the scan-length curve.
+CURVE_COLUMNS = ["fraction", "n_frames", "minutes", "effective_dof", "p95_radius_mm",
+                 "median_distance_mm", "n_failed"]
+
+
+def _curve_row(step: _CurveStep, values: tuple[Found, list[Found]] | None, t_r: float) -> dict:
+    p95 = median = None
+    n_failed = 0
+    if values is not None:
+        point, cloud = _point(values[0]), _cloud(values[1])
+        n_failed = len(values[1]) - len(cloud)
+        if point is not None and not cloud.empty:
+            d = _distances(cloud[["x", "y", "z"]].to_numpy(float), point)
+            p95, median = float(np.percentile(d, 95)), float(np.median(d))
+    return {"fraction": step.fraction, "n_frames": int(sum(step.kept)),
+            "minutes": sum(step.kept) * t_r / 60.0, "effective_dof": step.piece_dof,
+            "p95_radius_mm": p95, "median_distance_mm": median, "n_failed": int(n_failed)}
+
+
+def _curve(steps: list[_CurveStep], values: list[tuple[Found, list[Found]]], t_r: float
+           ) -> pd.DataFrame:
+    """The curve's rows from the targets of the resampled steps (in order)."""
+    found = iter(values)
+    rows = [_curve_row(step, None if step.piece is None else next(found), t_r) for step in steps]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
 def scan_length_curve(
@@ -457,46 +454,32 @@ def scan_length_curve(
     n_resamples: int = 50,
     block_frames: int = 15,
     random_seed: int = 0,
+    effective_dof: float | None = None,
     n_jobs: int = 1,
 ) -> pd.DataFrame:
     """The bootstrap 95 % radius on shortened copies of the scan.
 
     Each copy keeps the first ``fraction`` of the frames of every run; its
     point estimate and bootstrap cloud are computed on that copy alone
-    (:func:`bootstrap_cloud`, with ``n_jobs``).
+    (:func:`bootstrap_cloud`, with ``n_jobs``). A copy whose share of the scan's
+    ``effective_dof`` (:func:`piece_effective_dof`) is below :data:`MIN_EFFECTIVE_DOF`
+    is not resampled: its radius would be falsely small (the same floor as the
+    scan's own advice), and its row has no radius.
 
     Returns
     -------
     pandas.DataFrame
-        ``fraction``, ``n_frames``, ``minutes``, ``p95_radius_mm``,
-        ``median_distance_mm``, ``n_failed``.
+        ``fraction``, ``n_frames``, ``minutes``, ``effective_dof`` (None when
+        ``effective_dof`` is not given), ``p95_radius_mm``, ``median_distance_mm``,
+        ``n_failed``.
     """
-    fractions = sorted({float(f) for f in fractions})
-    if not fractions or fractions[0] <= 0 or fractions[-1] > 1:
-        raise InvalidParameterError(f"fractions must lie in (0, 1], got {fractions}.")
-    lengths = [context.data.shape[0]] if run_lengths is None else list(run_lengths)
-    reduced = analysis_context(context)
-    rows = []
-    for i, fraction in enumerate(fractions):
-        kept = _frames_of(lengths, fraction)
-        if sum(kept) < MIN_FRAMES_PER_PIECE:
-            continue
-        piece = reduced.subset(frames=_take_first(lengths, kept))
-        point, cloud, n_failed = bootstrap_cloud(
-            piece, method, options=options, run_lengths=kept, n_resamples=n_resamples,
-            block_frames=min(block_frames, max(kept)), random_seed=random_seed + 1000 * (i + 1),
-            n_jobs=n_jobs,
-        )
-        if point is None or cloud.empty:
-            p95 = median = None
-        else:
-            d = _distances(cloud[["x", "y", "z"]].to_numpy(float), point)
-            p95, median = float(np.percentile(d, 95)), float(np.median(d))
-        rows.append({"fraction": fraction, "n_frames": int(sum(kept)),
-                     "minutes": sum(kept) * t_r / 60.0, "p95_radius_mm": p95,
-                     "median_distance_mm": median, "n_failed": int(n_failed)})
-    return pd.DataFrame(rows, columns=["fraction", "n_frames", "minutes", "p95_radius_mm",
-                                       "median_distance_mm", "n_failed"])
+    options = method_arguments(method, options)
+    steps = _curve_steps(_run_lengths(context, run_lengths), fractions, n_resamples=n_resamples,
+                         block_frames=block_frames, random_seed=random_seed,
+                         effective_dof=effective_dof)
+    pieces = [step.piece for step in steps if step.piece is not None]
+    values = targets_of(method, analysis_context(context), options, pieces, n_jobs=n_jobs)
+    return _curve(steps, values, t_r)
 
 
 def scan_length_advice(
@@ -714,45 +697,37 @@ def method_uncertainty(
     MethodUncertainty
     """
     parameters = UncertaintyParameters() if parameters is None else parameters
+    options = method_arguments(target.method, options)
+    lengths = _run_lengths(context, run_lengths)
     n_resamples = parameters.n_bootstrap
-    random_seed = parameters.random_seed
     block = parameters.block_frames(t_r)
-    check_block_count(block, list(run_lengths) if run_lengths else [int(context.data.shape[0])])
+    check_block_count(block, lengths)
     context = analysis_context(context)  # once, for the bootstrap, split-half and scan length
-    _, cloud, n_failed = bootstrap_cloud(
-        context, target.method, options=options, run_lengths=run_lengths, n_resamples=n_resamples,
-        block_frames=block, random_seed=random_seed, compute_point=False, progress=progress,
-        n_jobs=n_jobs,
-    )
+    main = _bootstrap_piece(lengths, n_resamples=n_resamples, block_frames=block,
+                            random_seed=parameters.random_seed)
+    halves = _half_pieces(lengths)
+    shorter = [f for f in parameters.fractions or () if f < 1.0]
+    steps = _curve_steps(
+        lengths, shorter, n_resamples=parameters.scan_length_resamples or max(10, n_resamples // 2),
+        block_frames=block, random_seed=parameters.random_seed, effective_dof=effective_dof,
+    ) if shorter else []
+    pieces = [main, *halves, *(step.piece for step in steps if step.piece is not None)]
+    values = targets_of(target.method, context, options, pieces, n_jobs=n_jobs, progress=progress)
     point = np.asarray(target.coordinate_mm, dtype=float)
-    if not cloud.empty:
-        cloud = cloud.assign(distance_mm=_distances(cloud[["x", "y", "z"]].to_numpy(float), point))
-    else:
-        cloud = cloud.assign(distance_mm=pd.Series(dtype=float))
+    cloud = _cloud(values[0][1])
+    cloud = cloud.assign(distance_mm=_distances(cloud[["x", "y", "z"]].to_numpy(float), point)
+                         if not cloud.empty else pd.Series(dtype=float))
     summary = cloud_summary(cloud, point, n_resamples=n_resamples)
-    summary["block_frames"] = block
-    summary["block_s"] = block * t_r
-    summary["random_seed"] = int(random_seed)
-    summary["effective_dof"] = None if effective_dof is None else float(effective_dof)
-    summary["uncertainty_supported"] = effective_dof is None or effective_dof >= MIN_EFFECTIVE_DOF
-    summary.update(split_half(context, target.method, options=options, run_lengths=run_lengths))
+    summary.update(block_frames=block, block_s=block * t_r, random_seed=int(parameters.random_seed),
+                   effective_dof=None if effective_dof is None else float(effective_dof),
+                   uncertainty_supported=effective_dof is None or effective_dof >= MIN_EFFECTIVE_DOF)
+    summary.update(_split_half_summary(values[1:1 + len(halves)]))
     curve = advice = None
-    minutes = context.data.shape[0] * t_r / 60.0
-    scan_fractions = parameters.fractions
-    if scan_fractions:
-        shorter = [f for f in scan_fractions if f < 1.0]
-        curve = scan_length_curve(
-            context, target.method, t_r=t_r, options=options, run_lengths=run_lengths,
-            fractions=shorter or [1.0],
-            n_resamples=parameters.scan_length_resamples or max(10, n_resamples // 2),
-            block_frames=block, random_seed=random_seed, n_jobs=n_jobs,
-        ) if shorter else None
-        # The full scan's row is the main bootstrap (no second bootstrap of all frames).
-        full = pd.DataFrame([{"fraction": 1.0, "n_frames": int(context.data.shape[0]),
-                              "minutes": minutes, "p95_radius_mm": summary["p95_radius_mm"],
-                              "median_distance_mm": summary["median_distance_mm"],
-                              "n_failed": int(n_failed)}])
-        curve = full if curve is None or curve.empty else pd.concat([curve, full], ignore_index=True)
+    if parameters.fractions:
+        minutes = context.data.shape[0] * t_r / 60.0
+        curve = _full_scan_curve(_curve(steps, values[1 + len(halves):], t_r), summary,
+                                 n_frames=int(context.data.shape[0]), minutes=minutes,
+                                 effective_dof=effective_dof)
         advice = scan_length_advice(curve, current_minutes=minutes,
                                     current_radius_mm=summary["p95_radius_mm"],
                                     tolerance_mm=parameters.stability_tolerance_mm,
@@ -760,3 +735,14 @@ def method_uncertainty(
                                     minutes_for_min_dof=minutes_for_min_dof)
     return MethodUncertainty(method=target.method, point_mm=point, cloud=cloud, summary=summary,
                              scan_length=curve, advice=advice)
+
+
+def _full_scan_curve(curve: pd.DataFrame, summary: dict[str, Any], *, n_frames: int,
+                     minutes: float, effective_dof: float | None) -> pd.DataFrame:
+    """The curve with the full scan's row: the main bootstrap (no second bootstrap of all frames)."""
+    full = pd.DataFrame([{"fraction": 1.0, "n_frames": n_frames, "minutes": minutes,
+                          "effective_dof": None if effective_dof is None else float(effective_dof),
+                          "p95_radius_mm": summary["p95_radius_mm"],
+                          "median_distance_mm": summary["median_distance_mm"],
+                          "n_failed": int(summary["n_failed"])}], columns=CURVE_COLUMNS)
+    return full if curve.empty else pd.concat([curve, full], ignore_index=True)

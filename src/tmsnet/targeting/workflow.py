@@ -88,8 +88,8 @@ DEFAULT_METHOD_REASONS: dict[str, str] = {
         "held-out subjects at SNR 0.3: 9.5 against 24.1 mm), and no bootstrap radius told per "
         "scan which of the two was right; the hierarchical method (--method hierarchical) was "
         "more accurate still on generated scans at low signal (median 2.3 against 5.3 mm at "
-        "signal 0.35) but takes about 13 times as long with its uncertainty "
-        "(43 against 3.4 s on 2 cores; docs/validation.md, docs/benchmarks.md)"),
+        "signal 0.35) but takes about 9 times as long with its uncertainty "
+        "(32 against 3.4 s on 2 cores; docs/validation.md, docs/benchmarks.md)"),
     "surface": (
         "it is the default for surface scans: on generated surface subjects it is as accurate as "
         "hierarchical (median 3.4 mm each) at a small part of its cost, and seedmap missed by "
