@@ -3,7 +3,15 @@
 Generates a cohort (default 8 subjects, one 5-min run each), then runs the
 participant level three times into fresh output folders and prints wall
 times, speed-up and parallel efficiency (serial time / (workers x parallel
-time)). Also checks that the three targets.tsv files are byte-identical.
+time)). Also checks that the three targets.tsv files are byte-identical, and prints
+each subject's own job time (a worker's first job pays its imports and compiled
+kernels; two jobs at once run slower than one).
+
+The Dask cluster stands for long-lived workers: it is started with docs/cluster.md's
+worker memory setting (the nanny's ``MALLOC_TRIM_THRESHOLD_`` unset) and each worker
+runs one untimed job first; ``--jobs`` processes start fresh, as a command starts them.
+``benchmarks/check_core_scaling.py`` tells whether the machine itself runs two
+processes at once at full speed.
 
 With ``--scaling 4,8,16,32`` it instead generates the largest cohort and runs the first 4,
 8, 16 and 32 subjects on one warm Dask LocalCluster, printing the wall time per subject of
@@ -19,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import platform
@@ -41,6 +50,9 @@ def _run(bids: Path, out: Path, *, backend=None, client=None, options) -> float:
     if failed:
         raise SystemExit(f"unexpected outcomes: {failed}")
     run_group(out, report=False)
+    # each subject's own job time: a worker's first job pays its imports and compiled
+    # kernels, and two jobs at once run slower than one (compare with the serial row)
+    print("    seconds per subject: " + " ".join(f"{o.seconds:.2f}" for o in outcomes), flush=True)
     return elapsed
 
 
@@ -59,7 +71,7 @@ def main() -> None:
     if args.scaling:
         args.subjects = max(int(n) for n in args.scaling.split(","))
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from tmsnet.simulate import SimulationParameters
     from tmsnet.simulate.bids import simulate_bids_dataset
@@ -88,12 +100,15 @@ def main() -> None:
                 elapsed = _run(bids, out, options=options,
                                backend=Backend(kind="processes", n_workers=args.workers))
             else:
-                with LocalCluster(n_workers=args.workers, processes=True, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, Client(cluster) as client:
+                with _local_cluster(args.workers) as cluster, Client(cluster) as client:
                     client.wait_for_workers(args.workers)
-                    # Long-lived workers have the science modules imported already, like
-                    # this (serial) process: warm them so the figure is throughput.
+                    # Long-lived workers have run jobs already, like this (serial) process:
+                    # one untimed job on each worker first (imports, compiled kernels).
                     client.run(importlib.import_module, "tmsnet.bids_app.participant")
+                    labels = sorted(p.name[4:] for p in bids.glob("sub-*") if p.is_dir())
+                    run_participants(bids, root / "out_dask_warmup", client=client, progress=False,
+                                     options=options, report=False,
+                                     participant_labels=labels[:args.workers])
                     elapsed = _run(bids, out, client=client, options=options)
             times[name] = min(times.get(name, float("inf")), elapsed)
             print(f"repeat {repeat + 1}: {name:>10}: {elapsed:7.1f} s  (load average "
@@ -117,6 +132,21 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def _local_cluster(n_workers: int):
+    """A LocalCluster of ``n_workers`` x 1 thread, with docs/cluster.md's worker memory setting.
+
+    (A nanny's ``MALLOC_TRIM_THRESHOLD_=65536`` costs tmsnet jobs 0.5-0.9 s a scan.)
+    """
+    import dask
+    from distributed import LocalCluster
+
+    unset = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    with dask.config.set(unset), LocalCluster(n_workers=n_workers, processes=True,
+                                              threads_per_worker=1, dashboard_address=None) as cluster:
+        yield cluster
+
+
 def _worker_peak_rss_mib() -> float:
     import resource
 
@@ -125,13 +155,12 @@ def _worker_peak_rss_mib() -> float:
 
 def _scaling_row(args: argparse.Namespace, bids: Path, root: Path, options: dict) -> None:
     """Wall time per subject for growing cohorts on one warm 2-worker LocalCluster."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     labels = sorted(p.name[4:] for p in bids.glob("sub-*") if p.is_dir())
     sizes = [int(n) for n in args.scaling.split(",")]
     rows = []
-    with LocalCluster(n_workers=args.workers, processes=True, threads_per_worker=1,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with _local_cluster(args.workers) as cluster, Client(cluster) as client:
         client.wait_for_workers(args.workers)
         client.run(importlib.import_module, "tmsnet.bids_app.participant")
         # one job on each worker first (compiled kernels loaded, caches warm), not counted

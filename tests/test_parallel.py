@@ -161,3 +161,32 @@ def test_dask_jobqueue_slurm_cluster_is_built_without_submitting():
         assert len(cluster.workers) == 0  # nothing submitted
     finally:
         cluster.close()
+
+
+def test_the_documented_worker_memory_config_unsets_the_nannys_malloc_trim(monkeypatch):
+    """docs/cluster.md's YAML takes MALLOC_TRIM_THRESHOLD_ out of a real worker's environment."""
+    import copy
+    from pathlib import Path
+
+    import dask
+    import yaml
+    from distributed import Client, LocalCluster
+
+    text = (Path(__file__).parents[1] / "docs" / "cluster.md").read_text()
+    block = text.split("<!-- worker-memory-config -->", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    config = yaml.safe_load(block)
+    assert config == {"distributed": {"nanny": {"pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None}}}}
+    # a nanny writes the variable into its own process's environment: start clean
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+
+    def worker_value():
+        return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+    # a YAML file in ~/.config/dask is deep-merged into the defaults (dask.config.update)
+    merged = dask.config.update(copy.deepcopy(dask.config.config), config)
+    for settings, expected in (({}, "65536"), (merged, None)):
+        with dask.config.set(settings), LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
+                                                     dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            assert set(client.run(worker_value).values()) == {expected}
+        monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
