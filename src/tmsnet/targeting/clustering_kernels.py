@@ -180,8 +180,8 @@ def linkage_distances(rho_upper: np.ndarray, *, cut: float, out: np.ndarray | No
         out = np.empty(n * (n - 1) // 2)
     keep = float(cut) + LIST_SLACK
     first, second, count, degree = _condensed_near(upper, out, keep, PAIRS_PER_ELEMENT * n, True)
-    if count > first.size:  # more pairs than room: list them in a second pass
-        return out, _pairs_within(out, n, keep)
+    if count > first.size:  # more pairs than room: list all of them in a second pass
+        return out, _pairs_within(out, n, keep, capacity=count)
     return out, NearPairs(first[:count], second[:count], degree, keep)
 
 
@@ -244,11 +244,16 @@ def _find(parent: np.ndarray, s: int) -> int:  # pragma: no cover - compiled
 PAIRS_PER_ELEMENT = 128
 
 
-def _pairs_within(distances: np.ndarray, n: int, keep: float) -> NearPairs:
-    """The pairs within ``keep`` of condensed ``distances`` (of ``n`` elements)."""
+def _pairs_within(distances: np.ndarray, n: int, keep: float, capacity: int | None = None,
+                  ) -> NearPairs:
+    """The pairs within ``keep`` of condensed ``distances`` (of ``n`` elements).
+
+    ``capacity``: room for the pairs (default :data:`PAIRS_PER_ELEMENT` a element); when
+    more are found, a second pass lists them all.
+    """
     empty = np.zeros((0, 0), np.float32)
-    first, second, count, degree = _condensed_near(empty, distances, keep, PAIRS_PER_ELEMENT * n,
-                                                   False)
+    capacity = PAIRS_PER_ELEMENT * n if capacity is None else capacity
+    first, second, count, degree = _condensed_near(empty, distances, keep, capacity, False)
     if count > first.size:
         first, second, count, degree = _condensed_near(empty, distances, keep, count, False)
     return NearPairs(first[:count], second[:count], degree, keep)

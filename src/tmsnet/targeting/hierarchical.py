@@ -96,11 +96,7 @@ from scipy.cluster.hierarchy import fcluster
 from scipy.spatial.distance import pdist
 
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
-from tmsnet.targeting.clustering_kernels import (
-    average_linkage,
-    average_ranks,
-    linkage_distances,
-)
+from tmsnet.targeting.clustering_kernels import average_linkage, average_ranks, linkage_distances
 from tmsnet.targeting.methods import TargetingContext, register_method, target_on_cluster
 from tmsnet.targeting.results import Target
 from tmsnet.utils.params import Parameters, param

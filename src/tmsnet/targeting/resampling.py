@@ -143,9 +143,9 @@ def _resampled_maps(context: TargetingContext, method: str,
     ``(len(draws), n_voxels)``; empty for a method not in :data:`RESAMPLED_MAPS`
     (it then computes what it needs on each resample itself).
     """
-    keys = RESAMPLED_MAPS.get(method, ()) if FAST_RESAMPLED_MAPS else ()
-    if not keys:
+    if not batched(method):
         return {}
+    keys = RESAMPLED_MAPS[method]
     seeds = {}
     try:
         if "seed_r" in keys:
@@ -200,14 +200,14 @@ def _targets_in_processes(method: str, context: TargetingContext, options: tuple
             selections.append(piece.frames)
         base = np.arange(context.data.shape[0]) if piece.frames is None else piece.frames
         selections += [base[draw] for draw in piece.draws]
-    values = iter(selections_in_processes(method, context, options, selections, n_jobs, progress))
+    values = iter(_selections_in_processes(method, context, options, selections, n_jobs, progress))
     return [(next(values) if piece.point else None, [next(values) for _ in piece.draws])
             for piece in pieces]
 
 
-def selections_in_processes(method: str, context: TargetingContext, options: tuple[Any, ...],
-                            selections: list[np.ndarray | None], n_jobs: int,
-                            progress: bool) -> list[Found]:
+def _selections_in_processes(method: str, context: TargetingContext, options: tuple[Any, ...],
+                             selections: list[np.ndarray | None], n_jobs: int,
+                             progress: bool) -> list[Found]:
     """The target of each frame selection of ``context``, on forked processes, in order.
 
     Contiguous chunks (:data:`CHUNKS_PER_WORKER` per worker); each carries the context
