@@ -8,8 +8,10 @@ each subject's own job time (a worker's first job pays its imports and compiled
 kernels; two jobs at once run slower than one).
 
 The Dask cluster stands for long-lived workers: it is started with docs/cluster.md's
-worker memory setting (the nanny's ``MALLOC_TRIM_THRESHOLD_`` unset) and each worker
-runs one untimed job first; ``--jobs`` processes start fresh, as a command starts them.
+worker settings (``tmsnet.parallel.DASK_WORKER_SETTINGS``: the nanny's
+``MALLOC_TRIM_THRESHOLD_`` unset, the workers' profiler off and their monitors slowed;
+the ``dask-defaults`` row keeps Dask's own) and each worker runs one untimed job first;
+``--jobs`` processes start fresh, as a command starts them.
 ``benchmarks/check_core_scaling.py`` tells whether the machine itself runs two
 processes at once at full speed.
 
@@ -39,6 +41,10 @@ from pathlib import Path
 from tmsnet.bids_app.group import run_group
 from tmsnet.bids_app.participant import run_participants
 from tmsnet.parallel import Backend
+
+#: The rows: this process; local processes; Dask with docs/cluster.md's worker settings;
+#: Dask with its own defaults (what those settings are worth, in the same run).
+BACKENDS = ("serial", "processes", "dask", "dask-defaults")
 
 
 def _run(bids: Path, out: Path, *, backend=None, client=None, options) -> float:
@@ -91,7 +97,7 @@ def main() -> None:
         return
     times: dict[str, float] = {}
     for repeat in range(args.repeats):
-        for name in ("serial", "processes", "dask"):
+        for name in BACKENDS:
             out = root / f"out_{name}"
             shutil.rmtree(out, ignore_errors=True)
             if name == "serial":
@@ -100,7 +106,8 @@ def main() -> None:
                 elapsed = _run(bids, out, options=options,
                                backend=Backend(kind="processes", n_workers=args.workers))
             else:
-                with _local_cluster(args.workers) as cluster, Client(cluster) as client:
+                with _local_cluster(args.workers, dask_defaults=name == "dask-defaults") as cluster, \
+                        Client(cluster) as client:
                     client.wait_for_workers(args.workers)
                     # Long-lived workers have run jobs already, like this (serial) process:
                     # one untimed job on each worker first (imports, compiled kernels).
@@ -111,18 +118,18 @@ def main() -> None:
                                      participant_labels=labels[:args.workers])
                     elapsed = _run(bids, out, client=client, options=options)
             times[name] = min(times.get(name, float("inf")), elapsed)
-            print(f"repeat {repeat + 1}: {name:>10}: {elapsed:7.1f} s  (load average "
+            print(f"repeat {repeat + 1}: {name:>13}: {elapsed:7.1f} s  (load average "
                   f"{os.getloadavg()[0]:.1f})", flush=True)
     reference = (root / "out_serial" / "targets.tsv").read_bytes()
     identical = all((root / f"out_{n}" / "targets.tsv").read_bytes() == reference
-                    for n in ("processes", "dask"))
+                    for n in BACKENDS[1:])
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}; {args.subjects} subjects, {args.frames} frames, "
           f"methods peak+cluster, n_bootstrap={args.n_bootstrap}")
     print(f"minimum of {args.repeats} interleaved repeats")
     print("| backend | wall time (s) | speed-up | parallel efficiency |")
     print("|---|---|---|---|")
-    for name in ("serial", "processes", "dask"):
+    for name in BACKENDS:
         workers = 1 if name == "serial" else args.workers
         speedup = times["serial"] / times[name]
         print(f"| {name}{'' if name == 'serial' else f' ({workers} workers)'} | "
@@ -133,16 +140,20 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def _local_cluster(n_workers: int):
-    """A LocalCluster of ``n_workers`` x 1 thread, with docs/cluster.md's worker memory setting.
+def _local_cluster(n_workers: int, *, dask_defaults: bool = False):
+    """A LocalCluster of ``n_workers`` x 1 thread, with docs/cluster.md's worker settings.
 
-    (A nanny's ``MALLOC_TRIM_THRESHOLD_=65536`` costs tmsnet jobs 0.5-0.9 s a scan.)
+    (``tmsnet.parallel.DASK_WORKER_SETTINGS``; with Dask's defaults, ``dask_defaults``,
+    a nanny's ``MALLOC_TRIM_THRESHOLD_=65536`` and the workers' monitors cost tmsnet
+    jobs up to a second a scan.)
     """
     import dask
     from distributed import LocalCluster
 
-    unset = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
-    with dask.config.set(unset), LocalCluster(n_workers=n_workers, processes=True,
+    from tmsnet.parallel import DASK_WORKER_SETTINGS
+
+    settings = {} if dask_defaults else DASK_WORKER_SETTINGS
+    with dask.config.set(settings), LocalCluster(n_workers=n_workers, processes=True,
                                               threads_per_worker=1, dashboard_address=None) as cluster:
         yield cluster
 

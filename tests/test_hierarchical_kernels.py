@@ -17,15 +17,15 @@ from scipy.stats import rankdata
 from tmsnet.targeting import clustering_kernels
 from tmsnet.targeting.clustering_kernels import (
     average_linkage,
-    average_ranks,
     condensed_distances,
     linkage_distances,
+    rank_scores,
 )
 from tmsnet.targeting.hierarchical import _cluster_rank_scores, _rank_scores, _upper_gram
 
 
-def _reference_rank_scores(data: np.ndarray) -> np.ndarray:
-    ranks = rankdata(data, axis=0).astype(np.float64)
+def _reference_rank_scores(data: np.ndarray, method: str = "average") -> np.ndarray:
+    ranks = rankdata(data, axis=0, method=method).astype(np.float64)
     ranks -= ranks.mean(axis=0)
     norm = np.sqrt((ranks**2).sum(axis=0))
     norm[norm == 0] = np.inf
@@ -55,25 +55,32 @@ def _planted(rng: np.random.Generator, n_frames: int = 120, groups: int = 6,
     return data[:, rng.permutation(data.shape[1])]
 
 
-def test_average_ranks_equal_rankdata_with_ties_and_repeated_frames():
+def _tied(rng: np.random.Generator, n_frames: int = 90) -> np.ndarray:
+    data = rng.standard_normal((n_frames, 50))
+    data[:, 3] = 0.0  # a constant column: one run of ties, scores of zero
+    data[:, 7] = rng.integers(0, 4, n_frames)  # few distinct values: long runs of ties
+    return data
+
+
+def test_rank_scores_equal_the_array_code_bitwise_with_ties_and_repeated_frames():
     rng = np.random.default_rng(0)
-    data = rng.standard_normal((90, 50))
-    data[:, 3] = 0.0  # a constant column: one run of ties
-    data[:, 7] = rng.integers(0, 4, 90)  # few distinct values: long runs of ties
+    data = _tied(rng)
     resampled = data[rng.integers(0, 90, 90)]  # a bootstrap draw repeats frames
     for values in (data, resampled, resampled[:17]):
-        assert np.array_equal(average_ranks(values), rankdata(values, axis=0))
+        ours, reference = rank_scores(values), _reference_rank_scores(values)
+        assert np.array_equal(ours, reference) and ours.flags.f_contiguous
+    assert not rank_scores(data)[:, 3].any() and rank_scores(data)[:, 7].any()
     # the ties are real: giving each run its first rank (a plausible bug) would differ
-    assert not np.array_equal(rankdata(resampled, axis=0, method="min"), average_ranks(resampled))
+    assert not np.array_equal(_reference_rank_scores(resampled, "min"), rank_scores(resampled))
 
 
-def test_centred_ranks_equal_bitwise_over_many_frames():
-    """Numpy's mean over axis 0 depends on the layout (pairwise above 128 rows)."""
-    values = np.random.default_rng(4).standard_normal((300, 40))
-    ours, reference = average_ranks(values), rankdata(values, axis=0).astype(np.float64)
-    ours -= ours.mean(axis=0)
-    reference -= reference.mean(axis=0)
-    assert np.array_equal(ours, reference)
+@pytest.mark.parametrize("n_frames", [129, 300, 611])
+def test_rank_scores_of_float32_data_equal_those_of_its_float64_copy(n_frames):
+    """Numpy sums the reference pairwise above 128 rows; the scores are exact in any order."""
+    values = _tied(np.random.default_rng(n_frames), n_frames).astype(np.float32)
+    reference = _reference_rank_scores(values.astype(np.float64))
+    assert np.array_equal(rank_scores(values), reference)
+    assert np.array_equal(rank_scores(values.astype(np.float64)), reference)
 
 
 def test_condensed_distances_equal_the_array_code_bitwise():
@@ -220,3 +227,33 @@ def test_upper_gram_ignores_what_its_scratch_array_held():
         upper = np.triu_indices(30, 1)
         assert np.array_equal(again[upper], clean[upper])
 
+
+
+def test_medians_left_out_change_no_net_correlation_and_the_fallback_reads_them_all():
+    """Step 4 read only for the clusters step 5 and the table need, bit for bit."""
+    from tmsnet.targeting import hierarchical
+
+    rng = np.random.default_rng(12)
+    data = _planted(rng, n_frames=150, groups=12, per_group=30, noise=1.4).astype(np.float32)
+    xyz = rng.random((data.shape[1], 3)) * 40
+    labels = _cluster_rank_scores(_rank_scores(data), 0.5)
+    seed = data[:, :40] + rng.standard_normal((150, 40)).astype(np.float32)
+    s = hierarchical._cluster_summaries(seed, _cluster_rank_scores(_rank_scores(seed), 0.5), xyz[:40])
+    s_ranks, s_sizes = _rank_scores(s["medians"]), s["sizes"].astype(np.float64)
+    full = hierarchical._cluster_summaries(data, labels, xyz)
+    full_net = hierarchical._net_correlation(full, s_ranks, s_sizes)
+    min_size = int(np.sort(full["sizes"])[-3])  # only a few clusters are large enough
+    lazy = hierarchical._cluster_summaries(data, labels, xyz, min_size=min_size)
+    needed = lazy["has_median"]
+    assert 0 < needed.sum() < needed.size
+    assert needed[full["sizes"] >= min_size].all() and needed[hierarchical._largest(full["sizes"])].all()
+    lazy_net = hierarchical._net_correlation(lazy, s_ranks, s_sizes)
+    assert np.array_equal(lazy_net[needed], full_net[needed])
+    assert not lazy_net[~needed].any()
+    hierarchical._fill_medians(lazy, np.ones(needed.size, dtype=bool))
+    assert np.array_equal(lazy["medians"], full["medians"])
+    assert np.array_equal(hierarchical._net_correlation(lazy, s_ranks, s_sizes), full_net)
+    # the medians are those of the float64 columns of each cluster's members
+    k = int(np.argmax(full["sizes"]))
+    members = np.flatnonzero(labels == full["ids"][k])
+    assert np.array_equal(full["medians"][:, k], np.median(data[:, members].astype(np.float64), axis=1))

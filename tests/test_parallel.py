@@ -163,8 +163,27 @@ def test_dask_jobqueue_slurm_cluster_is_built_without_submitting():
         cluster.close()
 
 
-def test_the_documented_worker_memory_config_unsets_the_nannys_malloc_trim(monkeypatch):
-    """docs/cluster.md's YAML takes MALLOC_TRIM_THRESHOLD_ out of a real worker's environment."""
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _worker_state(dask_worker):
+    """What the settings change, as a worker sees it (run on the worker)."""
+    callbacks = dask_worker.periodic_callbacks
+    return {"malloc": os.environ.get("MALLOC_TRIM_THRESHOLD_"), "profile": "profile" in callbacks,
+            "tick_ms": callbacks["tick"].callback_time,
+            "memory_ms": callbacks["memory_monitor"].callback_time,
+            "monitor_ms": callbacks["monitor"].callback_time}
+
+
+def test_the_documented_worker_config_is_the_packages_and_reaches_a_real_worker(monkeypatch):
+    """docs/cluster.md's YAML == DASK_WORKER_SETTINGS, and a LocalCluster worker runs with it."""
     import copy
     from pathlib import Path
 
@@ -172,21 +191,23 @@ def test_the_documented_worker_memory_config_unsets_the_nannys_malloc_trim(monke
     import yaml
     from distributed import Client, LocalCluster
 
+    from tmsnet.parallel import DASK_WORKER_SETTINGS
+
     text = (Path(__file__).parents[1] / "docs" / "cluster.md").read_text()
-    block = text.split("<!-- worker-memory-config -->", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    block = text.split("<!-- worker-config -->", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
     config = yaml.safe_load(block)
-    assert config == {"distributed": {"nanny": {"pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None}}}}
+    assert _flat(config) == DASK_WORKER_SETTINGS
     # a nanny writes the variable into its own process's environment: start clean
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-
-    def worker_value():
-        return os.environ.get("MALLOC_TRIM_THRESHOLD_")
-
+    defaults = {"malloc": "65536", "profile": True, "tick_ms": 20, "memory_ms": 100, "monitor_ms": 500}
+    tuned = {"malloc": None, "profile": False, "tick_ms": 1000, "memory_ms": 1000, "monitor_ms": 5000}
     # a YAML file in ~/.config/dask is deep-merged into the defaults (dask.config.update)
     merged = dask.config.update(copy.deepcopy(dask.config.config), config)
-    for settings, expected in (({}, "65536"), (merged, None)):
+    for settings, expected in (({}, defaults), (merged, tuned), (DASK_WORKER_SETTINGS, tuned)):
         with dask.config.set(settings), LocalCluster(n_workers=1, processes=True, threads_per_worker=1,
                                                      dashboard_address=None) as cluster, \
                 Client(cluster) as client:
-            assert set(client.run(worker_value).values()) == {expected}
+            states = list(client.run(_worker_state).values())
+        assert len(states) == 1
+        assert {k: (float(v) if k.endswith("_ms") else v) for k, v in states[0].items()} == expected
         monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)

@@ -73,17 +73,22 @@ default search region) plus one ``n x n`` float32 correlation matrix at a time.
 
 Time: the method runs once per bootstrap resample (about 200 times a job), so each
 step is done once and in one pass. One run on the 5,205-voxel 2 mm region, 300
-frames, one BLAS thread: ranking 0.03 s (numpy's sort and a compiled pass,
-:mod:`tmsnet.targeting.clustering_kernels`), the upper triangle of the rank
-correlation 0.06 s (BLAS ``syrk``), the condensed distances with the pairs within the
-cut 0.024 s (one pass), the average linkage 0.10-0.12 s (scipy's 0.21-0.25 s; the same
-tree bit for bit, see :func:`~tmsnet.targeting.clustering_kernels.average_linkage`),
-cluster summaries 0.03 s: about 0.27 s, against 0.55 s with scipy's linkage and 0.70 s
+frames, one BLAS thread: ranking 0.016 s (numpy's sort of the values packed with their
+frame numbers and one compiled pass, :mod:`tmsnet.targeting.clustering_kernels`; 0.025 s
+with an argsort of the values), the upper triangle of the rank correlation 0.056 s (BLAS
+``syrk``), the condensed distances with the pairs within the cut 0.027 s (one pass), the
+average linkage 0.10-0.13 s (scipy's 0.21-0.25 s; the same tree bit for bit, see
+:func:`~tmsnet.targeting.clustering_kernels.average_linkage`), cluster summaries 0.009 s
+(medians only of the clusters that step 5 and the cluster table read, the others only if
+step 5 falls back to every cluster; concentrations and centroids only where they are
+read; 0.027 s for all of them): about 0.25 s, against 0.55 s with scipy's linkage and 0.70 s
 for the plain array code, with the same clusters and targets bit for bit
 (``tests/test_hierarchical_kernels.py``). Inside the bootstrap the two 108 MB
 temporaries (correlations, distances) are reused from one resample to the next
 (:mod:`tmsnet.utils.scratch`), which saves about 35 ms of page faults a run. The
-linkage's distance update is the floor: it is quadratic in ``n`` on every resample.
+linkage's distance update is the floor: it is quadratic in ``n`` on every resample (a
+linkage that skips the ~140 merges above the cut was tried: 0.12-0.13 s, no faster, as
+those merges come when few clusters are left).
 """
 
 from __future__ import annotations
@@ -96,7 +101,7 @@ from scipy.cluster.hierarchy import fcluster
 from scipy.spatial.distance import pdist
 
 from tmsnet.exceptions import EmptyRegionError, InvalidParameterError
-from tmsnet.targeting.clustering_kernels import average_linkage, average_ranks, linkage_distances
+from tmsnet.targeting.clustering_kernels import average_linkage, linkage_distances, rank_scores
 from tmsnet.targeting.methods import TargetingContext, register_method, target_on_cluster
 from tmsnet.targeting.results import Target
 from tmsnet.utils.params import Parameters, param
@@ -114,13 +119,10 @@ def _rank_scores(data: np.ndarray) -> np.ndarray:
     """Ranks of every column of ``data`` (n_frames, n), centred and of unit norm (float32).
 
     Average ranks for ties; a constant column becomes zeros. The Pearson
-    correlation of two such columns is their Spearman correlation.
+    correlation of two such columns is their Spearman correlation
+    (:func:`tmsnet.targeting.clustering_kernels.rank_scores`; ``data`` float32 or float64).
     """
-    ranks = average_ranks(data)
-    ranks -= ranks.mean(axis=0)
-    norm = np.sqrt((ranks**2).sum(axis=0))
-    norm[norm == 0] = np.inf
-    return (ranks / norm).astype(np.float32)
+    return rank_scores(data)
 
 
 def spearman_matrix(data: np.ndarray) -> np.ndarray:
@@ -186,20 +188,63 @@ def _upper_gram(z: np.ndarray) -> np.ndarray:
                  overwrite_c=1).T
 
 
-def _cluster_summaries(data: np.ndarray, labels: np.ndarray, xyz: np.ndarray) -> dict[str, np.ndarray]:
+def _cluster_summaries(data: np.ndarray, labels: np.ndarray, xyz: np.ndarray,
+                       min_size: int | None = None) -> dict[str, Any]:
+    """Each cluster's members (ascending), size and median time series (float64).
+
+    With ``min_size``, only the clusters that step 5 and the cluster table read get their
+    median: those of at least ``min_size`` elements and the ten largest (about a fifth of
+    the 140 clusters and 40 % of the voxels of the 2 mm DLPFC region, on every resample);
+    the others' stay zero until :func:`_fill_medians` fills them in. ``data`` may be
+    float32: each median is taken of its members' columns widened to float64, as of a
+    float64 copy of the region. Concentrations and centroids are computed on demand
+    (:func:`_concentration`, :func:`_centroid`): only the chosen cluster, the table's ten
+    largest and, for the rank product, the candidates need them.
+    """
     ids, index = np.unique(labels, return_inverse=True)
-    medians = np.empty((data.shape[0], ids.size))
     sizes = np.bincount(index, minlength=ids.size)
-    concentration = np.zeros(ids.size)
-    centroids = np.empty((ids.size, 3))
-    for k in range(ids.size):
-        members = index == k
-        medians[:, k] = np.median(data[:, members], axis=1)
-        centroids[k] = xyz[members].mean(axis=0)
-        if sizes[k] > 1:
-            concentration[k] = sizes[k] / pdist(xyz[members]).mean()
-    return {"ids": ids, "index": index, "medians": medians, "sizes": sizes,
-            "concentration": concentration, "centroids": centroids}
+    members = np.split(np.argsort(index, kind="stable"), np.cumsum(sizes)[:-1])
+    d = {"ids": ids, "index": index, "sizes": sizes, "members": members, "xyz": xyz,
+         "data": data, "medians": np.zeros((data.shape[0], ids.size)),
+         "has_median": np.zeros(ids.size, dtype=bool)}
+    wanted = np.ones(ids.size, dtype=bool)
+    if min_size is not None:
+        wanted = sizes >= min_size
+        wanted[_largest(sizes)] = True
+    _fill_medians(d, wanted)
+    return d
+
+
+def _net_correlation(d: dict[str, Any], s_ranks: np.ndarray, s_sizes: np.ndarray) -> np.ndarray:
+    """Step 4 for each DLPFC cluster (0 where its median was not taken).
+
+    A cluster's value reads only its own median: the rank scores are column by column and
+    each row of the products is that cluster's alone, so the clusters whose medians were
+    left out change no other value (``tests/test_hierarchical_kernels.py``).
+    """
+    return (_rank_scores(d["medians"]).T @ s_ranks).astype(np.float64) @ s_sizes
+
+
+def _fill_medians(d: dict[str, Any], wanted: np.ndarray) -> None:
+    for k in np.flatnonzero(wanted & ~d["has_median"]):
+        columns = np.asarray(d["data"][:, d["members"][k]], dtype=np.float64)
+        d["medians"][:, k] = np.median(columns, axis=1)
+    d["has_median"] |= wanted
+
+
+def _concentration(d: dict[str, Any], k: int) -> float:
+    """SNT's concentration of cluster ``k``: size / mean inter-voxel distance (1/mm); 0 alone."""
+    size = int(d["sizes"][k])
+    return float(size / pdist(d["xyz"][d["members"][k]]).mean()) if size > 1 else 0.0
+
+
+def _centroid(d: dict[str, Any], k: int) -> np.ndarray:
+    return d["xyz"][d["members"][k]].mean(axis=0)
+
+
+def _largest(sizes: np.ndarray, count: int = 10) -> np.ndarray:
+    """The ``count`` largest clusters, largest first (ties: the lower id)."""
+    return np.argsort(-sizes, kind="stable")[:count]
 
 
 def _ranks(values: np.ndarray, *, descending: bool) -> np.ndarray:
@@ -230,7 +275,7 @@ def _select_rank_product(d: dict[str, np.ndarray], net: np.ndarray,
                          cand: np.ndarray) -> tuple[int, np.ndarray]:
     """SNT's rule: the lowest product of the size, concentration and net-correlation ranks."""
     rank_size = _ranks(d["sizes"][cand].astype(float), descending=True)
-    rank_conc = _ranks(d["concentration"][cand], descending=True)
+    rank_conc = _ranks(np.array([_concentration(d, k) for k in cand]), descending=True)
     rank_net = _ranks(net[cand], descending=False)
     product = (rank_size * rank_conc * rank_net).astype(float)
     order = np.lexsort((net[cand], product))
@@ -242,7 +287,7 @@ def _core_scores(d: dict[str, np.ndarray], voxel_net: np.ndarray, cand: np.ndarr
     """Mean net correlation of the ``core_size`` most anticorrelated voxels of each candidate."""
     scores = np.empty(cand.size)
     for j, k in enumerate(cand):
-        scores[j] = np.sort(voxel_net[d["index"] == k])[:core_size].mean()
+        scores[j] = np.sort(voxel_net[d["members"][k]])[:core_size].mean()
     return scores
 
 
@@ -282,11 +327,11 @@ def _cluster_table(d: dict[str, np.ndarray], net: np.ndarray, cand: np.ndarray,
     """The ten largest DLPFC clusters, for the target's details."""
     where = {int(k): j for j, k in enumerate(cand)}
     return [
-        {"size_voxels": int(d["sizes"][k]), "concentration": round(float(d["concentration"][k]), 4),
+        {"size_voxels": int(d["sizes"][k]), "concentration": round(_concentration(d, k), 4),
          "net_correlation": round(float(net[k]), 4),
-         "centroid_mm": [round(float(v), 2) for v in d["centroids"][k]],
+         "centroid_mm": [round(float(v), 2) for v in _centroid(d, k)],
          score_name: round(float(scores[where[int(k)]]), 4) if int(k) in where else None}
-        for k in np.argsort(-d["sizes"], kind="stable")[:10]
+        for k in _largest(d["sizes"])
     ]
 
 
@@ -355,28 +400,30 @@ def hierarchical_target(
     """
     options = HierarchicalOptions() if options is None else options
     dlpfc, sgacc = _region_data(context)
-    d_data = np.asarray(context.data[:, dlpfc], dtype=np.float64)
-    s_data = np.asarray(context.data[:, sgacc], dtype=np.float64)
+    min_size = _min_cluster_size(context, dlpfc.size, options)
+    d_data, s_data = context.data[:, dlpfc], context.data[:, sgacc]
     d_ranks = _rank_scores(d_data)
     d_labels = _cluster_rank_scores(d_ranks, options.hierarchical_threshold)
     s_labels = cluster_region(s_data, threshold=options.hierarchical_threshold)
-    d = _cluster_summaries(d_data, d_labels, context.voxel_mm(dlpfc))
+    d = _cluster_summaries(d_data, d_labels, context.voxel_mm(dlpfc), min_size=min_size)
     s = _cluster_summaries(s_data, s_labels, context.voxel_mm(sgacc))
 
     s_sizes = s["sizes"].astype(np.float64)
     s_ranks = _rank_scores(s["medians"])
-    net = (_rank_scores(d["medians"]).T @ s_ranks).astype(np.float64) @ s_sizes
+    net = _net_correlation(d, s_ranks, s_sizes)
+    if not ((d["sizes"] >= min_size) & (net < 0)).any():  # step 5's fallback reads every cluster
+        _fill_medians(d, np.ones(d["ids"].size, dtype=bool))
+        net = _net_correlation(d, s_ranks, s_sizes)
     voxel_net = (d_ranks.T @ s_ranks).astype(np.float64) @ s_sizes / s_sizes.sum()
 
-    min_size = _min_cluster_size(context, dlpfc.size, options)
     cand, size_limit_dropped = _eligible(d, net, min_size)
     if options.hierarchical_selection == "rank-product":
         best, scores = _select_rank_product(d, net, cand)
-        in_best = np.flatnonzero(d["index"] == best)
+        in_best = d["members"][best]
         score_name = "rank_product"
     else:
         best, scores = _select_size_core(d, voxel_net, cand, min_size)
-        in_best = np.flatnonzero(d["index"] == best)
+        in_best = d["members"][best]
         in_best = in_best[np.argsort(voxel_net[in_best], kind="stable")[:2 * min_size]]
         score_name = "core_net_correlation"
     members = dlpfc[in_best]
@@ -386,7 +433,7 @@ def hierarchical_target(
         centroid=xyz.mean(axis=0),
         details={
             "cluster_size_voxels": int(d["sizes"][best]),
-            "cluster_concentration": float(d["concentration"][best]),
+            "cluster_concentration": _concentration(d, best),
             "cluster_net_correlation": float(net[best]),
             "target_voxels": int(members.size),
             "target_mean_net_correlation": float(voxel_net[in_best].mean()),
