@@ -21,7 +21,7 @@ from tmsnet.targeting.clustering_kernels import (
     linkage_distances,
     rank_scores,
 )
-from tmsnet.targeting.hierarchical import _cluster_rank_scores, _rank_scores, _upper_gram
+from tmsnet.targeting.hierarchical import _cluster_rank_scores, _upper_gram
 
 
 def _reference_rank_scores(data: np.ndarray, method: str = "average") -> np.ndarray:
@@ -144,7 +144,7 @@ def test_clusters_equal_scipy_on_resampled_planted_data(noise):
     draws = [np.arange(120), rng.integers(0, 120, 120), np.sort(rng.integers(0, 60, 60))]
     n_clusters = []
     for frames in draws:
-        z = _rank_scores(data[frames])
+        z = rank_scores(data[frames])
         reference = _reference_rank_scores(data[frames])
         assert np.array_equal(z, reference)
         # Same layout too: the method multiplies these scores with BLAS, whose rounding
@@ -236,10 +236,10 @@ def test_medians_left_out_change_no_net_correlation_and_the_fallback_reads_them_
     rng = np.random.default_rng(12)
     data = _planted(rng, n_frames=150, groups=12, per_group=30, noise=1.4).astype(np.float32)
     xyz = rng.random((data.shape[1], 3)) * 40
-    labels = _cluster_rank_scores(_rank_scores(data), 0.5)
+    labels = _cluster_rank_scores(rank_scores(data), 0.5)
     seed = data[:, :40] + rng.standard_normal((150, 40)).astype(np.float32)
-    s = hierarchical._cluster_summaries(seed, _cluster_rank_scores(_rank_scores(seed), 0.5), xyz[:40])
-    s_ranks, s_sizes = _rank_scores(s["medians"]), s["sizes"].astype(np.float64)
+    s = hierarchical._cluster_summaries(seed, _cluster_rank_scores(rank_scores(seed), 0.5), xyz[:40])
+    s_ranks, s_sizes = rank_scores(s["medians"]), s["sizes"].astype(np.float64)
     full = hierarchical._cluster_summaries(data, labels, xyz)
     full_net = hierarchical._net_correlation(full, s_ranks, s_sizes)
     min_size = int(np.sort(full["sizes"])[-3])  # only a few clusters are large enough

@@ -115,16 +115,6 @@ MAX_REGION_VOXELS = 18000
 SELECTIONS = ("size-core", "rank-product")
 
 
-def _rank_scores(data: np.ndarray) -> np.ndarray:
-    """Ranks of every column of ``data`` (n_frames, n), centred and of unit norm (float32).
-
-    Average ranks for ties; a constant column becomes zeros. The Pearson
-    correlation of two such columns is their Spearman correlation
-    (:func:`tmsnet.targeting.clustering_kernels.rank_scores`; ``data`` float32 or float64).
-    """
-    return rank_scores(data)
-
-
 def spearman_matrix(data: np.ndarray) -> np.ndarray:
     """Spearman correlation between the columns of ``data`` (n_frames, n) as float32.
 
@@ -132,7 +122,7 @@ def spearman_matrix(data: np.ndarray) -> np.ndarray:
     takes their Pearson correlation; equal to :func:`scipy.stats.spearmanr`.
     Constant columns get correlation 0 with everything.
     """
-    z = _rank_scores(data)
+    z = rank_scores(data)
     rho = z.T @ z
     np.clip(rho, -1.0, 1.0, out=rho)
     return rho
@@ -154,11 +144,11 @@ def cluster_region(data: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
     ndarray of int, shape (n_voxels,)
         Cluster labels starting at 1.
     """
-    return _cluster_rank_scores(_rank_scores(data), threshold)
+    return _cluster_rank_scores(rank_scores(data), threshold)
 
 
 def _cluster_rank_scores(z: np.ndarray, threshold: float) -> np.ndarray:
-    """:func:`cluster_region` on the rank scores ``z`` of :func:`_rank_scores`.
+    """:func:`cluster_region` on the rank scores ``z`` of :func:`rank_scores`.
 
     The same values, with one n x n float32 array and the condensed float64 distances
     that linkage reads (:mod:`tmsnet.targeting.clustering_kernels`).
@@ -204,7 +194,7 @@ def _cluster_summaries(data: np.ndarray, labels: np.ndarray, xyz: np.ndarray,
     ids, index = np.unique(labels, return_inverse=True)
     sizes = np.bincount(index, minlength=ids.size)
     members = np.split(np.argsort(index, kind="stable"), np.cumsum(sizes)[:-1])
-    d = {"ids": ids, "index": index, "sizes": sizes, "members": members, "xyz": xyz,
+    d = {"ids": ids, "sizes": sizes, "members": members, "xyz": xyz,
          "data": data, "medians": np.zeros((data.shape[0], ids.size)),
          "has_median": np.zeros(ids.size, dtype=bool)}
     wanted = np.ones(ids.size, dtype=bool)
@@ -222,7 +212,7 @@ def _net_correlation(d: dict[str, Any], s_ranks: np.ndarray, s_sizes: np.ndarray
     each row of the products is that cluster's alone, so the clusters whose medians were
     left out change no other value (``tests/test_hierarchical_kernels.py``).
     """
-    return (_rank_scores(d["medians"]).T @ s_ranks).astype(np.float64) @ s_sizes
+    return (rank_scores(d["medians"]).T @ s_ranks).astype(np.float64) @ s_sizes
 
 
 def _fill_medians(d: dict[str, Any], wanted: np.ndarray) -> None:
@@ -253,14 +243,20 @@ def _ranks(values: np.ndarray, *, descending: bool) -> np.ndarray:
     return rankdata(-values if descending else values, method="min")
 
 
-def _eligible(d: dict[str, np.ndarray], net: np.ndarray, min_size: int) -> tuple[np.ndarray, bool]:
-    """Step 5: the clusters of at least ``min_size`` with net correlation < 0.
+def _eligible(d: dict[str, Any], s_ranks: np.ndarray, s_sizes: np.ndarray,
+              min_size: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Steps 4-5: the net correlations, and the clusters of at least ``min_size`` below 0.
 
-    Failing that, every cluster with a negative net correlation (``size_limit_dropped``).
+    Failing that, every cluster with a negative net correlation (``size_limit_dropped``),
+    after the medians left out by :func:`_cluster_summaries` are filled in. Returns the net
+    correlations, the candidates and whether the size limit was dropped.
     """
+    net = _net_correlation(d, s_ranks, s_sizes)
     eligible = (d["sizes"] >= min_size) & (net < 0)
     if eligible.any():
-        return np.flatnonzero(eligible), False
+        return net, np.flatnonzero(eligible), False
+    _fill_medians(d, np.ones(d["ids"].size, dtype=bool))  # the fallback reads every cluster
+    net = _net_correlation(d, s_ranks, s_sizes)
     if not (net < 0).any():
         raise EmptyRegionError(
             f"No DLPFC cluster has a negative net correlation with the sgACC clusters "
@@ -268,7 +264,7 @@ def _eligible(d: dict[str, np.ndarray], net: np.ndarray, min_size: int) -> tuple
             "may be too short or noisy for this method, or the cleaning left a global signal "
             "(check global signal regression); try the cluster or seedmap method."
         )
-    return np.flatnonzero(net < 0), True
+    return net, np.flatnonzero(net < 0), True
 
 
 def _select_rank_product(d: dict[str, np.ndarray], net: np.ndarray,
@@ -402,21 +398,16 @@ def hierarchical_target(
     dlpfc, sgacc = _region_data(context)
     min_size = _min_cluster_size(context, dlpfc.size, options)
     d_data, s_data = context.data[:, dlpfc], context.data[:, sgacc]
-    d_ranks = _rank_scores(d_data)
+    d_ranks = rank_scores(d_data)
     d_labels = _cluster_rank_scores(d_ranks, options.hierarchical_threshold)
     s_labels = cluster_region(s_data, threshold=options.hierarchical_threshold)
     d = _cluster_summaries(d_data, d_labels, context.voxel_mm(dlpfc), min_size=min_size)
     s = _cluster_summaries(s_data, s_labels, context.voxel_mm(sgacc))
 
     s_sizes = s["sizes"].astype(np.float64)
-    s_ranks = _rank_scores(s["medians"])
-    net = _net_correlation(d, s_ranks, s_sizes)
-    if not ((d["sizes"] >= min_size) & (net < 0)).any():  # step 5's fallback reads every cluster
-        _fill_medians(d, np.ones(d["ids"].size, dtype=bool))
-        net = _net_correlation(d, s_ranks, s_sizes)
+    s_ranks = rank_scores(s["medians"])
+    net, cand, size_limit_dropped = _eligible(d, s_ranks, s_sizes, min_size)
     voxel_net = (d_ranks.T @ s_ranks).astype(np.float64) @ s_sizes / s_sizes.sum()
-
-    cand, size_limit_dropped = _eligible(d, net, min_size)
     if options.hierarchical_selection == "rank-product":
         best, scores = _select_rank_product(d, net, cand)
         in_best = d["members"][best]
