@@ -15,7 +15,11 @@ ratio of the median to the best chance baseline of tests/accuracy_baselines.py (
 guess, nearest published target), the number the tests hold to <= 0.5. Also, over every
 subject's ten largest DLPFC clusters, the Spearman correlation between cluster size and
 SNT's concentration (why the rank product weighs size twice), and the seconds per
-hierarchical run.
+hierarchical run. Last, a per-scan rule between the volume default and the hierarchical
+method (issue 15 item 7b): ``agree-or-hierarchical`` keeps seedmap's target where the two
+methods' targets lie within ``--agree-mm`` (10) of each other and takes the hierarchical
+target where they disagree; the line after it counts the disagreements and which method was
+nearer the planted target in each.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ def _condition(text: str) -> tuple[float, float]:
     return snr, decoy
 
 
-def run_condition(snr: float, decoy: float, n_subjects: int, seed: int) -> None:
+def run_condition(snr: float, decoy: float, n_subjects: int, seed: int, agree_mm: float = 10.0) -> None:
     from tmsnet.simulate import SimulationParameters, simulate_fmriprep_dataset
     from tmsnet.targeting import workflow
     from tmsnet.targeting.hierarchical import HierarchicalOptions
@@ -72,10 +76,19 @@ def run_condition(snr: float, decoy: float, n_subjects: int, seed: int) -> None:
                float(np.median(nearest_published_errors(planted))))
     print(f"SNR {snr}, decoy {decoy}, {n_subjects} subjects (seed {seed}); "
           f"best baseline median {best:.1f} mm")
+    apart = distances(np.array(found["seedmap"]), np.array(found["size-core"]))
+    found["agree-or-hierarchical"] = [s if d <= agree_mm else h for s, h, d in
+                                      zip(found["seedmap"], found["size-core"], apart, strict=True)]
     for name, points in found.items():
         e = distances(np.array(points), planted)
         print(f"  {name:13s} median {np.median(e):5.1f} mm ({np.median(e) / best:4.2f} x baseline), "
               f"{int(np.sum(e <= 5.0))}/{e.size} within 5 mm: " + " ".join(f"{x:5.1f}" for x in e))
+    seed_e = distances(np.array(found["seedmap"]), planted)
+    hier_e = distances(np.array(found["size-core"]), planted)
+    split = apart > agree_mm
+    print(f"  seedmap and hierarchical more than {agree_mm:g} mm apart on {int(split.sum())}/{split.size}; "
+          f"nearer the truth there: hierarchical {int(np.sum(split & (hier_e < seed_e)))}, "
+          f"seedmap {int(np.sum(split & (seed_e <= hier_e)))}")
     print(f"  size vs concentration (10 largest clusters): Spearman median "
           f"{np.median(size_concentration):.2f} (range {np.min(size_concentration):.2f}-"
           f"{np.max(size_concentration):.2f}); hierarchical {np.median(seconds):.2f} s a run")
@@ -87,9 +100,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=271828)
     parser.add_argument("--conditions", type=_condition, nargs="+",
                         default=[(0.3, 0.8), (0.35, 0.5), (0.5, 0.5)])
+    parser.add_argument("--agree-mm", type=float, default=10.0)
     args = parser.parse_args()
     for snr, decoy in args.conditions:
-        run_condition(snr, decoy, args.subjects, args.seed)
+        run_condition(snr, decoy, args.subjects, args.seed, args.agree_mm)
 
 
 if __name__ == "__main__":
