@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from accuracy_baselines import distances, nearest_published_errors, published_search_region  # noqa: E402
 
 RULES = ("size-core", "rank-product")
+AGREE_MM = 10.0  # seedmap and hierarchical targets this close count as agreeing
 
 
 def _condition(text: str) -> tuple[float, float]:
@@ -45,7 +46,7 @@ def _condition(text: str) -> tuple[float, float]:
     return snr, decoy
 
 
-def run_condition(snr: float, decoy: float, n_subjects: int, seed: int, agree_mm: float = 10.0) -> None:
+def run_condition(snr: float, decoy: float, n_subjects: int, seed: int, agree_mm: float = AGREE_MM) -> None:
     from tmsnet.simulate import SimulationParameters, simulate_fmriprep_dataset
     from tmsnet.targeting import workflow
     from tmsnet.targeting.hierarchical import HierarchicalOptions
@@ -79,12 +80,11 @@ def run_condition(snr: float, decoy: float, n_subjects: int, seed: int, agree_mm
     apart = distances(np.array(found["seedmap"]), np.array(found["size-core"]))
     found["agree-or-hierarchical"] = [s if d <= agree_mm else h for s, h, d in
                                       zip(found["seedmap"], found["size-core"], apart, strict=True)]
-    for name, points in found.items():
-        e = distances(np.array(points), planted)
+    errors = {name: distances(np.array(points), planted) for name, points in found.items()}
+    for name, e in errors.items():
         print(f"  {name:13s} median {np.median(e):5.1f} mm ({np.median(e) / best:4.2f} x baseline), "
               f"{int(np.sum(e <= 5.0))}/{e.size} within 5 mm: " + " ".join(f"{x:5.1f}" for x in e))
-    seed_e = distances(np.array(found["seedmap"]), planted)
-    hier_e = distances(np.array(found["size-core"]), planted)
+    seed_e, hier_e = errors["seedmap"], errors["size-core"]
     split = apart > agree_mm
     print(f"  seedmap and hierarchical more than {agree_mm:g} mm apart on {int(split.sum())}/{split.size}; "
           f"nearer the truth there: hierarchical {int(np.sum(split & (hier_e < seed_e)))}, "
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=271828)
     parser.add_argument("--conditions", type=_condition, nargs="+",
                         default=[(0.3, 0.8), (0.35, 0.5), (0.5, 0.5)])
-    parser.add_argument("--agree-mm", type=float, default=10.0)
+    parser.add_argument("--agree-mm", type=float, default=AGREE_MM)
     args = parser.parse_args()
     for snr, decoy in args.conditions:
         run_condition(snr, decoy, args.subjects, args.seed, args.agree_mm)
